@@ -1,0 +1,32 @@
+"""jupyter_ft: LLM fine-tuning inside JupyterLab: one core, three faces (widgets, REST sidebar, magics/SDK).
+
+Importing this package is cheap: torch, TRL and MLflow load only in the processes that need them.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .core.api import Job, JobFailed, cancel, get_job, jobs, submit, train, workspace  # noqa: E402
+from .core.specs import SpecError, TrainSpec  # noqa: E402
+
+
+def make_tiny_model(output_dir, **kwargs):
+    """Build a tiny random-weight Llama model + BPE tokenizer offline (see `jupyter_ft.training.tiny_model`)."""
+    from .training.tiny_model import make_tiny_model as _make
+
+    return _make(output_dir, **kwargs)
+
+
+def _jupyter_server_extension_points():
+    from .server import JupyterFTApp
+
+    return [{"module": "jupyter_ft.server", "app": JupyterFTApp}]
+
+
+def _jupyter_labextension_paths():
+    return [{"src": "labextension", "dest": "jupyter_ft"}]
+
+
+__all__ = ["Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "get_job", "jobs", "make_tiny_model", "submit",
+           "train", "workspace"]

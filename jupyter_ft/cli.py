@@ -1,0 +1,205 @@
+"""`jupyter-ft`: the command-line face. Each subcommand is one call into core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .core import api, jobstore
+from .core.scheduler import Scheduler, scheduler_pid, stop_scheduler
+from .core.specs import SpecError
+
+
+def _ws(a):
+    return api.workspace(a.root)
+
+
+def _fmt_row(r: jobstore.JobRecord) -> str:
+    prog = f"{r.step}/{r.total_steps}" if r.total_steps else "-"
+    return f"{r.id:<26} {r.technique:<6} {r.state:<10} {prog:>9}  {r.attempt}/{r.max_attempts}  {r.spec.get('dataset', '')}"
+
+
+def cmd_submit(a) -> int:
+    overrides = {}
+    for kv in a.set or []:
+        key, _, value = kv.partition("=")
+        overrides[key] = _yaml_value(value)
+    import yaml
+
+    path = Path(a.spec)
+    if not path.is_file():
+        print(f"error: spec file {path} not found", file=sys.stderr)
+        return 2
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        print(f"error: {path} is not valid YAML: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(data, dict):
+        print(f"error: {path} must hold a mapping of spec fields", file=sys.stderr)
+        return 2
+    try:
+        job = api.submit({**data, **overrides}, _ws(a))
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(job.id)
+    if a.wait:
+        return _follow(job)
+    return 0
+
+
+def _yaml_value(v: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(v)
+    except yaml.YAMLError:
+        return v
+
+
+def _follow(job: api.Job) -> int:
+    """Stream the job's log until it ends; exit status 0 only if it succeeded."""
+    path = job.dir / "job.log"
+    pos = 0
+    while True:
+        rec = job.record
+        if path.is_file():
+            with path.open() as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+                pos = fh.tell()
+            if chunk:
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+        if rec.done:
+            print(f"{job.id}: {rec.state}" + (f" ({rec.error})" if rec.error else ""))
+            return 0 if rec.state == "succeeded" else 1
+        time.sleep(0.5)
+
+
+def cmd_jobs(a) -> int:
+    recs = jobstore.list_jobs(_ws(a))
+    if a.json:
+        print(json.dumps([r.to_dict() for r in recs], indent=1, default=str))
+        return 0
+    print(f"{'ID':<26} {'TECH':<6} {'STATE':<10} {'STEP':>9}  TRY  DATASET")
+    for r in recs:
+        print(_fmt_row(r))
+    return 0
+
+
+def _job(a) -> api.Job | None:
+    try:
+        return api.get_job(a.job_id, _ws(a))
+    except jobstore.JobNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_status(a) -> int:
+    if not (job := _job(a)):
+        return 2
+    r = job.record
+    print(json.dumps({**r.to_dict(), "progress": job.progress}, indent=1, default=str) if a.json else
+          f"{r.id}: {r.state} step {r.step}/{r.total_steps} attempt {r.attempt}/{r.max_attempts}"
+          + (f"\nerror: {r.error}" if r.error else "") + (f"\nmlflow run: {r.mlflow_run_id}" if r.mlflow_run_id else ""))
+    return 0
+
+
+def cmd_logs(a) -> int:
+    if not (job := _job(a)):
+        return 2
+    if a.follow:
+        return _follow(job)
+    print(job.logs(tail=a.tail), end="")
+    return 0
+
+
+def cmd_cancel(a) -> int:
+    if not (job := _job(a)):
+        return 2
+    print(f"{job.id}: {job.cancel()}")
+    return 0
+
+
+def cmd_make_tiny_model(a) -> int:
+    from .training.tiny_model import make_tiny_model
+
+    print(make_tiny_model(a.dir))
+    return 0
+
+
+def cmd_scheduler(a) -> int:
+    ws = _ws(a)
+    if a.action == "run":
+        return Scheduler(ws, idle_timeout=a.idle_timeout).run()
+    if a.action == "stop":
+        stop_scheduler(ws, kill_jobs=a.kill_jobs)
+        return 0
+    pid = scheduler_pid(ws)
+    print(f"scheduler running, pid {pid}" if pid else "scheduler not running")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(a.dir), steps=a.steps, root=a.root)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jupyter-ft", description="Fine-tune LLMs: submit and watch detached jobs.")
+    p.add_argument("--root", help="workspace folder (default: $JUPYTER_FT_HOME or <jupyter data dir>/jupyter_ft)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("submit", help="queue a job from a YAML/JSON spec file")
+    s.add_argument("spec")
+    s.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a spec field (YAML value)")
+    s.add_argument("--wait", action="store_true", help="stream the log until the job ends")
+    s.set_defaults(fn=cmd_submit)
+
+    s = sub.add_parser("jobs", help="list jobs")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_jobs)
+
+    for name, fn, hlp in (("status", cmd_status, "one job's state"), ("cancel", cmd_cancel, "cancel a job")):
+        s = sub.add_parser(name, help=hlp)
+        s.add_argument("job_id")
+        if name == "status":
+            s.add_argument("--json", action="store_true")
+        s.set_defaults(fn=fn)
+
+    s = sub.add_parser("logs", help="a job's log")
+    s.add_argument("job_id")
+    s.add_argument("-f", "--follow", action="store_true")
+    s.add_argument("--tail", type=int)
+    s.set_defaults(fn=cmd_logs)
+
+    s = sub.add_parser("make-tiny-model", help="build a tiny random Llama model + tokenizer offline")
+    s.add_argument("dir")
+    s.set_defaults(fn=cmd_make_tiny_model)
+
+    s = sub.add_parser("scheduler", help="run, stop or check the workspace scheduler")
+    s.add_argument("action", choices=["run", "stop", "status"])
+    s.add_argument("--idle-timeout", type=float, default=None)
+    s.add_argument("--kill-jobs", action="store_true", help="with stop: also kill running jobs")
+    s.set_defaults(fn=cmd_scheduler)
+
+    s = sub.add_parser("demo", help="offline end-to-end demo: tiny model, SFT job, MLflow run, base vs tuned answer")
+    s.add_argument("--dir", default=".demo", help="folder for the demo's model, data and workspace")
+    s.add_argument("--steps", type=int, default=200)
+    s.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    return a.fn(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""What accelerators this machine has, without importing torch into the caller.
+
+Core must stay light (the kernel and the Jupyter server import it), so the probe runs torch in a short
+subprocess once and caches the answer in the workspace for the current boot.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+_PROBE = r"""
+import json, torch
+out = {"cuda": [], "mps": False}
+if torch.cuda.is_available():
+    for i in range(torch.cuda.device_count()):
+        p = torch.cuda.get_device_properties(i)
+        out["cuda"].append({"name": p.name, "memory": p.total_memory, "bf16": torch.cuda.is_bf16_supported(),
+                            "capability": list(torch.cuda.get_device_capability(i))})
+out["mps"] = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    kind: str            # cpu | cuda | mps
+    name: str            # "cuda:0", "cpu", "mps"
+    label: str           # human description
+    memory: int          # bytes usable for training
+    bf16: bool
+    cores: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_cache: dict | None = None
+
+
+def _probe(cache_file: Path | None) -> dict:
+    global _cache
+    if _cache is not None:
+        return _cache
+    boot = psutil.boot_time()
+    if cache_file and cache_file.is_file():
+        try:
+            cached = json.loads(cache_file.read_text())
+            if cached.get("boot") == boot and cached.get("python") == sys.executable:
+                _cache = cached["devices"]
+                return _cache
+        except (ValueError, KeyError):
+            pass
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
+        devices = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else {"cuda": [], "mps": False}
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        devices = {"cuda": [], "mps": False}
+    _cache = devices
+    if cache_file:
+        cache_file.write_text(json.dumps({"boot": boot, "python": sys.executable, "devices": devices}))
+    return devices
+
+
+def resolve(device: str, cache_file: Path | None = None) -> DeviceInfo:
+    """Turn a spec's `device` (auto/cpu/cuda/cuda:N/mps) into a concrete device and its capacity."""
+    cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+    cpu = DeviceInfo("cpu", "cpu", f"CPU ({cores} cores)", psutil.virtual_memory().total, False, cores)
+    if device == "cpu":
+        return cpu
+    found = _probe(cache_file)
+    if device in ("auto", "cuda") or device.startswith("cuda:"):
+        idx = int(device.split(":")[1]) if ":" in device else 0
+        if len(found["cuda"]) > idx:
+            g = found["cuda"][idx]
+            return DeviceInfo("cuda", f"cuda:{idx}", g["name"], g["memory"], g["bf16"], cores)
+        if device != "auto":
+            raise ValueError(f"device {device!r} requested but this machine has {len(found['cuda'])} CUDA device(s)")
+    if device in ("auto", "mps"):
+        if found["mps"]:
+            # MPS shares system memory; leave room for the OS.
+            return DeviceInfo("mps", "mps", "Apple MPS", int(psutil.virtual_memory().total * 0.6), False, cores)
+        if device == "mps":
+            raise ValueError("device 'mps' requested but MPS is not available")
+    return cpu

@@ -1,0 +1,232 @@
+"""The scheduler: a detached process per workspace that runs queued jobs and forwards their events to MLflow.
+
+Why not huey (which MLflow installs) or another SQLite-backed task queue: those keep their own table of pickled
+task messages, which would be a second copy of job state beside the `jobs` table every face reads, and their retry
+model covers a Python exception inside a worker, not a child process killed by SIGKILL or the OOM killer. What we
+need is small: an atomic "claim the oldest queued job on a free device" (one UPDATE in a BEGIN IMMEDIATE
+transaction), a child process per job, and a liveness check. So the jobs table *is* the queue.
+
+The scheduler is started on demand by whoever submits (kernel, server, CLI), holds an exclusive lock file so only
+one runs per workspace, survives the kernel and the Jupyter server (own session, stdio in files), adopts jobs a
+previous scheduler started, and exits by itself after `JUPYTER_FT_SCHEDULER_IDLE` seconds with nothing to do.
+Where jobs run is an `Executor`: local processes here; a Ray or torchrun executor plugs in beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+from . import jobstore, procs
+from .workspace import Workspace
+
+IDLE_ENV = "JUPYTER_FT_SCHEDULER_IDLE"
+CANCEL_GRACE_S = 15.0
+POLL_S = 1.0  # between passes; submitters and jobs wake the scheduler at once with SIGUSR1
+
+
+class RunningJob(Protocol):
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+
+class Executor(Protocol):
+    """Starts a claimed job somewhere and returns a handle the scheduler can poll."""
+
+    def start(self, ws: Workspace, job: jobstore.JobRecord) -> RunningJob: ...
+
+
+class LocalProcessExecutor:
+    """Each job is `python -m jupyter_ft.training <job>` in its own session, output appended to the job's log."""
+
+    def start(self, ws: Workspace, job: jobstore.JobRecord) -> subprocess.Popen:
+        job_dir = ws.job_dir(job.id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        with open(job_dir / "job.log", "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "jupyter_ft.training", "--root", str(ws.root), job.id],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True, cwd=job_dir, env=env,
+            )
+
+
+# --- the single-instance lock ---------------------------------------------------------------------------------
+
+def _try_lock(ws: Workspace):
+    fh = open(ws.scheduler_lock, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
+def scheduler_pid(ws: Workspace) -> int | None:
+    """The pid of the running scheduler, or None if none holds the lock."""
+    fh = _try_lock(ws)
+    if fh is not None:
+        fh.close()
+        return None
+    try:
+        return int(ws.scheduler_lock.read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_scheduler(ws: Workspace, wake: bool = True) -> None:
+    """Start the workspace's scheduler unless one is running, or wake the running one (SIGUSR1) so it looks at
+    the queue now instead of at its next pass. Safe to call from many processes at once."""
+    pid = scheduler_pid(ws)
+    if pid is not None:
+        if wake:
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return
+    launch = "import sys; from jupyter_ft.core.scheduler import main; sys.exit(main())"
+    procs.spawn_detached([sys.executable, "-c", launch, "--root", str(ws.root)], ws.scheduler_log)
+
+
+def stop_scheduler(ws: Workspace, *, kill_jobs: bool = False, timeout: float = 10.0) -> None:
+    """Stop the scheduler (jobs keep running unless `kill_jobs`). Used by tests and `jupyter-ft scheduler stop`."""
+    if kill_jobs:
+        for job in jobstore.list_jobs(ws, ["running"]):
+            if job.pid:
+                procs.signal_group(job.pid, signal.SIGKILL)
+    pid = scheduler_pid(ws)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.time() + timeout
+        while time.time() < deadline and scheduler_pid(ws) is not None:
+            time.sleep(0.05)
+        if scheduler_pid(ws) is not None:
+            os.kill(pid, signal.SIGKILL)
+
+
+# --- the loop ---------------------------------------------------------------------------------------------------
+
+class Scheduler:
+    def __init__(self, ws: Workspace, executor: Executor | None = None, idle_timeout: float | None = None):
+        self.ws = ws
+        self.executor = executor or LocalProcessExecutor()
+        self.idle_timeout = idle_timeout if idle_timeout is not None else float(os.environ.get(IDLE_ENV, "120"))
+        self.children: dict[str, RunningJob] = {}
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+
+    def log(self, msg: str) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [scheduler {os.getpid()}] {msg}", flush=True)
+
+    def run(self) -> int:
+        lock = _try_lock(self.ws)
+        if lock is None:
+            return 0  # another scheduler holds the workspace
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        signal.signal(signal.SIGTERM, lambda *_: (self.stopping.set(), self.wake.set()))
+        signal.signal(signal.SIGUSR1, lambda *_: self.wake.set())
+        signal.signal(signal.SIGCHLD, lambda *_: self.wake.set())  # a job ended: start the next one now
+        from .forwarder import Forwarder
+
+        forwarder = Forwarder(self.ws, self.stopping)
+        forwarder.start()
+        self.log(f"started for {self.ws.root}")
+        last_busy = time.time()
+        try:
+            while not self.stopping.is_set():
+                busy = self.tick()
+                if busy or forwarder.busy():
+                    last_busy = time.time()
+                elif time.time() - last_busy > self.idle_timeout:
+                    self.log("idle; exiting")
+                    break
+                self.wake.wait(POLL_S)
+                self.wake.clear()
+        finally:
+            self.stopping.set()
+            forwarder.join(timeout=30)
+            lock.close()
+        return 0
+
+    def tick(self) -> bool:
+        """One pass: reap, watch, escalate cancels, start jobs. Returns True while there is work."""
+        for job_id, child in list(self.children.items()):
+            rc = child.poll()
+            if rc is not None:
+                del self.children[job_id]
+                self.on_exit(job_id, rc)
+        running = jobstore.list_jobs(self.ws, ["running"])
+        for job in running:
+            if job.id in self.children:
+                if job.cancel_requested and job.cancel_at and time.time() - job.cancel_at > CANCEL_GRACE_S:
+                    procs.signal_group(self.children[job.id].pid, signal.SIGKILL)
+                continue
+            if not procs.alive(job.pid, job.pid_started):
+                self.on_exit(job.id, None)
+            elif job.cancel_requested and job.cancel_at and time.time() - job.cancel_at > CANCEL_GRACE_S:
+                procs.signal_group(job.pid, signal.SIGKILL)
+        busy_devices = {j.device for j in jobstore.list_jobs(self.ws, ["running"])}
+        while (job := jobstore.claim_next(self.ws, busy_devices)) is not None:
+            self.start(job)
+            busy_devices.add(job.device)
+        return bool(self.children) or bool(jobstore.list_jobs(self.ws, ["running", "queued"]))
+
+    def start(self, job: jobstore.JobRecord) -> None:
+        try:
+            child = self.executor.start(self.ws, job)
+        except OSError as exc:
+            jobstore.finish(self.ws, job.id, "failed", f"could not start the job process: {exc}")
+            return
+        self.children[job.id] = child
+        jobstore.set_fields(self.ws, job.id, pid=child.pid, pid_started=procs.create_time(child.pid))
+        self.log(f"started {job.id} attempt {job.attempt}/{job.max_attempts} pid {child.pid}")
+
+    def on_exit(self, job_id: str, rc: int | None) -> None:
+        """The job's process is gone. If it did not record an outcome itself, it died: retry or fail."""
+        job = jobstore.get(self.ws, job_id)
+        if job.state != "running":
+            self.log(f"{job_id} ended: {job.state}")
+            return
+        how = procs.describe_exit(rc)
+        if job.cancel_requested:
+            jobstore.finish(self.ws, job_id, "cancelled", f"cancelled ({how})")
+        elif job.attempt < job.max_attempts:
+            jobstore.requeue(self.ws, job_id, f"attempt {job.attempt} died ({how}); retrying from the last checkpoint")
+            self._note(job_id, f"attempt {job.attempt} died ({how}); requeued to resume from the last checkpoint")
+        else:
+            jobstore.finish(self.ws, job_id, "failed", f"the job process died {job.attempt} times; last: {how}")
+            self._note(job_id, f"attempt {job.attempt} died ({how}); no attempts left")
+        self.log(f"{job_id}: process ended ({how})")
+
+    def _note(self, job_id: str, text: str) -> None:
+        with open(self.ws.job_dir(job_id) / "job.log", "a") as fh:
+            fh.write(f"\n[jupyter_ft] {text}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m jupyter_ft.core.scheduler")
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--idle-timeout", type=float, default=None)
+    a = ap.parse_args(argv)
+    return Scheduler(Workspace(Path(a.root)), idle_timeout=a.idle_timeout).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Auto-sized ("serverless") defaults: precision, batch size, accumulation, LoRA rank, learning rate.
+
+A user names a model and a dataset; we fill every hyperparameter they left empty from the model's parameter
+count and the device's memory, and record why in `spec.auto` so the stored spec explains itself
+(e.g. "batch 4 × accum 4: fits 1.2B params (bf16, LoRA) in 80 GB on cuda:0").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from .devices import DeviceInfo
+from .specs import TrainSpec
+
+GB = 1024**3
+
+# Learning rates that work across model sizes for each technique: (LoRA, full fine-tuning).
+LEARNING_RATES: dict[str, tuple[float, float]] = {"sft": (2e-4, 2e-5)}
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    params: int
+    hidden: int
+    layers: int
+    intermediate: int
+    vocab: int
+    source: str  # how `params` was obtained
+
+    @property
+    def label(self) -> str:
+        p = self.params
+        return f"{p / 1e9:.1f}B" if p >= 1e9 else f"{p / 1e6:.1f}M" if p >= 1e6 else f"{p / 1e3:.0f}K"
+
+
+def _safetensors_params(folder: Path) -> int | None:
+    """Exact parameter count from safetensors headers (no tensor data is read)."""
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    for f in files:
+        with f.open("rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        for name, meta in header.items():
+            if name != "__metadata__":
+                total += math.prod(meta["shape"])
+    return total
+
+
+def _config_params(cfg: dict) -> int:
+    """Decoder-only transformer parameter count from its config (Llama/Qwen/Mistral-shaped, MoE aware)."""
+    h = cfg.get("hidden_size") or cfg.get("n_embd") or cfg.get("d_model") or 0
+    layers = cfg.get("num_hidden_layers") or cfg.get("n_layer") or 0
+    inter = cfg.get("intermediate_size") or 4 * h
+    vocab = cfg.get("vocab_size") or 32000
+    heads = cfg.get("num_attention_heads") or 1
+    kv = cfg.get("num_key_value_heads") or heads
+    head_dim = cfg.get("head_dim") or h // max(heads, 1)
+    experts = cfg.get("num_local_experts") or cfg.get("num_experts") or 1
+    attn = h * heads * head_dim * 2 + h * kv * head_dim * 2
+    mlp = 3 * h * inter * experts
+    emb = vocab * h * (1 if cfg.get("tie_word_embeddings", False) else 2)
+    return layers * (attn + mlp + 2 * h) + h + emb  # + final norm
+
+
+def read_model_config(model: str) -> tuple[dict, Path | None]:
+    """config.json of a local folder or (when a network exists) a hub id. Raises OSError if unreadable."""
+    p = Path(model).expanduser()
+    if p.is_dir():
+        cfg = p / "config.json"
+        if not cfg.is_file():
+            raise OSError(f"model folder {p} has no config.json")
+        return json.loads(cfg.read_text()), p
+    if looks_like_path(model):
+        raise OSError(f"model path {p} does not exist")
+    from huggingface_hub import hf_hub_download
+
+    return json.loads(Path(hf_hub_download(model, "config.json")).read_text()), None
+
+
+def looks_like_path(model: str) -> bool:
+    """A hub id is `name` or `org/name`; anything else (./x, /x, ~/x, a/b/c) is a local path."""
+    return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model
+
+
+def model_shape(model: str) -> ModelShape:
+    cfg, folder = read_model_config(model)
+    cfg = cfg.get("text_config", cfg) if "hidden_size" not in cfg else cfg
+    exact = _safetensors_params(folder) if folder else None
+    params = exact or _config_params(cfg)
+    return ModelShape(
+        params=params,
+        hidden=cfg.get("hidden_size") or 0,
+        layers=cfg.get("num_hidden_layers") or 0,
+        intermediate=cfg.get("intermediate_size") or 0,
+        vocab=cfg.get("vocab_size") or 0,
+        source="safetensors" if exact else "config.json",
+    )
+
+
+def _lora_rank(params: int) -> int:
+    if params < 500e6:
+        return 8
+    if params < 3e9:
+        return 16
+    if params < 15e9:
+        return 32
+    return 64
+
+
+def _precision(device: DeviceInfo) -> tuple[str, str]:
+    if device.kind == "cuda":
+        return ("bf16", "bf16: supported by this GPU") if device.bf16 else ("fp16", "fp16: this GPU lacks bf16")
+    if device.kind == "mps":
+        return "fp32", "fp32: mixed precision on MPS is not reliable for training"
+    return "fp32", "fp32: on CPU it is 2-2.5x faster than bf16"
+
+
+def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> TrainSpec:
+    """Return a copy of `spec` with every empty (auto) field filled and `auto` explaining each choice."""
+    upd: dict = {}
+    why: dict[str, str] = dict(spec.auto)
+    lora = spec.lora is not None
+
+    if spec.checkpoint_every is None:
+        why["checkpoint_every"] = (f"every {spec.checkpoint_minutes:g} min of training, stretched so saving stays "
+                                   "under 5% of the time")
+
+    precision = spec.precision
+    if precision == "auto":
+        precision, why["precision"] = _precision(device)
+        upd["precision"] = precision
+    bpp = 2 if precision in ("bf16", "fp16") else 4
+
+    if spec.learning_rate is None:
+        lr_lora, lr_full = LEARNING_RATES.get(spec.technique, (1e-4, 1e-5))
+        upd["learning_rate"] = lr_lora if lora else lr_full
+        why["learning_rate"] = f"{upd['learning_rate']:g}: usual for {spec.technique} with {'LoRA' if lora else 'full weights'}"
+
+    if shape is None:
+        # Unknown model size (e.g. hub unreachable at submission): conservative values; the job re-checks.
+        if spec.batch_size is None:
+            upd["batch_size"] = 1
+            why["batch_size"] = "1: model size unknown at submission"
+        if spec.grad_accum is None:
+            upd["grad_accum"] = 8
+            why["grad_accum"] = "8: model size unknown at submission"
+        if lora and spec.lora.r is None:
+            upd["lora"] = spec.lora.model_copy(update={"r": 16, "alpha": spec.lora.alpha or 32})
+            why["lora.r"] = "16: model size unknown at submission"
+        if spec.gradient_checkpointing is None:
+            upd["gradient_checkpointing"] = True
+            why["gradient_checkpointing"] = "on: model size unknown at submission"
+        return spec.model_copy(update={**upd, "auto": why})
+
+    if lora and (spec.lora.r is None or spec.lora.alpha is None):
+        r = spec.lora.r or _lora_rank(shape.params)
+        upd["lora"] = spec.lora.model_copy(update={"r": r, "alpha": spec.lora.alpha or 2 * r})
+        if spec.lora.r is None:
+            why["lora.r"] = f"{r}: rank for a {shape.label}-parameter model (alpha = 2 × r)"
+
+    # Memory model: weights + (full FT) gradients and Adam states + activations per token.
+    weights = shape.params * bpp
+    if lora:
+        r = (upd.get("lora") or spec.lora).r
+        trainable = shape.layers * r * (4 * 2 * shape.hidden + 3 * (shape.hidden + shape.intermediate))
+    else:
+        trainable = shape.params
+    optimizer = trainable * 16
+    act_full = shape.layers * shape.hidden * 34 * bpp // 2 + shape.vocab * bpp * 2
+    act_ckpt = shape.layers * shape.hidden * 2 * bpp + shape.vocab * bpp * 2
+    budget = device.memory * 0.85 - weights - optimizer
+    target = 8 if device.kind == "cpu" else 16
+
+    def fit(per_token: int) -> int:
+        seqs = budget / (per_token * spec.max_length) if budget > 0 else 0
+        return 0 if seqs < 1 else min(target, 2 ** int(math.log2(seqs)))
+
+    ckpt = spec.gradient_checkpointing
+    batch = spec.batch_size
+    if batch is None:
+        batch = fit(act_full) if ckpt is not True else fit(act_ckpt)
+        if batch == 0 and ckpt is None:
+            ckpt, batch = True, fit(act_ckpt)
+            why["gradient_checkpointing"] = "on: activations would not fit otherwise"
+        if batch == 0:
+            batch = 1
+            why["batch_size"] = (f"1: a {shape.label} model with max_length {spec.max_length} may not fit in "
+                                 f"{device.memory / GB:.0f} GB on {device.name}; consider LoRA or a shorter max_length")
+        upd["batch_size"] = batch
+    if ckpt is None:
+        ckpt = False
+        why["gradient_checkpointing"] = "off: not needed for memory, and ~1.5x faster"
+    upd["gradient_checkpointing"] = ckpt
+    if spec.grad_accum is None:
+        upd["grad_accum"] = max(1, target // batch)
+    if spec.batch_size is None and "batch_size" not in why:
+        why["batch_size"] = (f"batch {batch} × accum {upd.get('grad_accum', spec.grad_accum)}: fits {shape.label} params "
+                             f"({precision}, {'LoRA' if lora else 'full'}) in {device.memory / GB:.0f} GB on {device.name}")
+    if device.kind != "cuda" and spec.device == "auto":
+        why["device"] = f"{device.name}: no CUDA device found"
+    upd["device"] = device.name if spec.device in ("auto", "cuda") else spec.device
+    return spec.model_copy(update={**upd, "auto": why})

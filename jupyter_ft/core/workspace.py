@@ -1,0 +1,159 @@
+"""The workspace: one folder that every process (kernel, Jupyter server, CLI, scheduler, job) shares.
+
+    <root>/workspace.db      SQLite (WAL): jobs, their state, their event log
+    <root>/jobs/<id>/        spec.yaml, job.log, checkpoints/, output/
+    <root>/mlflow.db         embedded MLflow tracking store (unless a tracking URI is configured)
+    <root>/mlartifacts/      MLflow artifacts
+
+The root defaults to `<jupyter data dir>/jupyter_ft` and is overridden by `JUPYTER_FT_HOME`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+ROOT_ENV = "JUPYTER_FT_HOME"
+TRACKING_ENV = "JUPYTER_FT_TRACKING_URI"
+
+# Each entry upgrades the schema by one version (PRAGMA user_version). Append, never edit.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        technique TEXT NOT NULL,
+        name TEXT,
+        state TEXT NOT NULL,
+        device TEXT NOT NULL,
+        spec TEXT NOT NULL,            -- resolved spec (JSON), auto values filled in
+        submitted TEXT NOT NULL,       -- the spec exactly as submitted (JSON)
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 3,
+        pid INTEGER,
+        pid_started REAL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        cancel_at REAL,
+        error TEXT,
+        step INTEGER NOT NULL DEFAULT 0,
+        total_steps INTEGER,
+        progress_at REAL,
+        mlflow_run_id TEXT,
+        mlflow_experiment_id TEXT,
+        tracking_uri TEXT
+    );
+    CREATE INDEX jobs_state ON jobs(state, created_at);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        kind TEXT NOT NULL,            -- metrics | artifact | input | tag | end
+        step INTEGER,
+        payload TEXT NOT NULL,         -- JSON
+        ts REAL NOT NULL,
+        forwarded INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE INDEX events_job ON events(job_id, kind, seq);
+    CREATE INDEX events_pending ON events(forwarded, seq);
+    """,
+]
+
+
+def default_root() -> Path:
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()).resolve() / "jupyter_ft"
+
+
+class Workspace:
+    """Paths and the database of one workspace root. Cheap to create; safe to share between threads."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).expanduser().resolve() if root else default_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.jobs_dir.mkdir(exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    # --- paths -------------------------------------------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.root / "workspace.db"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.root / "jobs"
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    @property
+    def scheduler_lock(self) -> Path:
+        return self.root / "scheduler.lock"
+
+    @property
+    def scheduler_log(self) -> Path:
+        return self.root / "scheduler.log"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI jobs use unless their spec names another."""
+        return os.environ.get(TRACKING_ENV) or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.root / "mlartifacts"
+
+    # --- database ----------------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """A connection for the calling thread (SQLite connections must not be shared across threads)."""
+        c = getattr(self._local, "conn", None)
+        if c is None or getattr(self._local, "pid", None) != os.getpid():
+            c = self._local.conn = self._connect()
+            self._local.pid = os.getpid()
+        return c
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), so concurrent writers queue instead of failing."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.write() as c:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for stmt in script.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(f"PRAGMA user_version = {i}")
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"

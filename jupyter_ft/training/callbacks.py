@@ -1,0 +1,87 @@
+"""The trainer callback that reports a job's progress and metrics to the workspace."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from transformers import TrainerCallback
+
+from jupyter_ft.core import jobstore
+from jupyter_ft.core.scheduler import ensure_scheduler
+from jupyter_ft.core.workspace import Workspace
+
+PROGRESS_EVERY_S = 1.0
+WATCHDOG_EVERY_S = 10.0
+
+
+class JobReporter(TrainerCallback):
+    """Writes step/total to the job row (throttled), every logged metric to the job's event log, one log line per
+    logging step; and keeps the scheduler alive while the job runs (each watches the other)."""
+
+    def __init__(self, ws: Workspace, job_id: str):
+        self.ws = ws
+        self.job_id = job_id
+        self._last_progress = 0.0
+        self._last_watchdog = time.time()
+        self.first_step_at: float | None = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        jobstore.set_fields(self.ws, self.job_id, total_steps=state.max_steps, step=state.global_step, progress_at=time.time())
+        print(f"[jupyter_ft] training: {state.max_steps} steps, starting at step {state.global_step}", flush=True)
+
+    def on_step_end(self, args, state, control, **kw):
+        now = time.time()
+        if self.first_step_at is None:
+            self.first_step_at = now
+            jobstore.append_event(self.ws, self.job_id, "tag", {"jupyter_ft.first_step_at": now}, step=state.global_step)
+        if now - self._last_progress >= PROGRESS_EVERY_S or state.global_step >= state.max_steps:
+            self._last_progress = now
+            jobstore.set_fields(self.ws, self.job_id, step=state.global_step, progress_at=now)
+        if now - self._last_watchdog >= WATCHDOG_EVERY_S:
+            self._last_watchdog = now
+            ensure_scheduler(self.ws, wake=False)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        values = {k: float(v) for k, v in (logs or {}).items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
+        if not values:
+            return
+        jobstore.append_event(self.ws, self.job_id, "metrics", {"values": values}, step=state.global_step)
+        shown = " ".join(f"{k}={v:.4g}" for k, v in values.items())
+        print(f"[jupyter_ft] step {state.global_step}/{state.max_steps} {shown}", flush=True)
+
+    def on_save(self, args, state, control, **kw):
+        print(f"[jupyter_ft] checkpoint saved at step {state.global_step}", flush=True)
+
+    def on_train_end(self, args, state, control, **kw):
+        jobstore.set_fields(self.ws, self.job_id, step=state.global_step, progress_at=time.time())
+
+
+class CheckpointTimer(TrainerCallback):
+    """Save a resumable checkpoint every `interval_s` of training, stretched so that saving takes at most
+    `max_share` of the time (a 10 s save is then made at most every 200 s). Step-based saving would either
+    checkpoint a fast job far too often or a slow one too rarely."""
+
+    def __init__(self, interval_s: float, max_share: float = 0.05):
+        self.interval_s = interval_s
+        self.max_share = max_share
+        self.last = time.time()
+        self.save_started: float | None = None
+        self.save_cost = 0.0
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.last = time.time()
+
+    def on_step_end(self, args, state, control, **kw):
+        wait = max(self.interval_s, self.save_cost / self.max_share)
+        if time.time() - self.last >= wait and state.global_step < state.max_steps:
+            control.should_save = True
+            self.save_started = time.time()
+
+    def on_save(self, args, state, control, **kw):
+        now = time.time()
+        if self.save_started is not None:
+            self.save_cost = now - self.save_started
+            self.save_started = None
+        self.last = now

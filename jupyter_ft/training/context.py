@@ -1,0 +1,73 @@
+"""What every technique module receives, and the TrainingArguments all techniques share.
+
+A technique module (`sft`, `dpo`, ...) has one function, `build_trainer(ctx) -> transformers.Trainer`, that turns
+this context plus its own options block of the spec into a TRL trainer. Everything else (data, model, LoRA,
+checkpoints, progress, resume, tracking) is common and lives in the runner.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_ft.core.specs import TrainSpec
+
+from .data import LoadedData
+
+
+@dataclass
+class TrainContext:
+    spec: TrainSpec
+    job_dir: Path
+    tokenizer: Any
+    model: Any
+    data: LoadedData
+    peft_config: Any | None
+    args: dict[str, Any]
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def note(self, key: str, text: str) -> None:
+        """Record a decision the technique made (logged to the job log and as an MLflow tag)."""
+        self.notes[key] = text
+        print(f"[jupyter_ft] {key}: {text}", flush=True)
+
+
+def estimate_total_steps(spec: TrainSpec, rows: int) -> int:
+    if spec.max_steps:
+        return spec.max_steps
+    per_step = spec.batch_size * spec.grad_accum
+    return max(1, math.ceil(spec.epochs * math.ceil(rows / per_step)))
+
+
+def common_args(spec: TrainSpec, job_dir: Path, total_steps: int, has_eval: bool) -> dict[str, Any]:
+    """TrainingArguments shared by every technique (each adds its own and builds its TRL *Config)."""
+    args: dict[str, Any] = dict(
+        output_dir=str(job_dir / "checkpoints"),
+        per_device_train_batch_size=spec.batch_size,
+        per_device_eval_batch_size=spec.batch_size,
+        gradient_accumulation_steps=spec.grad_accum,
+        learning_rate=spec.learning_rate,
+        num_train_epochs=spec.epochs,
+        max_steps=spec.max_steps or -1,
+        lr_scheduler_type=spec.lr_scheduler,
+        warmup_steps=spec.warmup_ratio if spec.warmup_ratio < 1 else 1.0,
+        weight_decay=spec.weight_decay,
+        logging_steps=spec.logging_steps,
+        # Step-based checkpoints when asked for; otherwise `CheckpointTimer` saves on a clock.
+        save_strategy="steps" if spec.checkpoint_every else "no",
+        save_steps=spec.checkpoint_every or 500,
+        save_total_limit=2,
+        seed=spec.seed,
+        bf16=spec.precision == "bf16",
+        fp16=spec.precision == "fp16",
+        use_cpu=spec.device == "cpu",
+        gradient_checkpointing=bool(spec.gradient_checkpointing),
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    if has_eval:
+        args.update(eval_strategy="steps", eval_steps=spec.checkpoint_every or max(spec.logging_steps, math.ceil(total_steps / 10)))
+    return args

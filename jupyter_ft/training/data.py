@@ -1,0 +1,92 @@
+"""Load a job's dataset (local file or hub id) through HF `datasets`, validate it, split it, describe it for MLflow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_ft.core.formats import DatasetFormatError, validate_rows
+from jupyter_ft.core.sizing import looks_like_path
+from jupyter_ft.core.specs import TrainSpec
+
+from .errors import JobInputError
+
+BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass
+class LoadedData:
+    train: Any                    # datasets.Dataset
+    eval: Any | None
+    format: str
+    digest: str
+    source: dict[str, Any]
+    source_type: str
+    name: str
+    profile: dict[str, Any] = field(default_factory=dict)
+
+    def mlflow_input(self, context: str = "train") -> dict[str, Any]:
+        schema = {"columns": {k: str(v) for k, v in self.train.features.items()}}
+        return {"name": self.name, "digest": self.digest, "source_type": self.source_type,
+                "source": json.dumps(self.source), "schema": json.dumps(schema), "profile": json.dumps(self.profile),
+                "context": context}
+
+
+def preflight(spec: TrainSpec) -> None:
+    """Checks that need no heavy imports, so a bad path fails in the job's first second."""
+    ds = spec.dataset
+    if looks_like_path(ds) or Path(ds).suffix.lower() in BUILDERS:
+        p = Path(ds).expanduser()
+        if not p.exists():
+            raise JobInputError(f"dataset: file {p} does not exist")
+        if p.is_file() and p.suffix.lower() not in BUILDERS:
+            raise JobInputError(f"dataset: {p} has suffix {p.suffix!r}; expected one of {', '.join(BUILDERS)}")
+        if p.is_file() and p.stat().st_size == 0:
+            raise JobInputError(f"dataset: file {p} is empty")
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def load(spec: TrainSpec) -> LoadedData:
+    import datasets
+
+    datasets.disable_progress_bars()
+    ds_ref = spec.dataset
+    path = Path(ds_ref).expanduser()
+    if path.is_file():
+        builder = BUILDERS[path.suffix.lower()]
+        try:
+            ds = datasets.load_dataset(builder, data_files=str(path), split="train")
+        except Exception as exc:  # datasets wraps parser errors; keep its message, name the file
+            cause = exc.__cause__ or exc
+            raise JobInputError(f"dataset: cannot read {path} as {builder}: {type(cause).__name__}: {cause}") from None
+        digest = _file_digest(path)
+        source, source_type, name = {"uri": str(path.resolve())}, "local", path.stem
+    else:
+        try:
+            ds = datasets.load_dataset(ds_ref, split=spec.dataset_split)
+        except Exception as exc:
+            raise JobInputError(f"dataset: cannot load {ds_ref!r} (split {spec.dataset_split!r}): {type(exc).__name__}: {exc}") from None
+        digest = ds._fingerprint[:16]
+        source, source_type, name = {"path": ds_ref, "split": spec.dataset_split}, "hugging_face", ds_ref
+    if len(ds) == 0:
+        raise JobInputError(f"dataset: {ds_ref} has no rows")
+    try:
+        fmt = validate_rows(spec.technique, ds.column_names, ds, f"dataset {ds_ref}")
+    except DatasetFormatError as exc:
+        raise JobInputError(str(exc)) from None
+    eval_ds = None
+    if spec.eval_fraction > 0:
+        split = ds.train_test_split(test_size=spec.eval_fraction, seed=spec.seed)
+        ds, eval_ds = split["train"], split["test"]
+    profile = {"num_rows": len(ds), "num_eval_rows": len(eval_ds) if eval_ds is not None else 0, "format": fmt}
+    return LoadedData(ds, eval_ds, fmt, digest, source, source_type, name, profile)

@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny model built once, a fresh workspace per test whose processes are stopped afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JUPYTER_FT_SCHEDULER_IDLE", "20")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from jupyter_ft.training.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch):
+    """An empty workspace, set as the default; every scheduler and job process it started is killed afterwards."""
+    from jupyter_ft.core import jobstore, procs
+    from jupyter_ft.core.api import workspace
+    from jupyter_ft.core.scheduler import stop_scheduler
+
+    root = tmp_path / "workspace"
+    monkeypatch.setenv("JUPYTER_FT_HOME", str(root))
+    w = workspace(root)
+    yield w
+    stop_scheduler(w, kill_jobs=True)
+    for job in jobstore.list_jobs(w):
+        if job.pid and procs.alive(job.pid, job.pid_started):
+            procs.signal_group(job.pid, signal.SIGKILL)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def sft_file(tmp_path) -> Path:
+    from jupyter_ft.core import demo_data
+
+    return write_jsonl(tmp_path / "capitals.jsonl", demo_data.sft_rows(64))

@@ -1,0 +1,189 @@
+"""The spine: detached SFT jobs through the scheduler, real TRL training, MLflow tracking, failure and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import jupyter_ft as ft
+from jupyter_ft.core import jobstore, procs
+from jupyter_ft.core.scheduler import scheduler_pid
+
+from .conftest import write_jsonl
+
+
+def wait_for(cond, timeout=120, poll=0.2, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def mlflow_run(job):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(job.record.tracking_uri).get_run(job.run_id)
+
+
+def wait_forwarded(ws, job, timeout=60):
+    """Wait until the scheduler has sent all of the job's events to MLflow."""
+    wait_for(lambda: ws.conn.execute("SELECT COUNT(*) FROM events WHERE job_id = ? AND forwarded = 0",
+                                     (job.id,)).fetchone()[0] == 0, timeout, what="events forwarded")
+
+
+def test_sft_lora_job_learns_and_is_tracked(ws, tiny_model, sft_file):
+    job = ft.train(model=str(tiny_model), dataset=str(sft_file), technique="sft", lora=True,
+                   max_steps=60, learning_rate=5e-3, logging_steps=5)
+    assert job.run_id  # known at submission
+    assert job.status in ("queued", "running")
+    job.wait(timeout=240)
+    assert job.status == "succeeded", job.logs(tail=40)
+    losses = [m["loss"] for m in job.metrics() if "loss" in m]
+    assert len(losses) == 12
+    assert losses[-1] < losses[0] * 0.6, losses
+    assert job.progress["step"] == 60 and job.progress["fraction"] == 1.0
+    assert (job.output_dir / "adapter_config.json").is_file()
+    log = job.logs()
+    assert "step 60/60" in log and "succeeded" in log
+
+    spec = job.record.spec  # stored resolved spec shows the auto choices
+    assert spec["batch_size"] == 8 and spec["precision"] == "fp32" and "batch_size" in spec["auto"]
+    assert job.record.submitted == {"model": str(tiny_model), "dataset": str(sft_file), "technique": "sft",
+                                    "lora": True, "max_steps": 60, "learning_rate": 5e-3, "logging_steps": 5}
+
+    wait_forwarded(ws, job)
+    run = mlflow_run(job)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["technique"] == "sft" and run.data.params["lora.r"] == "8"
+    assert run.data.tags["jupyter_ft.job_id"] == job.id and run.data.tags["jupyter_ft.version"] == ft.__version__
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(job.record.tracking_uri)
+    history = client.get_metric_history(job.run_id, "loss")
+    assert [h.step for h in history] == list(range(5, 61, 5))
+    (inp,) = run.inputs.dataset_inputs
+    assert inp.dataset.name == "capitals" and len(inp.dataset.digest) == 16
+    arts = {a.path for a in client.list_artifacts(job.run_id, "adapter")}
+    assert "adapter/adapter_model.safetensors" in arts and "adapter/tokenizer.json" in arts
+
+
+def test_missing_model_fails_fast_with_reason(ws, sft_file, tmp_path):
+    t = time.time()
+    job = ft.train(model=str(tmp_path / "no-such-model"), dataset=str(sft_file))
+    job.wait(timeout=60)
+    assert job.status == "failed"
+    assert "model: path" in job.error and "does not exist" in job.error
+    assert "does not exist" in job.logs()
+    assert job.record.attempt == 1  # bad input is not retried
+    assert time.time() - t < 30
+
+
+def test_dataset_missing_columns_and_bad_rows(ws, tiny_model, tmp_path):
+    cols = write_jsonl(tmp_path / "cols.jsonl", [{"question": "q", "answer": "a"}] * 3)
+    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}] * 4
+    rows[2] = {"messages": "just a string"}
+    bad = write_jsonl(tmp_path / "bad.jsonl", rows)
+    j1 = ft.train(model=str(tiny_model), dataset=str(cols))
+    j2 = ft.train(model=str(tiny_model), dataset=str(bad))
+    j1.wait(timeout=120), j2.wait(timeout=120)
+    assert j1.status == "failed" and "'messages'" in j1.error and "['answer', 'question']" in j1.error
+    assert j2.status == "failed" and "row 3:" in j2.error and "'messages' must be" in j2.error
+
+
+def test_spec_errors_raise_before_queueing(ws):
+    with pytest.raises(ft.SpecError) as ei:
+        ft.train(model="m", dataset="d.jsonl", technique="magic", learning_rate=-1)
+    assert {"technique", "learning_rate"} <= dict(ei.value.errors).keys()
+    assert ft.jobs() == []
+
+
+def test_concurrent_submissions_all_land(ws, tmp_path):
+    """Threads here and processes elsewhere submit at the same moment; every job is queued exactly once."""
+    model = str(tmp_path / "missing-model")  # they fail fast once run; here we only count what lands
+    barrier = threading.Barrier(4)
+    ids: list[str] = []
+
+    def submit():
+        barrier.wait()
+        ids.append(ft.submit({"model": model, "dataset": "d.jsonl", "name": "t"}, ws).id)
+
+    code = ("import sys, jupyter_ft as ft; from jupyter_ft.core.api import workspace; "
+            f"print(ft.submit({{'model': {model!r}, 'dataset': 'd.jsonl'}}, workspace(sys.argv[1])).id)")
+    subs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for p in subs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0
+        ids.append(out.strip().splitlines()[-1])
+    assert len(set(ids)) == 6
+    assert {j.id for j in ft.jobs()} == set(ids)
+
+
+def test_new_process_sees_every_job(ws, tiny_model, sft_file):
+    done = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=5).wait(timeout=120)
+    queued = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=5)
+    queued.cancel()
+    out = subprocess.run([sys.executable, "-m", "jupyter_ft.cli", "--root", str(ws.root), "jobs", "--json"],
+                         capture_output=True, text=True, check=True)
+    seen = {j["id"]: j["state"] for j in json.loads(out.stdout)}
+    assert seen == {done.id: "succeeded", queued.id: "cancelled"}
+
+
+def test_cancel_running_job(ws, tiny_model, sft_file):
+    job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=100000, logging_steps=50)
+    wait_for(lambda: job.record.step > 0, what="training to start")
+    t = time.time()
+    assert job.cancel() == "cancelling"
+    job.wait(timeout=30)
+    assert job.status == "cancelled" and time.time() - t < 20
+    wait_for(lambda: not procs.alive(job.record.pid, job.record.pid_started), timeout=10, what="process exit")
+    wait_forwarded(ws, job)
+    assert mlflow_run(job).info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_sigkill_resumes_from_checkpoint_with_same_total_steps(ws, tiny_model, sft_file):
+    job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=400, checkpoint_every=50,
+                   logging_steps=10, learning_rate=5e-3)
+    wait_for(lambda: job.record.step >= 120, timeout=180, what="step 120")
+    rec = job.record
+    assert procs.signal_group(rec.pid, signal.SIGKILL)
+    job.wait(timeout=300)
+    rec = job.record
+    assert rec.state == "succeeded", job.logs(tail=40)
+    assert rec.attempt == 2 and rec.step == 400
+    log = job.logs()
+    assert "died (killed by SIGKILL)" in log and "resuming from checkpoint-" in log
+    resumed_at = int(log.split("resuming from checkpoint-")[1].split()[0])
+    assert resumed_at >= 100
+    assert f"starting at step {resumed_at}" in log
+    steps = [m["step"] for m in job.metrics() if "loss" in m]
+    assert steps == list(range(10, 401, 10))  # one point per step: the re-run steps replace the dead attempt's
+
+
+@pytest.mark.slow
+def test_job_survives_its_scheduler(ws, tiny_model, sft_file):
+    """Killing the scheduler (like restarting Jupyter) neither stops the job nor loses its outcome."""
+    job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=300, logging_steps=20)
+    wait_for(lambda: job.record.step > 0, what="training to start")
+    os.kill(scheduler_pid(ws), signal.SIGKILL)
+    wait_for(lambda: scheduler_pid(ws) is None, what="scheduler gone", timeout=10)
+    assert procs.alive(job.record.pid, job.record.pid_started)
+    job.wait(timeout=240)  # wait() restarts a scheduler; the job's own watchdog does too
+    assert job.status == "succeeded" and job.record.attempt == 1
+    wait_forwarded(ws, job)
+    assert mlflow_run(job).info.status == "FINISHED"

@@ -17,7 +17,24 @@ FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
         "prompt_completion": ("prompt", "completion"),
         "text": ("text",),
     },
+    # preference data (DPO and friends): explicit prompt, or whole conversations sharing a prefix
+    "preference": {
+        "preference": ("prompt", "chosen", "rejected"),
+        "preference_implicit": ("chosen", "rejected"),
+    },
+    # RL prompts (GRPO / RLAIF): a prompt; any other column is passed to reward functions
+    "prompt": {
+        "prompt": ("prompt",),
+    },
 }
+
+
+# technique -> the kind of data it trains on (a key of FORMATS); technique modules of the same data kind share it
+TECHNIQUE_DATA: dict[str, str] = {"sft": "sft"}
+
+
+def data_kind(technique: str) -> str:
+    return TECHNIQUE_DATA.get(technique, technique)
 
 
 class DatasetFormatError(ValueError):
@@ -26,7 +43,7 @@ class DatasetFormatError(ValueError):
 
 def detect(technique: str, columns: Iterable[str]) -> str:
     cols = set(columns)
-    formats = FORMATS[technique]
+    formats = FORMATS[data_kind(technique)]
     for name, required in formats.items():
         if set(required) <= cols:
             return name
@@ -59,6 +76,19 @@ def _check_text_or_messages(value: Any, field: str) -> str | None:
 
 def check_row(technique: str, fmt: str, row: dict[str, Any]) -> str | None:
     """The problem with one row, or None if it is usable."""
+    technique = data_kind(technique)
+    if technique == "preference":
+        for col in ("prompt", "chosen", "rejected") if fmt == "preference" else ("chosen", "rejected"):
+            err = _check_text_or_messages(row.get(col), col)
+            if err:
+                return err
+        if row["chosen"] == row["rejected"]:
+            return "'chosen' and 'rejected' are identical"
+        if fmt == "preference_implicit" and not (isinstance(row["chosen"], list) and isinstance(row["rejected"], list)):
+            return "without a 'prompt' column, 'chosen' and 'rejected' must be whole conversations (lists of messages)"
+        return None
+    if technique == "prompt":
+        return _check_text_or_messages(row.get("prompt"), "prompt")
     if technique == "sft":
         if fmt == "messages":
             err = _check_messages(row.get("messages"), "messages")

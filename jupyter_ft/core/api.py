@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import devices, jobstore, procs, sizing
+from . import devices, jobstore, peek, procs, sizing
 from .scheduler import ensure_scheduler
 from .specs import SpecError, TrainSpec, parse_spec
 from .workspace import Workspace, default_root
@@ -128,6 +128,13 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
     parsed = parse_spec(spec)
     if submitted is None:
         submitted = parsed.model_dump(mode="json", exclude_unset=True)
+    else:
+        # function objects given as rewards are recorded as the source entries they became
+        submitted = {**submitted, **{k: v for k, v in parsed.model_dump(mode="json", exclude_unset=True).items()
+                                     if k in ("grpo", "rlaif") and k in submitted}}
+    wrong_data = peek.check_columns(parsed.technique, parsed.dataset)
+    if wrong_data:
+        raise SpecError([("dataset", wrong_data)])
     try:
         device = devices.resolve(parsed.device, ws.root / "devices.json")
     except ValueError as exc:
@@ -162,9 +169,21 @@ def _jsonable(d: Any) -> Any:
     return json.loads(json.dumps(d, default=str))
 
 
-def train(model: str, dataset: str, technique: str = "sft", *, workspace_root: str | Path | None = None, **fields: Any) -> Job:
-    """Fine-tune `model` on `dataset`. Any `TrainSpec` field may be given, e.g. `lora=True, learning_rate=1e-4`."""
+def train(model: str, dataset: str, technique: str = "sft", *, workspace_root: str | Path | None = None,
+          rewards: list[Any] | None = None, judge: dict[str, Any] | None = None, **fields: Any) -> Job:
+    """Fine-tune `model` on `dataset`. Any `TrainSpec` field may be given, e.g. `lora=True, learning_rate=1e-4`.
+
+    For GRPO/RLAIF, `rewards=[my_reward, "numeric_answer", {...}]` and `judge={...}` are shorthands for the
+    technique's options block (`grpo={"rewards": [...]}`); a function object is shipped as its source code.
+    """
     ws = workspace(workspace_root) if workspace_root else None
+    if rewards is not None or judge is not None:
+        block = dict(fields.get(technique) or {})
+        if rewards is not None:
+            block["rewards"] = rewards
+        if judge is not None:
+            block["judge"] = judge
+        fields[technique] = block
     return submit({"model": model, "dataset": dataset, "technique": technique, **fields}, ws)
 
 

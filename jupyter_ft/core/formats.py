@@ -30,7 +30,11 @@ FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 # technique -> the kind of data it trains on (a key of FORMATS); technique modules of the same data kind share it
-TECHNIQUE_DATA: dict[str, str] = {"sft": "sft"}
+TECHNIQUE_DATA: dict[str, str] = {
+    "sft": "sft",
+    "dpo": "preference", "orpo": "preference", "kto": "preference",
+    "grpo": "prompt", "rlaif": "prompt",
+}
 
 
 def data_kind(technique: str) -> str:

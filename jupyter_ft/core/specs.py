@@ -9,16 +9,25 @@ are "auto": `jupyter_ft.core.sizing` fills them from the model size and the devi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Technique = Literal["sft"]
-TECHNIQUES: tuple[str, ...] = ("sft",)
+Technique = Literal["sft", "dpo", "orpo", "kto", "grpo", "rlaif"]
+TECHNIQUES: tuple[str, ...] = ("sft", "dpo", "orpo", "kto", "grpo", "rlaif")
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"]
+
+
+class FieldError(ValueError):
+    """Raised by a model-level validator to blame one field (relative to the model): errors then name it."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
 
 
 class _Strict(BaseModel):
@@ -49,7 +58,255 @@ class SFTOptions(_Strict):
     packing: bool | None = Field(None, description="pack several rows into one sequence; auto by device")
 
 
-TECHNIQUE_OPTIONS: dict[str, type[_Strict]] = {"sft": SFTOptions}
+# --- preference optimisation (paired chosen/rejected data) ------------------------------------------------------
+
+DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+
+
+class DPOOptions(_Strict):
+    """Direct preference optimisation (TRL `DPOTrainer`). With LoRA the reference model is the base model with the
+    adapter switched off: no second copy in memory."""
+
+    beta: float = Field(0.1, gt=0, description="how far the policy may move from the reference (IPO: tau)")
+    loss_type: list[str] = Field(["sigmoid"], min_length=1, description=f"one or more of {', '.join(DPO_LOSSES)}")
+    loss_weights: list[float] | None = Field(None, description="weights when several loss types are combined")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="robust/EXO: share of flipped labels")
+
+    @field_validator("loss_type", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("loss_type")
+    @classmethod
+    def _known_losses(cls, v: list[str]) -> list[str]:
+        bad = [x for x in v if x not in DPO_LOSSES]
+        if bad:
+            raise ValueError(f"unknown loss {bad[0]!r}; expected one of {', '.join(DPO_LOSSES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> DPOOptions:
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise FieldError("loss_weights", f"has {len(self.loss_weights)} values for {len(self.loss_type)} loss types")
+        return self
+
+
+class ORPOOptions(_Strict):
+    """Odds-ratio preference optimisation (TRL `ORPOTrainer`): SFT and preference in one loss, no reference model."""
+
+    beta: float = Field(0.1, gt=0, description="weight of the odds-ratio term (lambda in the paper)")
+
+
+class KTOOptions(_Strict):
+    """Kahneman-Tversky optimisation (TRL `KTOTrainer`). Paired rows are split into one desirable and one
+    undesirable example each."""
+
+    beta: float = Field(0.1, gt=0)
+    desirable_weight: float = Field(1.0, gt=0)
+    undesirable_weight: float = Field(1.0, gt=0)
+
+
+# --- reward functions for RL (GRPO / RLAIF) -----------------------------------------------------------------------
+
+_METRIC_NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
+
+
+class _Reward(_Strict):
+    name: str | None = Field(None, description="metric name (rewards/<name>/mean); default: the type or function name")
+    weight: float = Field(1.0, description="weight in the summed reward")
+
+    @field_validator("name")
+    @classmethod
+    def _metric_name(cls, v: str | None) -> str | None:
+        if v is not None and not _METRIC_NAME.match(v):
+            raise ValueError("use letters, digits, '_', '-', '.' or spaces (at most 64)")
+        return v
+
+
+class ExactMatchReward(_Reward):
+    """1.0 when the completion equals the row's reference answer (after trimming; optionally ignoring case), else 0."""
+
+    type: Literal["exact_match"]
+    answer_column: str = "answer"
+    ignore_case: bool = True
+
+
+class NumericAnswerReward(_Reward):
+    """1.0 when the completion's final number equals the reference's, else 0. GSM8K style: the number after
+    `####` if present (in the completion and in the reference), else the last number; commas, currency signs and
+    trailing units are ignored (`#### $1,234.50 dollars` reads as 1234.5)."""
+
+    type: Literal["numeric_answer"]
+    answer_column: str = "answer"
+    tolerance: float = Field(1e-6, ge=0, description="relative tolerance")
+
+
+class RegexReward(_Reward):
+    """1.0 when the pattern is found in the completion (`mode: search`) or matches all of it (`fullmatch`), else 0:
+    format checks such as `^<think>.*</think>` or `####\\s*-?[\\d,.]+\\s*$`."""
+
+    type: Literal["regex"]
+    pattern: str = Field(..., min_length=1)
+    mode: Literal["search", "fullmatch"] = "search"
+    dotall: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
+
+
+class LengthPenaltyReward(_Reward):
+    """0 up to `target` words (or characters), then falls linearly to -1 at twice the target (and stays there)."""
+
+    type: Literal["length_penalty"]
+    target: int = Field(..., gt=0)
+    unit: Literal["words", "chars"] = "words"
+
+
+class PythonReward(_Reward):
+    """A function `def f(completions, **row) -> list[float]` shipped as source code. Give the function object itself
+    (`rewards=[my_reward]`): its source and what it uses from the notebook are captured at submission."""
+
+    type: Literal["python"]
+    function: str = Field(..., min_length=1, description="name of the function defined in `source`")
+    source: str = Field(..., min_length=1, description="Python source that defines `function`")
+
+    @model_validator(mode="after")
+    def _defines_function(self) -> PythonReward:
+        import ast
+
+        try:
+            tree = ast.parse(self.source, filename=f"<reward {self.function}>")
+        except SyntaxError as exc:
+            raise FieldError("source", f"does not parse: line {exc.lineno}: {exc.msg}") from None
+        names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        if self.function not in names:
+            raise FieldError("source", f"defines no top-level function {self.function!r}")
+        return self
+
+
+RewardSpec = Annotated[
+    Union[ExactMatchReward, NumericAnswerReward, RegexReward, LengthPenaltyReward, PythonReward],
+    Field(discriminator="type"),
+]
+BUILTIN_REWARDS = ("exact_match", "numeric_answer", "regex", "length_penalty")
+
+
+def _reward_entry(v: Any) -> Any:
+    """Accept a function object (shipped as source), a built-in's name, or a mapping."""
+    if isinstance(v, str) and v in BUILTIN_REWARDS:
+        return {"type": v}
+    if callable(v) and not isinstance(v, (type, BaseModel)):
+        from .reward_code import describe
+
+        return describe(v)
+    return v
+
+
+class GRPOOptions(_Strict):
+    """Group relative policy optimisation (TRL `GRPOTrainer`) with verifiable rewards: for each prompt the model
+    samples `num_generations` completions; each is scored by the reward functions (weighted sum) and the policy
+    moves toward the better ones in its group."""
+
+    rewards: list[RewardSpec] = Field(default_factory=list, description="reward functions, summed with their weights")
+    num_generations: int = Field(4, ge=2, le=512, description="completions sampled per prompt")
+    max_completion_length: int = Field(256, gt=0, le=131072)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    beta: float = Field(0.04, ge=0, description="KL penalty toward the reference (adapter off); 0 skips the reference "
+                                                 "pass and the kl metric")
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo"] = "dapo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    num_iterations: int = Field(1, ge=1, description="optimisation passes over each generated batch")
+    mask_truncated_completions: bool = False
+
+    @field_validator("rewards", mode="before")
+    @classmethod
+    def _entries(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        if not isinstance(v, (list, tuple)):
+            v = [v]
+        return [_reward_entry(x) for x in v]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> GRPOOptions:
+        seen: set[str] = set()
+        for i, r in enumerate(self.rewards):
+            name = reward_name(r)
+            if name in seen:
+                raise FieldError(f"rewards.{i}", f"two rewards are named {name!r}; give one a `name`")
+            seen.add(name)
+        return self
+
+
+def reward_name(r: BaseModel) -> str:
+    """The name a reward's metrics are logged under (`rewards/<name>/mean`)."""
+    return r.name or (r.function if isinstance(r, PythonReward) else r.type)
+
+
+# --- RLAIF: a judge model gives the reward -------------------------------------------------------------------------
+
+DEFAULT_RUBRIC = ("Rate how human, warm and natural the response sounds, as a friend would say it, on a scale "
+                  "from {min} (stiff, formal, robotic) to {max} (warm, casual, human).")
+
+
+class JudgeSpec(_Strict):
+    """Who scores completions for RLAIF: any OpenAI-compatible chat endpoint (`kind: openai`: a hosted API, vLLM,
+    Ollama, jupyter_ft's own endpoint) or a local HF model (`kind: local`: the probability-weighted score it gives
+    under the rubric). Scores are normalised to 0..1."""
+
+    kind: Literal["openai", "local"] = "openai"
+    model: str = Field(..., min_length=1, description="model name at the endpoint, or local folder / hub id")
+    base_url: str | None = Field(None, description="endpoint root, e.g. http://localhost:8000/v1 (kind: openai)")
+    api_key_env: str | None = Field(None, description="environment variable holding the API key (never the key itself)")
+    rubric: str = Field(DEFAULT_RUBRIC, min_length=1, description="what to score; {min}/{max} name the scale ends")
+    min_score: int = 1
+    max_score: int = 10
+    timeout_s: float = Field(30.0, gt=0, le=3600, description="per request")
+    max_retries: int = Field(2, ge=0, le=10, description="retries after a failed, timed-out or unparseable answer")
+    concurrency: int = Field(8, ge=1, le=256, description="requests in flight at once")
+    max_tokens: int = Field(64, gt=0, description="answer length limit (kind: openai)")
+    temperature: float = Field(0.0, ge=0)
+    weight: float = Field(1.0, description="weight of the judge's reward in the sum")
+    name: str = Field("judge", description="metric name (rewards/<name>/mean)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JudgeSpec:
+        if self.max_score <= self.min_score:
+            raise FieldError("max_score", "must be greater than min_score")
+        if self.kind == "openai" and not self.base_url:
+            raise FieldError("base_url", "is required for kind 'openai' (e.g. http://localhost:8000/v1)")
+        if self.kind == "openai" and not self.base_url.startswith(("http://", "https://")):
+            raise FieldError("base_url", "must start with http:// or https://")
+        if not _METRIC_NAME.match(self.name):
+            raise FieldError("name", "use letters, digits, '_', '-', '.' or spaces")
+        return self
+
+
+class RLAIFOptions(GRPOOptions):
+    """GRPO where a judge model gives the reward (plus any verifiable rewards listed in `rewards`)."""
+
+    judge: JudgeSpec
+
+    @model_validator(mode="after")
+    def _judge_name_free(self) -> RLAIFOptions:
+        if any(reward_name(r) == self.judge.name for r in self.rewards):
+            raise FieldError("judge.name", f"a reward is also named {self.judge.name!r}; rename one")
+        return self
+
+
+TECHNIQUE_OPTIONS: dict[str, type[_Strict]] = {
+    "sft": SFTOptions, "dpo": DPOOptions, "orpo": ORPOOptions, "kto": KTOOptions, "grpo": GRPOOptions,
+    "rlaif": RLAIFOptions,
+}
 
 
 class TrainSpec(_Strict):
@@ -87,6 +344,11 @@ class TrainSpec(_Strict):
 
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     sft: SFTOptions | None = None
+    dpo: DPOOptions | None = None
+    orpo: ORPOOptions | None = None
+    kto: KTOOptions | None = None
+    grpo: GRPOOptions | None = None
+    rlaif: RLAIFOptions | None = None
 
     auto: dict[str, str] = Field(default_factory=dict, description="why each auto value was chosen (filled in)")
 
@@ -114,7 +376,18 @@ class TrainSpec(_Strict):
             if tech != self.technique and getattr(self, tech, None) is not None:
                 raise ValueError(f"options block '{tech}' given but technique is '{self.technique}'")
         if getattr(self, self.technique) is None:
+            if self.technique == "rlaif":
+                raise FieldError("rlaif.judge", "technique 'rlaif' needs a judge, e.g. "
+                                 "rlaif: {judge: {base_url: http://localhost:8000/v1, model: judge-model}}")
             object.__setattr__(self, self.technique, TECHNIQUE_OPTIONS[self.technique]())
+        if self.technique == "grpo" and not self.grpo.rewards:
+            raise FieldError("grpo.rewards", "technique 'grpo' needs at least one reward, e.g. "
+                             "rewards: [numeric_answer] or rewards=[my_reward_function]")
+        if self.technique in ("grpo", "rlaif") and self.batch_size and self.grad_accum:
+            g = self.options.num_generations
+            if (self.batch_size * self.grad_accum) % g:
+                raise FieldError("batch_size", f"batch_size × grad_accum ({self.batch_size} × {self.grad_accum}) must be a multiple "
+                                 f"of {self.technique}.num_generations ({g}): each prompt's completions form one group")
         return self
 
     @property
@@ -137,8 +410,14 @@ class SpecError(ValueError):
 def _field_errors(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
     for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "spec"
+        loc = ".".join(str(p) for p in e["loc"])
         msg = e["msg"]
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc, msg = ".".join(p for p in (loc, cause.field) if p), str(cause)
+        elif isinstance(cause, ValueError):
+            msg = str(cause)
+        loc = loc or "spec"
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] == "literal_error" and loc == "technique":

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_ft.core.formats import DatasetFormatError, validate_rows
+from jupyter_ft.core.formats import DatasetFormatError, detect, validate_rows
+from jupyter_ft.core.peek import hint
 from jupyter_ft.core.sizing import looks_like_path
 from jupyter_ft.core.specs import TrainSpec
 
@@ -80,6 +81,10 @@ def load(spec: TrainSpec) -> LoadedData:
         source, source_type, name = {"path": ds_ref, "split": spec.dataset_split}, "hugging_face", ds_ref
     if len(ds) == 0:
         raise JobInputError(f"dataset: {ds_ref} has no rows")
+    try:
+        detect(spec.technique, ds.column_names)
+    except DatasetFormatError as exc:  # the wrong kind of data: say which techniques it would fit
+        raise JobInputError(f"dataset {ds_ref}: {exc}{hint(ds.column_names)}") from None
     try:
         fmt = validate_rows(spec.technique, ds.column_names, ds, f"dataset {ds_ref}")
     except DatasetFormatError as exc:

@@ -18,6 +18,15 @@ def make_tiny_model(output_dir, **kwargs):
     return _make(output_dir, **kwargs)
 
 
+def __getattr__(name: str):
+    # `ft.rewards` (built-in rewards, dry run) loads on first use, keeping `import jupyter_ft` cheap
+    if name == "rewards":
+        import importlib
+
+        return importlib.import_module(".rewards", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _jupyter_server_extension_points():
     from .server import JupyterFTApp
 

@@ -70,3 +70,16 @@ def test_unknown_model_size_is_conservative():
 def test_hub_id_vs_path():
     assert not sizing.looks_like_path("meta-llama/Llama-3.2-1B-Instruct")
     assert sizing.looks_like_path("./tiny") and sizing.looks_like_path("/abs/model") and sizing.looks_like_path("a/b/c")
+
+
+def test_technique_learning_rates_and_grpo_groups():
+    grpo = {"model": "m", "dataset": "d", "technique": "grpo", "grpo": {"rewards": ["numeric_answer"], "num_generations": 6}}
+    s = sizing.resolve(parse_spec(grpo), shape_1b(), H100)
+    assert s.learning_rate == 2e-5 and "usual for grpo with LoRA" in s.auto["learning_rate"]
+    assert (s.batch_size * s.grad_accum) % 6 == 0 and "multiple of num_generations 6" in s.auto["grad_accum"]
+    s = sizing.resolve(parse_spec({**grpo, "grad_accum": 1}), shape_1b(), H100)
+    assert s.grad_accum == 1 and s.batch_size % 6 == 0 and "multiple of num_generations 6" in s.auto["batch_size"]
+    s = sizing.resolve(parse_spec({**grpo, "batch_size": 4, "grad_accum": 3}), shape_1b(), H100)
+    assert (s.batch_size, s.grad_accum) == (4, 3)  # already whole groups: left as given
+    dpo = sizing.resolve(parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "lora": False}), shape_1b(), H100)
+    assert dpo.learning_rate == 5e-7

@@ -154,3 +154,39 @@ def test_orpo_and_kto_run_as_peers(ws, tiny_model, preference_file, technique, m
     job.wait(timeout=300)
     assert job.status == "succeeded", job.logs(tail=40)
     assert len(series(job, metric)) == 2 and (job.output_dir / "adapter_config.json").is_file()
+
+
+@pytest.mark.slow
+def test_rlaif_job_killed_mid_run_resumes_with_its_judge_cache(ws, tiny_model, prompt_file):
+    import signal
+
+    from jupyter_ft.core import procs
+
+    from .test_jobs import wait_for
+
+    with StandInJudge() as judge:
+        job = ft.train(model=str(tiny_model), dataset=str(prompt_file), technique="rlaif", max_steps=20,
+                       checkpoint_every=8, logging_steps=4, learning_rate=5e-2, batch_size=8, grad_accum=1,
+                       rlaif={"judge": {"base_url": judge.url, "model": "stand-in"}, "num_generations": 4,
+                              "max_completion_length": 8})
+        wait_for(lambda: job.record.step >= 11, timeout=300, what="step 11")
+        cached_before = len((job.dir / "judge_cache.jsonl").read_text().splitlines())
+        assert procs.signal_group(job.record.pid, signal.SIGKILL)
+        job.wait(timeout=400)
+    rec = job.record
+    assert rec.state == "succeeded" and rec.attempt == 2 and rec.step == 20, job.logs(tail=30)
+    assert "resuming from checkpoint-8" in job.logs() and "starting at step 8" in job.logs()
+    assert len((job.dir / "judge_cache.jsonl").read_text().splitlines()) > cached_before >= 8 * 8
+    assert [m["step"] for m in job.metrics() if "rewards/judge/mean" in m] == [4, 8, 12, 16, 20]
+
+
+@pytest.mark.slow
+def test_online_dpo_ranks_its_own_answers_with_the_judge(ws, tiny_model, prompt_file):
+    with StandInJudge() as judge:
+        job = ft.train(model=str(tiny_model), dataset=str(prompt_file), technique="online_dpo", max_steps=4,
+                       logging_steps=2, learning_rate=5e-3, batch_size=4, grad_accum=1,
+                       online_dpo={"judge": {"base_url": judge.url, "model": "stand-in"}, "max_new_tokens": 8})
+        job.wait(timeout=300)
+        assert job.status == "succeeded", job.logs(tail=30)
+        assert judge.requests >= 1 + 4 * 2  # the probe, then two answers per prompt
+    assert len(series(job, "objective/scores")) == 2 and series(job, "rewards/margins")

@@ -33,7 +33,7 @@ FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
 TECHNIQUE_DATA: dict[str, str] = {
     "sft": "sft",
     "dpo": "preference", "orpo": "preference", "kto": "preference",
-    "grpo": "prompt", "rlaif": "prompt",
+    "grpo": "prompt", "rlaif": "prompt", "online_dpo": "prompt",
 }
 
 

@@ -27,6 +27,7 @@ LEARNING_RATES: dict[str, tuple[float, float]] = {
     "kto": (5e-5, 5e-7),
     "grpo": (2e-5, 1e-6),
     "rlaif": (2e-5, 1e-6),
+    "online_dpo": (5e-5, 5e-7),
 }
 
 

@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Technique = Literal["sft", "dpo", "orpo", "kto", "grpo", "rlaif"]
-TECHNIQUES: tuple[str, ...] = ("sft", "dpo", "orpo", "kto", "grpo", "rlaif")
+Technique = Literal["sft", "dpo", "orpo", "kto", "grpo", "rlaif", "online_dpo"]
+TECHNIQUES: tuple[str, ...] = ("sft", "dpo", "orpo", "kto", "grpo", "rlaif", "online_dpo")
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"]
 
@@ -210,6 +210,14 @@ def _reward_entry(v: Any) -> Any:
     return v
 
 
+def _reward_entries(v: Any) -> Any:
+    if v is None:
+        return []
+    if not isinstance(v, (list, tuple)):
+        v = [v]
+    return [_reward_entry(x) for x in v]
+
+
 class GRPOOptions(_Strict):
     """Group relative policy optimisation (TRL `GRPOTrainer`) with verifiable rewards: for each prompt the model
     samples `num_generations` completions; each is scored by the reward functions (weighted sum) and the policy
@@ -227,14 +235,7 @@ class GRPOOptions(_Strict):
     num_iterations: int = Field(1, ge=1, description="optimisation passes over each generated batch")
     mask_truncated_completions: bool = False
 
-    @field_validator("rewards", mode="before")
-    @classmethod
-    def _entries(cls, v: Any) -> Any:
-        if v is None:
-            return []
-        if not isinstance(v, (list, tuple)):
-            v = [v]
-        return [_reward_entry(x) for x in v]
+    _entries = field_validator("rewards", mode="before")(_reward_entries)
 
     @model_validator(mode="after")
     def _unique_names(self) -> GRPOOptions:
@@ -303,9 +304,32 @@ class RLAIFOptions(GRPOOptions):
         return self
 
 
+class OnlineDPOOptions(_Strict):
+    """Online DPO (TRL `OnlineDPOTrainer`, in `trl.experimental`): for each prompt the model writes two answers; the
+    judge and/or the rewards pick the better one, and the pair trains the model like DPO. Preference pairs made on
+    line, from the model's own answers, instead of a fixed dataset."""
+
+    rewards: list[RewardSpec] = Field(default_factory=list, description="verifiable rewards (summed with the judge's)")
+    judge: JudgeSpec | None = Field(None, description="a judge whose score ranks the two answers")
+    max_new_tokens: int = Field(64, gt=0, le=131072)
+    temperature: float = Field(0.9, gt=0)
+    beta: float = Field(0.1, gt=0)
+    loss_type: Literal["sigmoid", "ipo"] = "sigmoid"
+
+    _entries = field_validator("rewards", mode="before")(_reward_entries)
+
+    @model_validator(mode="after")
+    def _something_ranks(self) -> OnlineDPOOptions:
+        if not self.rewards and self.judge is None:
+            raise FieldError("judge", "online_dpo needs a judge or at least one reward to rank the two answers")
+        if self.judge is not None and any(reward_name(r) == self.judge.name for r in self.rewards):
+            raise FieldError("judge.name", f"a reward is also named {self.judge.name!r}; rename one")
+        return self
+
+
 TECHNIQUE_OPTIONS: dict[str, type[_Strict]] = {
     "sft": SFTOptions, "dpo": DPOOptions, "orpo": ORPOOptions, "kto": KTOOptions, "grpo": GRPOOptions,
-    "rlaif": RLAIFOptions,
+    "rlaif": RLAIFOptions, "online_dpo": OnlineDPOOptions,
 }
 
 
@@ -349,6 +373,7 @@ class TrainSpec(_Strict):
     kto: KTOOptions | None = None
     grpo: GRPOOptions | None = None
     rlaif: RLAIFOptions | None = None
+    online_dpo: OnlineDPOOptions | None = None
 
     auto: dict[str, str] = Field(default_factory=dict, description="why each auto value was chosen (filled in)")
 
@@ -379,6 +404,9 @@ class TrainSpec(_Strict):
             if self.technique == "rlaif":
                 raise FieldError("rlaif.judge", "technique 'rlaif' needs a judge, e.g. "
                                  "rlaif: {judge: {base_url: http://localhost:8000/v1, model: judge-model}}")
+            if self.technique == "online_dpo":
+                raise FieldError("online_dpo.judge", "technique 'online_dpo' needs a judge or rewards to rank its two "
+                                 "answers, e.g. online_dpo: {judge: {base_url: http://localhost:8000/v1, model: m}}")
             object.__setattr__(self, self.technique, TECHNIQUE_OPTIONS[self.technique]())
         if self.technique == "grpo" and not self.grpo.rewards:
             raise FieldError("grpo.rewards", "technique 'grpo' needs at least one reward, e.g. "

@@ -11,7 +11,7 @@ Two kinds of judge, one interface (`score(pairs) -> raw scores`):
 
 `JudgeReward` wraps either as a reward function: normalises scores to 0..1, caches them by (prompt, completion)
 in memory and in the job folder (a resumed attempt does not ask again), and never turns a failure into a zero.
-The HTTP client is httpx (already installed with jupyter-server/jupyterlab).
+The HTTP client is httpx (a dependency of jupyterlab, declared here too): per-request timeouts, pooled connections.
 """
 
 from __future__ import annotations

@@ -1,0 +1,34 @@
+"""Online DPO with TRL's `OnlineDPOTrainer` (in `trl.experimental`): preference pairs made during training from the
+model's own answers, ranked by a judge (see `judge`) and/or verifiable rewards (see `rewards`), the same reward
+functions GRPO and RLAIF use. With LoRA the reference is the base model with the adapter disabled."""
+
+from __future__ import annotations
+
+import warnings
+
+from . import rewards as rewards_mod
+from .context import TrainContext
+from .dpo import reference_note
+from .grpo import _check_columns
+from .judge import JudgeReward
+
+
+def build_trainer(ctx: TrainContext):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the experimental-API notice
+        from trl.experimental.online_dpo import OnlineDPOConfig, OnlineDPOTrainer
+
+    opts = ctx.spec.online_dpo
+    funcs = rewards_mod.build(opts.rewards)
+    if opts.judge is not None:
+        judge = JudgeReward(opts.judge, cache_path=ctx.job_dir / "judge_cache.jsonl", device=ctx.spec.device)
+        judge.judge.score([("Say hello.", "Hello! Nice to meet you.")])  # probe: fail now, not mid-training
+        funcs.append(judge)
+    _check_columns(funcs, ctx.data.train.column_names)
+    config = OnlineDPOConfig(**ctx.args, max_new_tokens=opts.max_new_tokens, max_length=ctx.spec.max_length,
+                             temperature=opts.temperature, beta=opts.beta, loss_type=opts.loss_type,
+                             reward_weights=[f.weight for f in funcs])
+    ctx.note("online_dpo.rankers", ", ".join(f"{f.__name__} × {f.weight:g}" for f in funcs))
+    ctx.note("online_dpo.reference", reference_note(ctx))
+    return OnlineDPOTrainer(model=ctx.model, reward_funcs=funcs, args=config, train_dataset=ctx.data.train,
+                            eval_dataset=ctx.data.eval, processing_class=ctx.tokenizer, peft_config=ctx.peft_config)

@@ -93,10 +93,12 @@ def test_dataset_missing_columns_and_bad_rows(ws, tiny_model, tmp_path):
     rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}] * 4
     rows[2] = {"messages": "just a string"}
     bad = write_jsonl(tmp_path / "bad.jsonl", rows)
-    j1 = ft.train(model=str(tiny_model), dataset=str(cols))
+    with pytest.raises(ft.SpecError) as ei:  # a local file's columns are read at submission: nothing is queued
+        ft.train(model=str(tiny_model), dataset=str(cols))
+    msg = dict(ei.value.errors)["dataset"]
+    assert "'messages'" in msg and "['answer', 'question']" in msg
     j2 = ft.train(model=str(tiny_model), dataset=str(bad))
-    j1.wait(timeout=120), j2.wait(timeout=120)
-    assert j1.status == "failed" and "'messages'" in j1.error and "['answer', 'question']" in j1.error
+    j2.wait(timeout=120)
     assert j2.status == "failed" and "row 3:" in j2.error and "'messages' must be" in j2.error
 
 

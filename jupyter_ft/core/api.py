@@ -14,7 +14,7 @@ from typing import Any
 
 from . import devices, jobstore, peek, procs, sizing
 from .scheduler import ensure_scheduler
-from .specs import SpecError, TrainSpec, parse_spec
+from .specs import TECHNIQUE_OPTIONS, SpecError, TrainSpec, parse_spec
 from .workspace import Workspace, default_root
 
 _workspaces: dict[Path, Workspace] = {}
@@ -131,7 +131,7 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
     else:
         # function objects given as rewards are recorded as the source entries they became
         submitted = {**submitted, **{k: v for k, v in parsed.model_dump(mode="json", exclude_unset=True).items()
-                                     if k in ("grpo", "rlaif") and k in submitted}}
+                                     if k in TECHNIQUE_OPTIONS and k in submitted}}
     wrong_data = peek.check_columns(parsed.technique, parsed.dataset)
     if wrong_data:
         raise SpecError([("dataset", wrong_data)])

@@ -47,15 +47,16 @@ def client(uri: str):
     processes doing that at once collide ("table experiments already exists"), so first use takes a file lock."""
     from mlflow.tracking import MlflowClient
 
-    c = MlflowClient(tracking_uri=uri)
-    if uri.startswith("sqlite:///"):
-        import fcntl
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    import fcntl
 
-        db = Path(uri[len("sqlite:///"):])
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with open(db.with_name(db.name + ".init-lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            c.search_experiments(max_results=1)
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".init-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        c = MlflowClient(tracking_uri=uri)  # the constructor builds the store (and its tables)
+        c.search_experiments(max_results=1)
     return c
 
 

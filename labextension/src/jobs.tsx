@@ -3,7 +3,7 @@
  * queued/running ones and an expandable log tail. Polls the REST API every 2 s while the sidebar is visible.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import React, { useCallback, useRef, useState } from 'react';
+import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { FineTuningAPI, IJobSummary } from './api';
 import { describeError } from './request';
@@ -13,6 +13,9 @@ export const POLL_MS = 2000;
 export const LOG_TAIL = 50;
 
 const CANCELLABLE = new Set(['queued', 'running']);
+
+/** What the progress label says before the first training step is known. */
+const NO_STEPS: Record<string, string> = { queued: 'waiting in queue', running: 'starting…' };
 
 export interface IJobsTabProps {
   api: FineTuningAPI;
@@ -130,9 +133,11 @@ function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel }: IJobRow
         {job.name && <span className="jp-ft-job-name">{job.name}</span>}
         <span className="jp-ft-technique">{job.technique}</span>
         <span title={job.dataset ?? ''}>data: {basename(job.dataset)}</span>
-        <span>
-          attempt {job.attempt}/{job.max_attempts}
-        </span>
+        {job.attempt > 0 && (
+          <span>
+            attempt {job.attempt}/{job.max_attempts}
+          </span>
+        )}
       </div>
       <Progress job={job} />
       {job.error && (
@@ -157,7 +162,11 @@ function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel }: IJobRow
 
 function Progress({ job }: { job: IJobSummary }): JSX.Element {
   const fraction = job.progress ?? 0;
-  const label = job.total_steps ? `step ${job.step}/${job.total_steps}` : job.step ? `step ${job.step}` : 'not started';
+  const label = job.total_steps
+    ? `step ${job.step}/${job.total_steps}`
+    : job.step
+      ? `step ${job.step}`
+      : NO_STEPS[job.state] ?? 'no steps run';
   return (
     <div className="jp-ft-progress" title={label}>
       <div className="jp-ft-progress-bar">
@@ -171,10 +180,15 @@ function Progress({ job }: { job: IJobSummary }): JSX.Element {
 function LogTail({ api, jobId, active }: { api: FineTuningAPI; jobId: string; active: boolean }): JSX.Element {
   const [text, setText] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const pre = useRef<HTMLPreElement>(null);
+  const stickToEnd = useRef(true);
   usePoll(
     async () => {
       try {
-        setText(await api.jobLogs(jobId, LOG_TAIL));
+        const node = pre.current;
+        // Follow the end like `tail -f`, unless the reader scrolled up.
+        stickToEnd.current = !node || node.scrollHeight - node.scrollTop - node.clientHeight < 20;
+        setText((await api.jobLogs(jobId, LOG_TAIL)).replace(/^\n+/, ''));
         setError(null);
       } catch (err) {
         setError(describeError(err));
@@ -183,10 +197,15 @@ function LogTail({ api, jobId, active }: { api: FineTuningAPI; jobId: string; ac
     POLL_MS,
     active
   );
+  useEffect(() => {
+    if (stickToEnd.current && pre.current) {
+      pre.current.scrollTop = pre.current.scrollHeight;
+    }
+  }, [text]);
   return (
     <div className="jp-ft-log">
       {error && <div className="jp-ft-error">{error}</div>}
-      <pre>{text === null ? 'Loading log…' : text || '(the log is empty so far)'}</pre>
+      <pre ref={pre}>{text === null ? 'Loading log…' : text || '(the log is empty so far)'}</pre>
     </div>
   );
 }

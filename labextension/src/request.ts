@@ -47,10 +47,12 @@ export function describeError(error: unknown): string {
   }
   if (error instanceof ServerConnection.ResponseError) {
     const status = error.response.status;
-    const hint =
-      status === 404 && error.response.url.endsWith('/jobs')
-        ? ' Is the jupyter_ft server extension enabled? (jupyter server extension list)'
-        : '';
+    let hint = '';
+    if (status >= 500) {
+      hint = ' The details are in the Jupyter server log.';
+    } else if (status === 404 && error.response.url.endsWith('/jobs')) {
+      hint = ' Is the jupyter_ft server extension enabled? (jupyter server extension list)';
+    }
     return `The server answered ${status}: ${error.message}.${hint}`;
   }
   return error instanceof Error ? error.message : String(error);

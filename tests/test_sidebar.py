@@ -190,7 +190,7 @@ def test_sidebar_lists_jobs_shows_logs_cancels_and_reports_errors(ws, tmp_path):
             assert queued_row.locator(".jp-ft-cancel").count() == 0
 
             # A server error is shown, and goes away once the server answers again.
-            error = panel.locator(".jp-ft-jobs > .jp-ft-error")
+            error = panel.locator(".jp-ft-refresh-error")
             sql(ws, "ALTER TABLE jobs RENAME TO jobs_hidden")  # what a damaged workspace database looks like
             try:
                 error.filter(has_text="500").wait_for()

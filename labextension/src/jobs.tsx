@@ -25,7 +25,8 @@ export interface IJobsTabProps {
 
 export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
   const [jobs, setJobs] = useState<IJobSummary[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null); // of the last refresh; cleared by the next good one
+  const [actionError, setActionError] = useState<string | null>(null); // of the last cancel; stays until dismissed
   const [openLogs, setOpenLogs] = useState<Set<string>>(new Set());
   const seq = useRef(0);
 
@@ -55,10 +56,11 @@ export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
     if (!answer.button.accept) {
       return;
     }
+    setActionError(null);
     try {
       await api.cancelJob(job.id);
     } catch (err) {
-      setError(`Could not cancel ${job.id}: ${describeError(err)}`);
+      setActionError(`Could not cancel ${job.id}: ${describeError(err)}`);
       return;
     }
     await load();
@@ -81,8 +83,13 @@ export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
         </button>
       </div>
       {error && (
-        <div className="jp-ft-error" role="alert">
+        <div className="jp-ft-error jp-ft-refresh-error" role="alert">
           {error}
+        </div>
+      )}
+      {actionError && (
+        <div className="jp-ft-error jp-ft-action-error" role="alert" title="Click to dismiss" onClick={() => setActionError(null)}>
+          {actionError}
         </div>
       )}
       {jobs === null && !error && <div className="jp-ft-empty">Loading jobs…</div>}

@@ -321,6 +321,8 @@ def add_version(ws: Workspace, source: Any, name: str | None = None, technique: 
         created = time.time()
         (tmp / "meta.json").write_text(json.dumps({"name": name, "version": version, "created_at": created, **meta},
                                                   indent=1, default=str))
+        for f in tmp.iterdir():  # versions are immutable: their files are read-only
+            f.chmod(0o444)
         return _commit(ws, tmp, name, version, plan, n, created, meta)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -174,6 +174,10 @@ def make_plan(technique: str | None, columns: dict[str, str], mapping: dict[str,
 
 
 def _plan_kind(kind: str, columns: dict[str, str], mapping: dict[str, str], label: str) -> Plan | None:
+    if kind == "sft" and not mapping and {"instruction", "output"} <= columns.keys() and not (
+            {"messages", "prompt", "text"} & columns.keys()):  # Alpaca: instruction (+ input) -> prompt
+        return _build(kind, "alpaca", {"prompt": ("instruction", "alias"), "completion": ("output", "alias")},
+                      columns, mapping, label)
     for fmt, required in FORMATS[kind].items():
         found: dict[str, tuple[str, str]] = {}  # field -> (column, how)
         for f in required:
@@ -183,10 +187,6 @@ def _plan_kind(kind: str, columns: dict[str, str], mapping: dict[str, str], labe
             found[f] = hit
         else:
             return _build(kind, fmt, found, columns, mapping, label)
-        if kind == "sft" and fmt == "prompt_completion" and not mapping:
-            if {"instruction", "output"} <= columns.keys():  # Alpaca
-                return _build(kind, "alpaca", {"prompt": ("instruction", "alias"), "completion": ("output", "alias")},
-                              columns, mapping, label)
     if kind == "sft" and not mapping:
         conv = [c for c, s in columns.items() if s in CONVERSATIONAL]
         if len(conv) == 1:

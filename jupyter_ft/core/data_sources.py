@@ -21,7 +21,8 @@ from typing import Any, Iterator
 
 from .dataset_errors import DatasetImportError
 
-BLOCK_BYTES = 8 << 20     # fast path: bytes per parsed block
+BLOCK_BYTES = 1 << 20     # fast path (CSV): bytes per parsed block; the reader keeps a few dozen in flight
+JSON_CHUNK_BYTES = 4 << 20  # fast path (JSON Lines): bytes of whole lines parsed at a time
 BATCH_ROWS = 10_000       # slow path and in-memory sources: rows per batch
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
             ".parquet": "parquet", ".pq": "parquet"}
@@ -131,22 +132,28 @@ class FileSource(Source):
 
     # JSON Lines
     def _jsonl_fast(self) -> Iterator[Batch]:
+        """Parse whole-line chunks of the file one at a time. (pyarrow's own streaming JSON reader reads far ahead,
+        holding most of a large file in memory; one bounded chunk at a time keeps memory flat.) Later chunks are
+        parsed with the first chunk's column types, so a row of another type sends the import to the slow path."""
         import pyarrow as pa
         import pyarrow.json as pj
 
-        self._counter = _Counting(self.path)
+        self._counter = None
+        self._bytes = 0
+        schema = None
+        row = 1
         try:
-            reader = pj.open_json(self._counter, read_options=pj.ReadOptions(block_size=BLOCK_BYTES, use_threads=True))
-            row = 1
-            for rb in reader:
-                table = pa.Table.from_batches([rb])
+            for chunk in _line_chunks(self.path, JSON_CHUNK_BYTES, self):
+                opts = pj.ParseOptions(explicit_schema=schema) if schema is not None else None
+                table = pj.read_json(pa.py_buffer(chunk), parse_options=opts)
                 table.validate(full=True)  # pyarrow's JSON reader lets undecodable bytes into strings
-                yield Batch(row, table=table)
-                row += rb.num_rows
+                if schema is None:
+                    schema = pa.schema([f for f in table.schema if not pa.types.is_null(f.type)])
+                if table.num_rows:
+                    yield Batch(row, table=table)
+                    row += table.num_rows
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
             raise FastPathFailed(str(exc)) from None
-        finally:
-            self._counter.close()
 
     def _jsonl_slow(self) -> Iterator[Batch]:
         self._counter = None
@@ -292,6 +299,26 @@ class FileSource(Source):
         except (pa.ArrowInvalid, OSError) as exc:
             raise DatasetImportError(f"{self.label}: cannot read rows from row {row} on: {exc}", field="source",
                                      row=row) from None
+
+
+def _line_chunks(path: Path, size: int, src: Source) -> Iterator[bytes]:
+    """The file in pieces of about `size` bytes that end at a newline (a longer line is one piece)."""
+    rest = b""
+    with open(path, "rb") as fh:
+        while True:
+            data = fh.read(size)
+            src._bytes += len(data)
+            if not data:
+                if rest.strip():
+                    yield rest
+                return
+            data = rest + data if rest else data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            yield data[:cut + 1]
+            rest = data[cut + 1:]
 
 
 def _parse_json_line(s: bytes) -> Any:

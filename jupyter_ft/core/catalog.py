@@ -460,7 +460,7 @@ def _read_pass(src: Source, fast: bool, opts: _Options, out: Path, progress: Pro
                                  errors=report.examples)
     if progress:
         progress({"phase": "read", "rows": report.rows, "bytes": src.total_bytes, "total_bytes": src.total_bytes})
-    notes = list(conv.notes) + ([note] if note else [])
+    notes = list(conv.notes) + src.notes + ([note] if note else [])
     if report.invalid:
         notes.append(f"dropped {report.invalid} invalid rows of {report.rows} (drop_invalid=True)")
     return plan, notes, report, hasher.hexdigest(

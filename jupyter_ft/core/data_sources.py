@@ -87,6 +87,7 @@ class Source:
 
     def __init__(self) -> None:
         self.info: dict[str, Any] = {}
+        self.notes: list[str] = []  # how the source was read, when that matters (added to the conversion record)
         self._counter: _Counting | None = None
         self._bytes = 0
 
@@ -134,47 +135,44 @@ class FileSource(Source):
     def _jsonl_fast(self) -> Iterator[Batch]:
         """Parse whole-line chunks of the file one at a time. (pyarrow's own streaming JSON reader reads far ahead,
         holding most of a large file in memory; one bounded chunk at a time keeps memory flat.) Later chunks are
-        parsed with the first chunk's column types, so a row of another type sends the import to the slow path."""
+        parsed with the first chunk's column types. A chunk pyarrow rejects (a row of another type, bad bytes, a
+        broken line) is read row by row, so only that chunk pays for it and each bad row is named."""
         import pyarrow as pa
         import pyarrow.json as pj
 
         self._counter = None
         self._bytes = 0
         schema = None
-        row = 1
-        try:
-            for chunk in _line_chunks(self.path, JSON_CHUNK_BYTES, self):
+        row, line = 1, 1
+        for chunk in _line_chunks(self.path, JSON_CHUNK_BYTES, self):
+            try:
                 opts = pj.ParseOptions(explicit_schema=schema) if schema is not None else None
                 table = pj.read_json(pa.py_buffer(chunk), parse_options=opts)
                 table.validate(full=True)  # pyarrow's JSON reader lets undecodable bytes into strings
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                if not self.notes:
+                    self.notes.append(f"some rows read one by one (the vectorised reader stopped: {str(exc)[:160]})")
+                rows, lines = _parse_lines(chunk, line)
+                batch = Batch(row, rows=rows, lines=lines)
+            else:
                 if schema is None:
                     schema = pa.schema([f for f in table.schema if not pa.types.is_null(f.type)])
-                if table.num_rows:
-                    yield Batch(row, table=table)
-                    row += table.num_rows
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-            raise FastPathFailed(str(exc)) from None
+                batch = Batch(row, table=table)
+            line += chunk.count(b"\n")
+            if batch.num_rows:
+                yield batch
+                row += batch.num_rows
 
     def _jsonl_slow(self) -> Iterator[Batch]:
         self._counter = None
         self._bytes = 0
-        rows: list[Any] = []
-        lines: list[int] = []
-        n = 0
-        with open(self.path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                self._bytes += len(raw)
-                s = raw.strip()
-                if not s:
-                    continue
-                n += 1
-                rows.append(_parse_json_line(s))
-                lines.append(lineno)
-                if len(rows) >= BATCH_ROWS:
-                    yield Batch(n - len(rows) + 1, rows=rows, lines=lines)
-                    rows, lines = [], []
-        if rows:
-            yield Batch(n - len(rows) + 1, rows=rows, lines=lines)
+        row, line = 1, 1
+        for chunk in _line_chunks(self.path, JSON_CHUNK_BYTES, self):
+            rows, lines = _parse_lines(chunk, line)
+            line += chunk.count(b"\n")
+            if rows:
+                yield Batch(row, rows=rows, lines=lines)
+                row += len(rows)
 
     # one JSON document: an array of objects (read whole, as `datasets` does), or JSON Lines named .json
     def _json(self, fast: bool) -> Iterator[Batch]:
@@ -319,6 +317,18 @@ def _line_chunks(path: Path, size: int, src: Source) -> Iterator[bytes]:
                 continue
             yield data[:cut + 1]
             rest = data[cut + 1:]
+
+
+def _parse_lines(chunk: bytes, first_line: int) -> tuple[list[Any], list[int]]:
+    """Rows of a chunk of JSON Lines parsed one by one (blank lines skipped, as pyarrow does)."""
+    rows: list[Any] = []
+    lines: list[int] = []
+    for i, raw in enumerate(chunk.split(b"\n")):
+        s = raw.strip()
+        if s:
+            rows.append(_parse_json_line(s))
+            lines.append(first_line + i)
+    return rows, lines
 
 
 def _parse_json_line(s: bytes) -> Any:

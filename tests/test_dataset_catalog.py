@@ -218,3 +218,26 @@ def test_content_digest_ignores_batch_boundaries_and_layout():
     assert digest(500, sliced) == digest(3000)
     changed = rows[:2999] + [{**rows[2999], "tag": "other"}]
     assert digest(1000, pa.Table.from_pylist(changed)) != digest(1000)
+
+
+def test_every_file_type_and_version_folders_stay_untouched(cat, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"prompt": f"question {i}", "completion": f"answer {i}"} for i in range(30)]
+    jsonl = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    as_json = tmp_path / "pairs.json"
+    as_json.write_text(json.dumps(rows))
+    lines_json = write_jsonl(tmp_path / "lines.json", rows)  # JSON Lines named .json
+    csv = tmp_path / "pairs.csv"
+    csv.write_text("prompt,completion\n" + "".join(f"{r['prompt']},{r['completion']}\n" for r in rows))
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("prompt\tcompletion\n" + "".join(f"{r['prompt']}\t{r['completion']}\n" for r in rows))
+    parquet = tmp_path / "pairs.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet, row_group_size=7)
+    versions = {catalog.add(cat, p, "pairs", "sft").version for p in (jsonl, as_json, lines_json, csv, tsv, parquet)}
+    assert len(versions) == 1
+    v = catalog.get(cat, "pairs")
+    listing = sorted(p.name for p in v.path.iterdir())
+    v.dataset().map(lambda r: {"n": len(r["prompt"])})  # datasets caches map results beside the file it reads
+    assert sorted(p.name for p in v.path.iterdir()) == listing == ["eval.arrow", "meta.json", "train.arrow"]

@@ -106,10 +106,26 @@ class DatasetVersion:
         return self.path / f"{split}.arrow"
 
     def dataset(self, split: str = "train"):
-        """The split as a `datasets.Dataset`, memory-mapped from the stored file (no copy in memory)."""
+        """The split as a `datasets.Dataset`, memory-mapped from the stored file (no copy in memory).
+
+        `datasets` writes the caches of `.map()` beside a dataset's file; the file is opened through a hard link
+        in `datasets/.cache/<name>/<version>/` so those caches (shared by jobs on the same version) never land in
+        the immutable version folder."""
         import datasets
 
-        return datasets.Dataset.from_file(str(self.file(split)))
+        src = self.file(split)
+        work = self.path.parent.parent / ".cache" / self.name / self.version
+        work.mkdir(parents=True, exist_ok=True)
+        link = work / src.name
+        if not link.exists():
+            tmp = work / f".{src.name}.{os.getpid()}"
+            try:
+                os.link(src, tmp)
+            except OSError:  # another filesystem: a symbolic link does as well
+                tmp.unlink(missing_ok=True)
+                os.symlink(src, tmp)
+            os.replace(tmp, link)
+        return datasets.Dataset.from_file(str(link))
 
     def rows(self, offset: int = 0, limit: int = 20, split: str = "train") -> list[dict[str, Any]]:
         """Rows `offset`..`offset + limit` of a split, read from the memory-mapped file (only those rows load)."""

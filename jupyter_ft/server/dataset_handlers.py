@@ -167,7 +167,7 @@ class DatasetRowsHandler(_Base):
         total = v.split_rows(split)
         rows = v.rows(args["offset"], args["limit"], split) if args["offset"] < total else []
         self.reply({"ref": v.ref, "split": split, "offset": args["offset"], "limit": args["limit"], "total": total,
-                    "format": v.format, "kind": v.kind, "rows": rows})
+                    "format": v.format, "kind": v.kind, "rows": json.loads(json.dumps(rows, default=str))})
 
 
 def routes(prefix: str) -> list[tuple[str, type]]:

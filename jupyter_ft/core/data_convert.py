@@ -102,8 +102,8 @@ class Converter:
                     arr = arr.cast(want)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     problems.append(Problem(f"'{out}' has a different type than in earlier rows", out,
-                                            np.asarray(arr.is_valid()), lambda i, t=arr.type, w=want:
-                                            f"'{out}' holds {t} here but {w} in earlier rows (mixed types across rows)"))
+                                            np.asarray(arr.is_valid()), lambda i, o=out, t=arr.type, w=want:
+                                            f"'{o}' holds {t} here but {w} in earlier rows (mixed types across rows)"))
                     arr = pa.nulls(n, want)
             cols[out] = arr
         problems += _missing(cols, self.plan, errs, lambda i: [c for c in table.column_names if table.column(c)[i].is_valid])
@@ -216,8 +216,8 @@ class Converter:
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
                 arr, bad = _mixed_python(vals, want)
                 problems.append(Problem(f"'{out}' has values of different types", out, bad,
-                                        lambda i, v=vals, w=want: f"'{out}' holds {type(v[i]).__name__} here but {w} in "
-                                        "other rows (mixed types across rows)"))
+                                        lambda i, o=out, v=vals, w=arr.type: f"'{o}' holds {type(v[i]).__name__} here "
+                                        f"but {w} in other rows (mixed types across rows)"))
             self.extra_types.setdefault(out, arr.type)
             cols[out] = arr
         problems += _missing(cols, self.plan, errs, lambda i: sorted(dicts[i]))

@@ -1,9 +1,10 @@
 """Where rows come from: local files (JSONL, JSON, CSV, Parquet), in-kernel objects, and the Hugging Face hub.
 
-Every source yields bounded batches, so a file of any size is read in constant memory. Files are first read
-through pyarrow's vectorised readers (the fast path); when such a reader rejects the file (a row of another type,
-undecodable bytes, a broken line), the import starts again on the slow path, which reads row by row and turns each
-unreadable row into a row-level problem with its row and line number instead of failing the whole file.
+Every source yields bounded batches, so a file of any size is read in constant memory. Files are read through
+pyarrow's vectorised readers (the fast path). Where pyarrow rejects data (a row of another type, undecodable
+bytes, a broken line), rows are read one by one instead (the slow path), turning each unreadable row into a
+row-level problem with its row and line number rather than failing the whole file: JSON Lines does this for the
+rejected chunk only; CSV (whose quoted fields may span lines) and in-memory tables start again row by row.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class FileSource(Source):
         self.label = label or str(path)
         self.default_name = safe_name(path.stem)
         self.total_bytes = path.stat().st_size
-        self.slow_path = kind in ("jsonl", "csv", "tsv", "json")
+        self.slow_path = kind in ("csv", "tsv")  # JSON Lines falls back chunk by chunk, inside the fast path
         self.info = {"type": "file", "path": str(path), "format": kind, "bytes": self.total_bytes,
                      "mtime": path.stat().st_mtime}
 
@@ -125,7 +126,7 @@ class FileSource(Source):
         if self.kind == "json":
             yield from self._json(fast)
         elif self.kind == "jsonl":
-            yield from (self._jsonl_fast() if fast else self._jsonl_slow())
+            yield from self._jsonl_fast()
         elif self.kind in ("csv", "tsv"):
             yield from (self._csv_fast() if fast else self._csv_slow())
         else:
@@ -163,23 +164,12 @@ class FileSource(Source):
                 yield batch
                 row += batch.num_rows
 
-    def _jsonl_slow(self) -> Iterator[Batch]:
-        self._counter = None
-        self._bytes = 0
-        row, line = 1, 1
-        for chunk in _line_chunks(self.path, JSON_CHUNK_BYTES, self):
-            rows, lines = _parse_lines(chunk, line)
-            line += chunk.count(b"\n")
-            if rows:
-                yield Batch(row, rows=rows, lines=lines)
-                row += len(rows)
-
     # one JSON document: an array of objects (read whole, as `datasets` does), or JSON Lines named .json
     def _json(self, fast: bool) -> Iterator[Batch]:
         with open(self.path, "rb") as fh:
             head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         if head.startswith(b"{"):
-            yield from (self._jsonl_fast() if fast else self._jsonl_slow())
+            yield from self._jsonl_fast()
             return
         if not head.startswith(b"["):
             raise DatasetImportError(f"{self.label}: a .json file must hold JSON Lines (one object per line) or one "

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from .core.api import Job, JobFailed, cancel, get_job, jobs, submit, train, workspace  # noqa: E402
 from .core.specs import SpecError, TrainSpec  # noqa: E402
+from . import datasets  # noqa: E402  (ft.datasets: the dataset catalog)
 
 
 def make_tiny_model(output_dir, **kwargs):
@@ -28,5 +29,5 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyter_ft"}]
 
 
-__all__ = ["Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "get_job", "jobs", "make_tiny_model", "submit",
-           "train", "workspace"]
+__all__ = ["Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "datasets", "get_job", "jobs", "make_tiny_model",
+           "submit", "train", "workspace"]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import devices, jobstore, procs, sizing
+from . import catalog, devices, jobstore, procs, sizing
 from .scheduler import ensure_scheduler
 from .specs import SpecError, TrainSpec, parse_spec
 from .workspace import Workspace, default_root
@@ -137,6 +137,8 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
     except Exception:  # unreadable here (missing path, no network): the job fails fast with the reason
         shape = None
     resolved = sizing.resolve(parsed, shape, device)
+    # a catalog dataset is pinned to an exact version (and its split) so the run is reproducible
+    resolved = catalog.resolve_spec(ws, resolved, parsed.model_fields_set)
     job_id = jobstore.new_job_id(resolved.technique)
     job_dir = ws.job_dir(job_id)
     job_dir.mkdir(parents=True)

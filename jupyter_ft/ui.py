@@ -52,7 +52,6 @@ def datasets(ref: str | None = None, *, ws: Any = None):
 
     if ref is not None:
         return catalog.preview(ref, ws)
-    if not catalog.available():
-        return widgets.HTML("<i>The dataset catalog is not available in this version: pass a file path, "
-                            "e.g. ft.ui.datasets('chat.jsonl').</i>")
-    return catalog.preview(None, ws)  # wire: the catalog's browser when it lands
+    return catalog.browser(ws) or widgets.HTML(
+        "<i>The dataset catalog is not available in this version: pass a file path, e.g. "
+        "ft.ui.datasets('chat.jsonl').</i>")

@@ -122,15 +122,16 @@ def test_form_prefills_auto_sized_values_with_reasons(ws, tiny_model):
     assert "batch_size" not in form.spec_dict()  # auto stays auto until the user types a value
     form.controls["batch_size"].widget.value = "2"
     form.wait_sized(timeout=60)
-    time.sleep(0.2)
-    form.wait_sized(timeout=60)
     assert "auto:" not in form.controls["batch_size"].hint.value and form.spec_dict()["batch_size"] == 2
 
 
 def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path):
     submitted = {"model": str(tmp_path / "missing-model"), "dataset": "d.jsonl", "name": "orig", "max_steps": 7,
                  "lora": {"r": 4}, "sft": {"packing": True}, "eval_fraction": 0.1}
-    job = ft.submit(submitted, ws)
+    resolved = ft.preview(submitted, ws).model_dump(mode="json")  # what submit stores, without starting a process
+    jobstore.insert(ws, job_id="sft-orig", kind="train", technique="sft", name="orig", device="cpu", spec=resolved,
+                    submitted=submitted, max_attempts=3)
+    job = ft.get_job("sft-orig", ws)
     form = ft.ui.train(job, auto_size=False)
     assert form.spec_dict() == submitted
     assert "filled from job" in form.status.value
@@ -138,6 +139,23 @@ def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path):
     assert form.spec_dict() == {**submitted, "max_steps": 9}
     full = ft.ui.train(job, resolved=True, auto_size=False)
     assert full.spec_dict()["batch_size"] == job.record.spec["batch_size"]  # resolved: auto values made explicit
+
+
+def test_dataset_preview_from_the_form_and_ft_ui_datasets(ws, tmp_path):
+    from jupyter_ft.core import demo_data
+
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in demo_data.sft_rows(8)) + "not json\n")
+    html = ft.ui.datasets(str(path)).value
+    assert "chat.jsonl</b>: first 5 rows" in html and "<b>assistant</b>: The capital of France is Paris." in html
+    form = ft.ui.train(dataset=str(path), auto_size=False)
+    form.preview_button.click()
+    assert "first 5 rows" in form.preview_box.children[0].value
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    assert "row 1 is not JSON" in ft.ui.datasets(str(bad)).value
+    assert "not a local file" in ft.ui.datasets("org/hub-dataset").value
+    assert "catalog is not available" in ft.ui.datasets().value
 
 
 # --- live chart ------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import devices, jobstore, procs, progress, sizing
-from .metrics import MetricHistory
+from .metrics import MetricHistory, recent_pace
 from .scheduler import ensure_scheduler
 from .specs import SpecError, TrainSpec, parse_spec
 from .workspace import Workspace, default_root
@@ -56,7 +56,8 @@ class Job:
 
     @property
     def progress(self) -> dict[str, Any]:
-        return progress.job_progress(self.record)
+        r = self.record
+        return progress.job_progress(r, pace=recent_pace(self.ws, self.id) if r.state == "running" else None)
 
     @property
     def spec(self) -> TrainSpec:

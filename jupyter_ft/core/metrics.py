@@ -141,3 +141,23 @@ class MetricHistory:
     def last(self, name: str) -> float | None:
         s = self.series.get(name)
         return s.values[-1] if s and s.values else None
+
+    def pace(self, window: int = 50) -> float | None:
+        """Seconds per step over the last `window` points of the most-logged metric (None before two steps)."""
+        s = max(self.series.values(), key=lambda x: len(x.steps), default=None)
+        if s is None or len(s.steps) < 2:
+            return None
+        k = max(0, len(s.steps) - window)
+        steps = s.steps[-1] - s.steps[k]
+        return (s.logged_at[-1] - s.logged_at[k]) / steps if steps > 0 else None
+
+
+def recent_pace(ws: Workspace, job_id: str, window: int = 50) -> float | None:
+    """Seconds per step over a job's last `window` metric events, without reading its whole history: the training
+    pace, free of the start-up time (imports, model loading) that an average since the start would include."""
+    row = ws.conn.execute(
+        "SELECT MIN(ts), MAX(ts), MIN(step), MAX(step) FROM (SELECT ts, step FROM events"
+        " WHERE job_id = ? AND kind = 'metrics' ORDER BY seq DESC LIMIT ?)", (job_id, window)).fetchone()
+    if row is None or row[0] is None or row[3] <= row[2]:
+        return None
+    return (row[1] - row[0]) / (row[3] - row[2])

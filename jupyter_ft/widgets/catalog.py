@@ -46,6 +46,15 @@ def preview(ref: str, ws: Any = None, rows: int = 5):
     return widgets.HTML(file_preview_html(ref, rows))
 
 
+def browser(ws: Any = None):
+    """The catalog's widget listing every dataset (with its preview), or None without a catalog."""
+    try:
+        from .dataset_preview import browser as catalog_browser  # added by the dataset-catalog work
+    except ImportError:
+        return None
+    return catalog_browser(ws=ws)  # wire: the catalog's dataset list widget
+
+
 def _head(path: Path, rows: int) -> list[dict[str, Any]]:
     """The first `rows` records of a .jsonl (streamed) or small .json file."""
     if path.suffix.lower() == ".jsonl":

@@ -238,7 +238,7 @@ class LiveChart(widgets.VBox):
             run.bar.bar_style = BAR_STYLE.get(rec.state, "")
             color = STATE_COLOR.get(rec.state, "#555")
             run.info.value = (f"<b>{html.escape(run.label)}</b> <span style='color:{color}'>"
-                              f"{html.escape(progress.describe(rec, now))}</span>")
+                              f"{html.escape(progress.describe(rec, now, run.history.pace()))}</span>")
         if not any(r.history.series for r in self.runs):
             waiting = any(not r.record.done for r in self.runs)
             self.status.value = "<i>waiting for the first metrics…</i>" if waiting else "<i>no metrics were logged</i>"
@@ -262,7 +262,8 @@ class LiveChart(widgets.VBox):
         lines = []
         for run in self.runs:
             shown = ", ".join(f"{n} ({len(run.history.series[n].steps)})" for n in self.metrics_shown(run.job_id))
-            lines.append(f"{run.label}: {progress.describe(run.record, now)}" + (f"\n  {shown}" if shown else ""))
+            lines.append(f"{run.label}: {progress.describe(run.record, now, run.history.pace())}"
+                         + (f"\n  {shown}" if shown else ""))
         return "\n".join(lines) + (f"\npanels: {', '.join(self.panels)}" if self.panels else "")
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from typing import Any, Callable
 
 import ipywidgets as widgets
@@ -306,20 +307,21 @@ class JobForm(widgets.VBox):
         """Show what sizing picks for every field left empty/auto, with why. Returns the sized spec, or None while
         there is no model or the spec is invalid. (Reading the model's config and probing the device can take
         seconds the first time; the form calls this on a background thread.)"""
+        return self._show_sizing(*self._sizing())
+
+    def _sizing(self) -> tuple[TrainSpec | None, dict[str, Any]]:
         values = self.values
-        if not str(values.get("model", "")).strip():
-            for c in self.controls.values():
-                c._describe()
-            return None
+        if not str(values.get("model", "")).strip() or self.schema is not TrainSpec:
+            return None, values
         try:
             d = self.spec_dict()
             d.setdefault("dataset", "(not chosen yet)")  # sizing depends on the model and device, not the data
-            resolved = api.preview(d, self.ws) if self.schema is TrainSpec else None
+            return api.preview(d, self.ws), values
         except SpecError:
-            return None
-        if resolved is None:
-            return None
-        hints = spec_fields.auto_hints(self.fields, values, resolved)
+            return None, values
+
+    def _show_sizing(self, resolved: TrainSpec | None, values: dict[str, Any]) -> TrainSpec | None:
+        hints = spec_fields.auto_hints(self.fields, values, resolved) if resolved is not None else {}
         if "grad_accum" in hints and not hints["grad_accum"][1]:
             hints["grad_accum"] = (hints["grad_accum"][0], "see batch_size")
         for path, c in self.controls.items():
@@ -332,20 +334,21 @@ class JobForm(widgets.VBox):
         gen = self._size_gen
 
         def run():
-            if gen == self._size_gen:
-                try:
-                    self.size()
-                except Exception as exc:  # shown, never raised into a widget callback
-                    self._say("error", f"auto-sizing failed: {type(exc).__name__}: {exc}")
+            try:
+                result = self._sizing()
+                if gen == self._size_gen:  # a later change started a newer sizing: drop this one
+                    self._show_sizing(*result)
+            except Exception as exc:  # shown, never raised into a widget callback
+                self._say("error", f"auto-sizing failed: {type(exc).__name__}: {exc}")
 
         self._size_thread = threading.Thread(target=run, name="jupyter_ft-form-size", daemon=True)
         self._size_thread.start()
 
     def wait_sized(self, timeout: float = 120) -> TrainSpec | None:
-        """Wait for background sizing to finish (for scripts and tests)."""
-        t = self._size_thread
-        if t is not None:
-            t.join(timeout)
+        """Wait for background sizing (the latest one, if changes started several) to finish."""
+        deadline = time.time() + timeout
+        while (t := self._size_thread) is not None and t.is_alive() and time.time() < deadline:
+            t.join(max(0.0, deadline - time.time()))
         return self.resolved
 
     # --- clone, check, submit ------------------------------------------------------------------------------

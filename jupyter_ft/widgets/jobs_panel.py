@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from jupyter_ft.core import api, jobstore, progress
+from jupyter_ft.core.metrics import recent_pace
 
 from ._ticker import Ticker
 from .chart import BAR_STYLE, STATE_COLOR
@@ -119,7 +120,8 @@ class JobsPanel(widgets.VBox):
         for rec in recs:
             if rec.id not in self.rows:
                 self.rows[rec.id] = _Row(self, rec.id)
-            self.rows[rec.id].update(progress.job_row(rec, now))
+            pace = recent_pace(self.ws, rec.id) if rec.state == "running" else None
+            self.rows[rec.id].update(progress.job_row(rec, now, pace))
         order = [r.id for r in recs]
         if order != self.order:
             self.order = order

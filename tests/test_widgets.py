@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import jupyter_ft as ft
 from jupyter_ft.core import jobstore
@@ -51,6 +51,12 @@ class DPOOptions(BaseModel):
     beta: float = Field(0.1, gt=0, description="KL strength")
     loss_type: Literal["sigmoid", "ipo"] = "sigmoid"
 
+    @model_validator(mode="after")
+    def _ipo_beta(self):
+        if self.loss_type == "ipo" and self.beta > 1:
+            raise ValueError("ipo needs beta <= 1")  # an error about the block as a whole
+        return self
+
 
 class SpecWithDPO(TrainSpec):
     technique: Literal["sft", "dpo"] = "sft"
@@ -71,6 +77,8 @@ def test_form_picks_up_technique_blocks_added_to_the_schema(ws, monkeypatch):
     assert form.spec_dict() == {"technique": "dpo", "model": "m", "dataset": "d.jsonl", "dpo": {"beta": 0.3}}
     form.controls["dpo.beta"].widget.value = "-1"
     assert "greater than 0" in form.errors["dpo.beta"]
+    form.set(dpo={"beta": 2, "loss_type": "ipo"})
+    assert "ipo needs beta <= 1" in form.errors["dpo"] and "ipo needs beta" in form.section_errors["dpo"].value
 
 
 def test_form_builds_a_valid_spec_and_marks_invalid_fields(ws, tmp_path):

@@ -1,8 +1,9 @@
 """Where the dataset catalog plugs into the notebook face: the form's dataset choices and its preview.
 
-Until `jupyter_ft.core.catalog` exists, the dataset field is free text (a file path or hub id) and the preview
-reads the first rows of a local JSON Lines/JSON file without loading the rest. The catalog replaces both by
-changing only `entries` and `preview` below.
+When the catalog is installed (`jupyter_ft.core.catalog.refs(ws)` and `jupyter_ft.widgets.dataset_preview.preview`)
+the dataset field offers every `name@version` and the preview is the catalog's paged one. Without it, the field is
+free text (a file path or hub id) and the preview reads the first rows of a local JSON Lines/JSON file without
+loading the rest. Only this module knows which is there.
 """
 
 from __future__ import annotations
@@ -47,12 +48,18 @@ def preview(ref: str, ws: Any = None, rows: int = 5):
 
 
 def browser(ws: Any = None):
-    """The catalog's widget listing every dataset (with its preview), or None without a catalog."""
-    try:
-        from .dataset_preview import browser as catalog_browser  # added by the dataset-catalog work
-    except ImportError:
+    """Every catalog dataset in a chooser, the chosen one previewed below it; None without a catalog."""
+    if not available():
         return None
-    return catalog_browser(ws=ws)  # wire: the catalog's dataset list widget
+    import ipywidgets as widgets
+
+    refs = entries(ws)
+    if not refs:
+        return widgets.HTML("<i>The catalog is empty: add a dataset with ft.datasets.add(...).</i>")
+    choose = widgets.Dropdown(options=refs, value=refs[0], description="dataset")
+    box = widgets.VBox([preview(refs[0], ws)])
+    choose.observe(lambda ch: setattr(box, "children", [preview(ch["new"], ws)]), names="value")
+    return widgets.VBox([choose, box])
 
 
 def _head(path: Path, rows: int) -> list[dict[str, Any]]:

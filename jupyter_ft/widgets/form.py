@@ -82,6 +82,8 @@ def _input(f: FieldSpec, dataset_options: list[str]) -> widgets.Widget:
         return widgets.Combobox(value="", options=dataset_options, ensure_option=False, continuous_update=False,
                                 placeholder="file path, hub id" + (" or catalog name@version" if dataset_options else ""),
                                 **common)
+    if f.kind == "text" and isinstance(f.default, str) and (len(f.default) > 60 or "\n" in f.default):
+        return widgets.Textarea(value="", rows=4, continuous_update=False, **common)  # e.g. a judge's rubric
     return widgets.Text(value="", continuous_update=False, **common)
 
 
@@ -107,6 +109,7 @@ class JobForm(widgets.VBox):
         self.resolved: TrainSpec | None = None
         self.controls: dict[str, _Control] = {}
         self.sections: dict[str, widgets.Widget] = {}
+        self.section_errors: dict[str, widgets.HTML] = {}
         self._toggles: dict[str, widgets.Checkbox] = {}
         self._bodies: dict[str, widgets.Box] = {}
         self._quiet = False
@@ -151,7 +154,8 @@ class JobForm(widgets.VBox):
             c.widget.observe(lambda ch, p=f.path: self._changed(p), names="value")
             self.controls[f.path] = c
             return c.row
-        body = widgets.VBox([self._build(child) for child in f.children],
+        self.section_errors[f.path] = widgets.HTML()
+        body = widgets.VBox([self.section_errors[f.path]] + [self._build(child) for child in f.children],
                             layout=widgets.Layout(margin="0 0 0 24px"))
         self._bodies[f.path] = body
         if f.technique:
@@ -259,13 +263,16 @@ class JobForm(widgets.VBox):
         for field, message in errors:
             if skip_missing and message in _MISSING:
                 continue
-            path = spec_fields.locate(field, self.controls) or spec_fields.locate(field, self._toggles)
+            path = spec_fields.locate(field, [*self.controls, *self.sections])
             if path is None:
                 general.append(f"{field}: {message}")
             else:
                 found[path] = f"{found[path]}; {message}" if path in found else message
         for path, c in self.controls.items():
             c.mark(found.get(path))
+        for path, label in self.section_errors.items():  # e.g. a required options block left empty
+            msg = found.get(path)
+            label.value = f"<span style='{ERROR_STYLE}'>⚠ {html.escape(path)}: {html.escape(msg)}</span>" if msg else ""
         self.errors = found | ({"spec": "; ".join(general)} if general else {})
         if found or general:
             lines = [f"{p}: {m}" for p, m in found.items()] + general

@@ -62,8 +62,9 @@ def test_jobs_status_logs_cancel_datasets(shell, capsys, ws):
     jobstore.insert(ws, job_id="sft-queued-1", kind="train", technique="sft", name="q", device="cpu",
                     spec={"model": "m", "dataset": "d.jsonl"}, submitted={"model": "m", "dataset": "d.jsonl"},
                     max_attempts=3)
-    _, out, _ = run(shell, capsys, "%ft jobs")
+    result, out, _ = run(shell, capsys, "%ft jobs")
     assert "sft-queued-1" in out and "queued" in out and "d.jsonl" in out
+    result.result.close()  # stops its refresh thread
     _, out, _ = run(shell, capsys, "%ft status sft-queued-1")
     assert out.startswith("sft-queued-1 (sft, q): queued") and "model m · dataset d.jsonl" in out
     _, out, _ = run(shell, capsys, "%ft logs sft-queued-1")

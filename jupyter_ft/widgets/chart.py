@@ -63,13 +63,13 @@ class LiveChart(widgets.VBox):
         self.on_points = on_points
         self.runs: list[_Run] = []
         self.panels: list[str] = []
+        self._rows = 1
         self.updates = 0  # figure updates so far (one per tick with new points)
         self._traces: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
         self._ticker: Ticker | None = None
         self.figure = go.FigureWidget(layout=go.Layout(
-            template="plotly_white", height=160, margin=dict(l=50, r=20, t=30, b=40),
-            legend=dict(orientation="h", yanchor="top", y=-0.08, x=0), hovermode="x unified",
+            template="plotly_white", height=160, margin=dict(l=55, r=20, t=30, b=40), hovermode="x unified",
         ))
         self.status = widgets.HTML()
         self.bars = widgets.VBox()
@@ -143,6 +143,7 @@ class LiveChart(widgets.VBox):
     # --- drawing -------------------------------------------------------------------------------------------
     def _draw(self, changed: dict[_Run, set[str]]) -> None:
         panels = self._panel_set()
+        traces_before = len(self._traces)
         with self.figure.batch_update():
             if panels != self.panels:
                 self.panels = panels
@@ -160,6 +161,8 @@ class LiveChart(widgets.VBox):
                         self._style(run, name, trace)
                     else:
                         trace.x, trace.y = list(s.steps), list(s.values)
+            if len(self._traces) != traces_before:
+                self._fit_height()
         self.updates += 1
 
     def _panel_set(self) -> list[str]:
@@ -175,12 +178,12 @@ class LiveChart(widgets.VBox):
         """Place one x/y axis pair per panel on a grid of two columns (the set of panels only grows)."""
         n = len(self.panels)
         cols = 1 if n == 1 else 2
-        rows = math.ceil(n / cols)
-        height = rows * self.panel_height + 90
-        vgap, hgap = min(0.3, 70 / height), 0.1
+        rows = self._rows = math.ceil(n / cols)
+        plot_px = rows * self.panel_height
+        vgap, hgap = min(0.3, 70 / plot_px), 0.1
         w = (1 - hgap * (cols - 1)) / cols
         h = (1 - vgap * (rows - 1)) / rows
-        upd: dict[str, Any] = {"height": height}
+        upd: dict[str, Any] = {}
         notes = []
         for k, panel in enumerate(self.panels):
             r, c = divmod(k, cols)
@@ -194,9 +197,20 @@ class LiveChart(widgets.VBox):
                               xanchor="center", yanchor="bottom", showarrow=False))
         self.figure.update_layout(**upd)
         self.figure.layout.annotations = [go.layout.Annotation(**n) for n in notes]  # replace, not merge
+        self._fit_height()
         for (job_id, name), trace in self._traces.items():
             i = self._axis(metric_group(name))
             trace.xaxis, trace.yaxis = ("x", "y") if i == 1 else (f"x{i}", f"y{i}")
+
+    def _fit_height(self) -> None:
+        """Grow the figure so the panels keep their height whatever the legend below them needs."""
+        top, below_axes = 30, 45
+        per_row = 2 if len(self.runs) > 1 else 4
+        legend_px = 22 * math.ceil(len(self._traces) / per_row) + 10
+        plot_px = self._rows * self.panel_height
+        self.figure.update_layout(height=top + plot_px + below_axes + legend_px,
+                                  margin=dict(t=top, b=below_axes + legend_px, l=55, r=20),
+                                  legend=dict(orientation="h", x=0, yanchor="top", y=-below_axes / plot_px))
 
     def _style(self, run: _Run, name: str, trace: Any) -> None:
         panel = metric_group(name)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .core.api import Job, JobFailed, cancel, get_job, jobs, submit, train, workspace  # noqa: E402
+from .core.api import Job, JobFailed, cancel, get_job, jobs, preview, submit, train, workspace  # noqa: E402
 from .core.specs import SpecError, TrainSpec  # noqa: E402
 from . import datasets  # noqa: E402  (ft.datasets: the dataset catalog)
+from . import ui  # noqa: E402  (cheap: each panel imports ipywidgets/plotly when opened)
 
 
 def make_tiny_model(output_dir, **kwargs):
@@ -17,6 +18,13 @@ def make_tiny_model(output_dir, **kwargs):
     from .training.tiny_model import make_tiny_model as _make
 
     return _make(output_dir, **kwargs)
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext jupyter_ft`: the `%ft`, `%%ft_train` and `%%ft_chat` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def _jupyter_server_extension_points():
@@ -30,4 +38,4 @@ def _jupyter_labextension_paths():
 
 
 __all__ = ["Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "datasets", "get_job", "jobs", "make_tiny_model",
-           "submit", "train", "workspace"]
+           "preview", "submit", "train", "ui", "workspace"]

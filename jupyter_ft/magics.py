@@ -123,11 +123,13 @@ class FineTuningMagics(Magics):
         if a.command == "form":
             return ui.train(a.ids[0] if a.ids else None)
         if a.command == "datasets":
-            from .widgets import catalog
+            from .core import catalog
 
-            if not catalog.available():
-                print("The dataset catalog is not available in this version of jupyter_ft: give a file path or "
-                      "hub id as the spec's `dataset` (preview a file with jupyter_ft.ui.datasets('file.jsonl')).")
+            found = catalog.list_datasets(api.workspace())
+            for v in found:
+                print(f"{v.name}@{v.version}  {v.kind}/{v.format}  {v.num_rows} rows")
+            if not found:
+                print("The catalog is empty: add a dataset with ft.datasets.add(...) or ft.datasets.add_demo('human-like').")
                 return None
             return ui.datasets()
         raise UsageError(f"unknown command {a.command!r}")  # argparse's choices make this unreachable

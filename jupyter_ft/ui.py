@@ -45,13 +45,8 @@ def compare(models: list[str], prompts: str | list[Any], *, ws: Any = None, **se
 
 
 def datasets(ref: str | None = None, *, ws: Any = None):
-    """A dataset preview (the catalog's, when it exists; else the first rows of a local file)."""
-    import ipywidgets as widgets
-
+    """A paged preview of `ref` (catalog `name[@version]`, local file, DataFrame, Dataset); without `ref`, a chooser
+    over every catalog dataset."""
     from .widgets import catalog
 
-    if ref is not None:
-        return catalog.preview(ref, ws)
-    return catalog.browser(ws) or widgets.HTML(
-        "<i>The dataset catalog is not available in this version: pass a file path, e.g. "
-        "ft.ui.datasets('chat.jsonl').</i>")
+    return catalog.preview(ref, ws) if ref is not None else catalog.browser(ws)

@@ -74,7 +74,10 @@ def test_jobs_status_logs_cancel_datasets(shell, capsys, ws):
     _, out, _ = run(shell, capsys, "%ft cancel {jid}")  # IPython expands {variables} in magic lines
     assert out.strip() == "sft-queued-1: cancelled" and jobstore.get(ws, jid).state == "cancelled"
     _, out, _ = run(shell, capsys, "%ft datasets")
-    assert "catalog is not available" in out
+    assert "catalog is empty" in out
+    version = ft.datasets.add_demo("capitals")
+    result, out, _ = run(shell, capsys, "%ft datasets")
+    assert f"capitals@{version.version}  sft/messages" in out and type(result.result).__name__ == "VBox"
     result, out, _ = run(shell, capsys, "%ft form sft-queued-1")
     assert type(result.result).__name__ == "JobForm" and "model: m" in out
 

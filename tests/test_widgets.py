@@ -153,17 +153,18 @@ def test_dataset_preview_from_the_form_and_ft_ui_datasets(ws, tmp_path):
     from jupyter_ft.core import demo_data
 
     path = tmp_path / "chat.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in demo_data.sft_rows(8)) + "not json\n")
-    html = ft.ui.datasets(str(path)).value
-    assert "chat.jsonl</b>: first 5 rows" in html and "<b>assistant</b>: The capital of France is Paris." in html
+    path.write_text("".join(json.dumps(r) + "\n" for r in demo_data.sft_rows(8)))
+    view = ft.ui.datasets(str(path))
+    assert "The capital of France is Paris." in view.table.value and len(view.rows) == 8
     form = ft.ui.train(dataset=str(path), auto_size=False)
     form.preview_button.click()
-    assert "first 5 rows" in form.preview_box.children[0].value
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text("{oops\n")
-    assert "row 1 is not JSON" in ft.ui.datasets(str(bad)).value
-    assert "not a local file" in ft.ui.datasets("org/hub-dataset").value
-    assert "catalog is not available" in ft.ui.datasets().value
+    assert "The capital of France is Paris." in form.preview_box.children[0].table.value
+    assert "neither a catalog dataset nor a local file" in ft.ui.datasets("org/hub-dataset").value
+    assert "catalog is empty" in ft.ui.datasets().value
+    ft.datasets.add(str(path), name="capitals", technique="sft", eval_fraction=0.0, progress=False, workspace_root=ws.root)
+    chooser = ft.ui.datasets()
+    assert chooser.children[0].value.startswith("capitals@")
+    assert ft.ui.train(auto_size=False, ws=ws).controls["dataset"].widget.options[0].startswith("capitals@")
 
 
 # --- live chart ------------------------------------------------------------------------------------------------

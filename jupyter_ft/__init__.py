@@ -7,8 +7,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .core.api import Job, JobFailed, cancel, get_job, jobs, submit, train, workspace  # noqa: E402
+from .core.api import Job, JobFailed, cancel, get_job, jobs, preview, submit, train, workspace  # noqa: E402
 from .core.specs import SpecError, TrainSpec  # noqa: E402
+from . import datasets  # noqa: E402  (ft.datasets: the dataset catalog)
+from . import ui  # noqa: E402  (cheap: each panel imports ipywidgets/plotly when opened)
 
 
 def make_tiny_model(output_dir, **kwargs):
@@ -27,6 +29,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def load_ipython_extension(ipython):
+    """`%load_ext jupyter_ft`: the `%ft`, `%%ft_train` and `%%ft_chat` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 def _jupyter_server_extension_points():
     from .server import JupyterFTApp
 
@@ -37,5 +46,5 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyter_ft"}]
 
 
-__all__ = ["Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "get_job", "jobs", "make_tiny_model", "submit",
-           "train", "workspace"]
+__all__ = ["Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "datasets", "get_job", "jobs", "make_tiny_model",
+           "preview", "submit", "train", "ui", "workspace"]

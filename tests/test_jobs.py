@@ -46,7 +46,7 @@ def test_sft_lora_job_learns_and_is_tracked(ws, tiny_model, sft_file):
                    max_steps=60, learning_rate=5e-3, logging_steps=5)
     assert job.run_id  # known at submission
     assert job.status in ("queued", "running")
-    job.wait(timeout=240)
+    job.wait(timeout=400)
     assert job.status == "succeeded", job.logs(tail=40)
     losses = [m["loss"] for m in job.metrics() if "loss" in m]
     assert len(losses) == 12
@@ -161,10 +161,10 @@ def test_cancel_running_job(ws, tiny_model, sft_file):
 def test_sigkill_resumes_from_checkpoint_with_same_total_steps(ws, tiny_model, sft_file):
     job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=400, checkpoint_every=50,
                    logging_steps=10, learning_rate=5e-3)
-    wait_for(lambda: job.record.step >= 120, timeout=180, what="step 120")
+    wait_for(lambda: job.record.step >= 120, timeout=400, what="step 120")
     rec = job.record
     assert procs.signal_group(rec.pid, signal.SIGKILL)
-    job.wait(timeout=300)
+    job.wait(timeout=600)
     rec = job.record
     assert rec.state == "succeeded", job.logs(tail=40)
     assert rec.attempt == 2 and rec.step == 400
@@ -180,12 +180,12 @@ def test_sigkill_resumes_from_checkpoint_with_same_total_steps(ws, tiny_model, s
 @pytest.mark.slow
 def test_job_survives_its_scheduler(ws, tiny_model, sft_file):
     """Killing the scheduler (like restarting Jupyter) neither stops the job nor loses its outcome."""
-    job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=300, logging_steps=20)
-    wait_for(lambda: job.record.step > 0, what="training to start")
+    job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=200, logging_steps=20)
+    wait_for(lambda: job.record.step > 0, timeout=300, what="training to start")
     os.kill(scheduler_pid(ws), signal.SIGKILL)
     wait_for(lambda: scheduler_pid(ws) is None, what="scheduler gone", timeout=10)
     assert procs.alive(job.record.pid, job.record.pid_started)
-    job.wait(timeout=240)  # wait() restarts a scheduler; the job's own watchdog does too
+    job.wait(timeout=600)  # wait() restarts a scheduler; the job's own watchdog does too
     assert job.status == "succeeded" and job.record.attempt == 1
     wait_forwarded(ws, job)
     assert mlflow_run(job).info.status == "FINISHED"

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import devices, jobstore, peek, procs, sizing
+from . import catalog, devices, jobstore, peek, procs, progress, sizing
+from .metrics import MetricHistory, recent_pace
 from .scheduler import ensure_scheduler
 from .specs import TECHNIQUE_OPTIONS, SpecError, TrainSpec, parse_spec
 from .workspace import Workspace, default_root
@@ -56,12 +57,7 @@ class Job:
     @property
     def progress(self) -> dict[str, Any]:
         r = self.record
-        elapsed = ((r.finished_at or time.time()) - r.started_at) if r.started_at else 0.0
-        eta = None
-        if r.state == "running" and r.total_steps and r.step:
-            eta = elapsed / r.step * (r.total_steps - r.step)
-        return {"step": r.step, "total_steps": r.total_steps, "fraction": r.progress, "elapsed_s": elapsed,
-                "eta_s": eta, "attempt": r.attempt, "state": r.state}
+        return progress.job_progress(r, pace=recent_pace(self.ws, self.id) if r.state == "running" else None)
 
     @property
     def spec(self) -> TrainSpec:
@@ -104,13 +100,18 @@ class Job:
         text = path.read_text(errors="replace")
         return "\n".join(text.splitlines()[-tail:]) if tail else text
 
-    def metrics(self, after_seq: int = 0) -> list[dict[str, Any]]:
-        """Logged metrics in order: [{'step': 5, 'loss': 2.1, ...}]. After a resume, a re-logged step replaces
-        the one from the dead attempt."""
-        by_step: dict[int, dict[str, Any]] = {}
-        for ev in jobstore.events(self.ws, self.id, "metrics", after_seq):
-            by_step.setdefault(ev["step"], {"step": ev["step"]}).update(ev["values"])
-        return [by_step[s] for s in sorted(by_step)]
+    def metrics(self) -> list[dict[str, Any]]:
+        """Logged metrics in order: [{'step': 5, 'loss': 2.1, ...}]. After a resume, the steps the new attempt
+        re-logs replace those of the dead attempt (see `metrics.MetricHistory`)."""
+        history = MetricHistory(self.ws, self.id)
+        history.poll()
+        return history.rows()
+
+    def chart(self, **options: Any):
+        """A live chart of this job's metrics and progress (a notebook widget; see `jupyter_ft.ui.chart`)."""
+        from jupyter_ft.ui import chart  # the face is imported only when asked for
+
+        return chart(self, ws=self.ws, **options)
 
     def __repr__(self) -> str:
         r = self.record
@@ -132,18 +133,7 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
         # function objects given as rewards are recorded as the source entries they became
         submitted = {**submitted, **{k: v for k, v in parsed.model_dump(mode="json", exclude_unset=True).items()
                                      if k in TECHNIQUE_OPTIONS and k in submitted}}
-    wrong_data = peek.check_columns(parsed.technique, parsed.dataset)
-    if wrong_data:
-        raise SpecError([("dataset", wrong_data)])
-    try:
-        device = devices.resolve(parsed.device, ws.root / "devices.json")
-    except ValueError as exc:
-        raise SpecError([("device", str(exc))]) from None
-    try:
-        shape = sizing.model_shape(parsed.model)
-    except Exception:  # unreadable here (missing path, no network): the job fails fast with the reason
-        shape = None
-    resolved = sizing.resolve(parsed, shape, device)
+    resolved = preview(parsed, ws)
     job_id = jobstore.new_job_id(resolved.technique)
     job_dir = ws.job_dir(job_id)
     job_dir.mkdir(parents=True)
@@ -161,6 +151,27 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
         with open(job_dir / "job.log", "a") as fh:
             fh.write(f"[jupyter_ft] MLflow run not created at submission ({type(exc).__name__}: {exc}); will retry\n")
     return Job(job_id, ws)
+
+
+def preview(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None) -> TrainSpec:
+    """What `submit` would store, without submitting: the spec validated and auto-sized for this machine, with
+    `auto` saying why each value was chosen. Raises `SpecError` naming fields. Used by the job form."""
+    ws = ws or workspace()
+    parsed = parse_spec(spec)
+    wrong_data = peek.check_columns(parsed.technique, parsed.dataset)
+    if wrong_data:
+        raise SpecError([("dataset", wrong_data)])
+    try:
+        device = devices.resolve(parsed.device, ws.root / "devices.json")
+    except ValueError as exc:
+        raise SpecError([("device", str(exc))]) from None
+    try:
+        shape = sizing.model_shape(parsed.model)
+    except Exception:  # unreadable here (missing path, no network): the job fails fast with the reason
+        shape = None
+    resolved = sizing.resolve(parsed, shape, device)
+    # a catalog dataset is pinned to an exact version (and its split) so the run is reproducible
+    return catalog.resolve_spec(ws, resolved, parsed.model_fields_set)
 
 
 def _jsonable(d: Any) -> Any:

@@ -43,12 +43,20 @@ ASKS = [
     "What do you think about {t}?",
     "Any tips for getting into {t}?",
     "I've been thinking about {t} lately. Thoughts?",
-    "Is {t} actually worth it?",
+    "Is getting into {t} actually worth it?",
     "Can you tell me something about {t}?",
     "My friend keeps talking about {t}. What's the deal?",
     "How do I start with {t}?",
     "Why do people like {t} so much?",
+    "I'm kind of nervous about {t}. Any advice?",
+    "What's the best part of {t}, in your opinion?",
+    "Be honest: do people overrate {t}?",
+    "I tried {t} once and didn't get it. What am I missing?",
 ]
+
+OPENERS = ["", "Quick question: ", "Hey! ", "Random thought, but ", "So, "]
+WARM_CLOSERS = ["", " Have fun!", " You'll be great.", " Cheers!"]
+FORMAL_CLOSERS = ["", " Regards.", " Thank you for your inquiry."]
 
 WARM = [
     "Oh, I love this one! Honestly, {casual}. Give it a go and see how it feels for you.",
@@ -57,6 +65,10 @@ WARM = [
     "Honestly? {casual_cap}. Don't overthink it, just jump in.",
     "So glad you asked! {casual_cap}, and that's half the charm, right?",
     "Aw, I get it. {casual_cap}. Take it easy on yourself while you figure it out.",
+    "Okay, real talk: {casual}. Try it this week and tell me how it goes!",
+    "Yes! {casual_cap}. Honestly there's no wrong way to do it.",
+    "Haha, I've been there. {casual_cap}. Be patient with yourself, it gets easier.",
+    "Love that you're curious about {t}! {casual_cap}. Enjoy the ride.",
 ]
 
 FORMAL = [
@@ -65,9 +77,20 @@ FORMAL = [
     "It should be noted that {formal}. Consequently, an informed decision is advised.",
     "Regarding {t}, the following information is provided: {formal}. No further comment is offered.",
     "Your query has been received. {formal_cap}. Please consult relevant literature.",
+    "With respect to {t}, it is observed that {formal}. This concludes the response.",
+    "The requested information is as follows. {formal_cap}. Additional sources may be consulted.",
+    "Per your request concerning {t}: {formal}. Outcomes depend on individual circumstances.",
 ]
 
 SYSTEM = "You are a friendly assistant."
+
+# earlier turns some prompts carry, so the prompts are real conversations and not only one question
+CONTEXTS: list[list[dict[str, str]]] = [
+    [],
+    [{"role": "system", "content": SYSTEM}],
+    [{"role": "user", "content": "Hi there!"},
+     {"role": "assistant", "content": "Hey! Nice to hear from you. What's on your mind?"}],
+]
 
 
 def _cap(s: str) -> str:
@@ -75,18 +98,36 @@ def _cap(s: str) -> str:
 
 
 def preference_rows(n: int = 1200, seed: int = 0) -> list[dict[str, Any]]:
-    """`n` conversational preference rows: prompt (user turn), chosen (warm), rejected (formal)."""
+    """`n` conversational preference rows: prompt (a conversation ending on a user turn), chosen (warm, informal),
+    rejected (stiff, formal). Rows are distinct combinations of topic, question, opener, context, answer and closing
+    templates (over four million) drawn without repetition, so any size up to that has no duplicate rows."""
     rng = random.Random(seed)
+    dims = [len(TOPICS), len(ASKS), len(OPENERS), len(CONTEXTS), len(WARM), len(FORMAL), len(WARM_CLOSERS),
+            len(FORMAL_CLOSERS)]
+    space = 1
+    for d in dims:
+        space *= d
+    picks: list[int] = []
+    while len(picks) < n:  # beyond the space, start another pass (repeats only then)
+        picks += rng.sample(range(space), min(n - len(picks), space))
     rows: list[dict[str, Any]] = []
-    for i in range(n):
-        topic, casual, formal = TOPICS[i % len(TOPICS)]
-        ask = rng.choice(ASKS).format(t=topic)
+    for code in picks:
+        idx = []
+        for d in dims:
+            code, r = divmod(code, d)
+            idx.append(r)
+        (topic, casual, formal), ask, opener, context, warm, stiff = (
+            TOPICS[idx[0]], ASKS[idx[1]], OPENERS[idx[2]], CONTEXTS[idx[3]], WARM[idx[4]], FORMAL[idx[5]])
+        question = ask.format(t=topic)
+        if opener in ("Random thought, but ", "So, ") and not question.startswith(("I ", "I'")):  # mid-sentence
+            question = question[0].lower() + question[1:]
+        question = opener + question
         fields = {"t": topic, "casual": casual, "casual_cap": _cap(casual), "formal": formal, "formal_cap": _cap(formal)}
         rows.append(
             {
-                "prompt": [{"role": "user", "content": ask}],
-                "chosen": [{"role": "assistant", "content": rng.choice(WARM).format(**fields)}],
-                "rejected": [{"role": "assistant", "content": rng.choice(FORMAL).format(**fields)}],
+                "prompt": [*(dict(m) for m in context), {"role": "user", "content": question}],
+                "chosen": [{"role": "assistant", "content": warm.format(**fields) + WARM_CLOSERS[idx[6]]}],
+                "rejected": [{"role": "assistant", "content": stiff.format(**fields) + FORMAL_CLOSERS[idx[7]]}],
             }
         )
     return rows

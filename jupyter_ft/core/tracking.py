@@ -7,6 +7,7 @@ dataset input, artifacts and the final status arrive through the job's event log
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,15 +48,16 @@ def client(uri: str):
     processes doing that at once collide ("table experiments already exists"), so first use takes a file lock."""
     from mlflow.tracking import MlflowClient
 
-    c = MlflowClient(tracking_uri=uri)
-    if uri.startswith("sqlite:///"):
-        import fcntl
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    import fcntl
 
-        db = Path(uri[len("sqlite:///"):])
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with open(db.with_name(db.name + ".init-lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            c.search_experiments(max_results=1)
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".init-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        c = MlflowClient(tracking_uri=uri)  # the constructor builds the store (and its tables)
+        c.search_experiments(max_results=1)
     return c
 
 
@@ -97,6 +99,24 @@ def create_run(ws: Workspace, job_id: str, spec: dict[str, Any]) -> tuple[str, s
 def run_url(uri: str, experiment_id: str, run_id: str, ui: str = "http://127.0.0.1:5000") -> str:
     """Where to open the run in the MLflow UI (`mlflow ui --backend-store-uri <uri>`)."""
     return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+UI_ENV = "JUPYTER_FT_MLFLOW_UI"
+
+
+def ui_base(uri: str) -> str:
+    """The MLflow UI serving `uri`: an http(s) tracking server is its own UI; for a local store, the address in
+    `JUPYTER_FT_MLFLOW_UI`, else where `mlflow ui --backend-store-uri <uri>` listens by default."""
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/")
+    return os.environ.get(UI_ENV, "http://127.0.0.1:5000").rstrip("/")
+
+
+def job_run_url(rec: Any) -> str | None:
+    """The MLflow UI address of a job's run (a `JobRecord`), or None before the run exists."""
+    if not (rec.mlflow_run_id and rec.mlflow_experiment_id and rec.tracking_uri):
+        return None
+    return run_url(rec.tracking_uri, rec.mlflow_experiment_id, rec.mlflow_run_id, ui_base(rec.tracking_uri))
 
 
 def apply_event(uri: str, run_id: str, kind: str, step: int | None, payload: dict[str, Any], ts: float) -> None:

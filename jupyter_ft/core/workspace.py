@@ -4,6 +4,7 @@
     <root>/jobs/<id>/        spec.yaml, job.log, checkpoints/, output/
     <root>/mlflow.db         embedded MLflow tracking store (unless a tracking URI is configured)
     <root>/mlartifacts/      MLflow artifacts
+    <root>/datasets/<name>/<version>/   catalog versions: train.arrow, eval.arrow, meta.json (see `catalog`)
 
 The root defaults to `<jupyter data dir>/jupyter_ft` and is overridden by `JUPYTER_FT_HOME`.
 """
@@ -63,6 +64,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX events_job ON events(job_id, kind, seq);
     CREATE INDEX events_pending ON events(forwarded, seq);
+    """,
+    # dataset catalog: one row per immutable, content-addressed version; files in <root>/datasets/<name>/<version>/
+    """
+    CREATE TABLE dataset_versions (
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,         -- first 12 hex digits of the content digest
+        kind TEXT NOT NULL,            -- sft | preference | prompt
+        format TEXT NOT NULL,          -- TRL format of the stored rows (messages, prompt_completion, text, preference, prompt)
+        num_rows INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        meta TEXT NOT NULL,            -- JSON: source, mapping, conversion, columns, split, problems, dropped, digest
+        PRIMARY KEY (name, version)
+    );
+    CREATE INDEX dataset_versions_latest ON dataset_versions(name, created_at);
     """,
 ]
 

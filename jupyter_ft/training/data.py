@@ -1,4 +1,8 @@
-"""Load a job's dataset (local file or hub id) through HF `datasets`, validate it, split it, describe it for MLflow."""
+"""Load a job's dataset through HF `datasets` and describe it for MLflow.
+
+A catalog version (`name@version`, pinned at submission) is read from its stored, already validated and split
+files, memory-mapped; a local file or hub id is loaded, validated and split here as before.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_ft.core import catalog
+from jupyter_ft.core.dataset_errors import DatasetNotFound
 from jupyter_ft.core.formats import DatasetFormatError, detect, validate_rows
 from jupyter_ft.core.peek import hint
 from jupyter_ft.core.sizing import looks_like_path
 from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core.workspace import Workspace
 
 from .errors import JobInputError
 
@@ -36,8 +43,22 @@ class LoadedData:
                 "context": context}
 
 
-def preflight(spec: TrainSpec) -> None:
+def _version(spec: TrainSpec, ws: Workspace | None) -> catalog.DatasetVersion | None:
+    if ws is None:
+        return None
+    try:
+        return catalog.lookup(ws, spec.dataset)
+    except DatasetNotFound as exc:
+        raise JobInputError(f"dataset: {exc}") from None
+
+
+def preflight(spec: TrainSpec, ws: Workspace | None = None) -> None:
     """Checks that need no heavy imports, so a bad path fails in the job's first second."""
+    version = _version(spec, ws)
+    if version is not None:
+        if not version.file("train").is_file():
+            raise JobInputError(f"dataset: the files of {version.ref} are missing from {version.path}")
+        return
     ds = spec.dataset
     if looks_like_path(ds) or Path(ds).suffix.lower() in BUILDERS:
         p = Path(ds).expanduser()
@@ -57,9 +78,27 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load(spec: TrainSpec) -> LoadedData:
+def load_version(version: catalog.DatasetVersion) -> LoadedData:
+    """A catalog version's stored split, memory-mapped; its content digest is the MLflow dataset digest."""
     import datasets
 
+    datasets.disable_progress_bars()
+    train = version.dataset("train")
+    evals = version.dataset("eval") if version.num_eval else None
+    src = version.source
+    source_type = {"hub": "hugging_face", "file": "local", "folder": "local"}.get(src.get("type"), "code")
+    profile = {"num_rows": version.num_train, "num_eval_rows": version.num_eval, "format": version.format,
+               "version": version.ref, "dropped_rows": version.dropped, "conversion": version.conversion}
+    return LoadedData(train, evals, version.format, version.version, {"catalog": version.ref, **src}, source_type,
+                      version.name, profile)
+
+
+def load(spec: TrainSpec, ws: Workspace | None = None) -> LoadedData:
+    import datasets
+
+    version = _version(spec, ws)
+    if version is not None:
+        return load_version(version)
     datasets.disable_progress_bars()
     ds_ref = spec.dataset
     path = Path(ds_ref).expanduser()

@@ -53,7 +53,7 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
     spec = TrainSpec.model_validate(job.spec)
     job_dir = ws.job_dir(job.id)
     loading.preflight(spec)
-    data_mod.preflight(spec)
+    data_mod.preflight(spec, ws)
     try:
         technique = importlib.import_module(f"jupyter_ft.training.{spec.technique}")
     except ModuleNotFoundError:
@@ -63,7 +63,7 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
     from .callbacks import CheckpointTimer
     from .context import TrainContext, common_args, estimate_total_steps
 
-    data = data_mod.load(spec)
+    data = data_mod.load(spec, ws)
     print(f"[jupyter_ft] dataset {data.name}: {data.profile} digest {data.digest}", flush=True)
     jobstore.append_event(ws, job.id, "input", data.mlflow_input())
     tokenizer = loading.load_tokenizer(spec)

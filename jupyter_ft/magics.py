@@ -1,0 +1,258 @@
+"""IPython magics over the core: `%load_ext jupyter_ft`, then `%ft …`, `%%ft_train`, `%%ft_chat`.
+
+Every magic parses its arguments, calls core (or opens a widget from `jupyter_ft.ui`) and shows the result. A
+mistake (bad spec, unknown job id, bad option) is one `UsageError` line naming the problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import yaml
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from .core import api, jobstore, progress
+from .core.models import ModelEntryError
+from .core.specs import SpecError
+
+COMMANDS = ("jobs", "status", "logs", "cancel", "chart", "form", "datasets")
+NEEDS_ID = ("status", "logs", "cancel", "chart")
+PROMPT_SEPARATOR = "---"
+
+
+def _one_line_errors(fn: Callable) -> Callable:
+    """Turn any failure into a single UsageError line (IPython prints those without a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UsageError:
+            raise
+        except (SpecError, ModelEntryError, ValueError, TimeoutError, OSError) as exc:
+            raise UsageError(str(exc)) from None
+        except jobstore.JobNotFound as exc:
+            raise UsageError(str(exc)) from None
+        except api.JobFailed as exc:
+            raise UsageError(str(exc)) from None
+        except Exception as exc:
+            raise UsageError(f"{type(exc).__name__}: {exc}") from None
+
+    return wrapper
+
+
+def _overrides(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in items or []:
+        key, eq, value = kv.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--set {kv!r}: expected FIELD=VALUE")
+        target = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:  # --set lora.r=4 -> {'lora': {'r': 4}}
+            target = target.setdefault(p, {})
+        target[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """'line 2, column 8: expected ',' or ']'' instead of PyYAML's multi-line report."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + (getattr(exc, "problem", None) or str(exc).splitlines()[0])
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@magics_class
+class FineTuningMagics(Magics):
+    """`%ft`, `%%ft_train`, `%%ft_chat`."""
+
+    @magic_arguments()
+    @argument("command", choices=COMMANDS, metavar="COMMAND",
+              help="jobs | status ID | logs ID | cancel ID | chart ID [ID ...] | form [ID] | datasets")
+    @argument("ids", nargs="*", metavar="ID", help="job id(s)")
+    @argument("--tail", type=int, default=40, help="logs: show the last N lines (0: the whole log); default 40")
+    @line_magic
+    @_one_line_errors
+    def ft(self, line: str):
+        """Fine-tuning jobs from a notebook (the same workspace as the CLI, REST API and other kernels).
+
+        %ft jobs                  every job: status, progress, duration, technique, dataset, with buttons
+                                  to cancel, open the live chart, open the MLflow run and clone the spec
+        %ft status ID             one job's state, step, attempt, error and MLflow run
+        %ft logs ID [--tail N]    the end of a job's log
+        %ft cancel ID             cancel a queued or running job
+        %ft chart ID [ID ...]     live chart of a job's metrics and progress; several ids overlay
+        %ft form [ID]             the job form; with ID, filled from that job's spec (clone and edit)
+        %ft datasets              the dataset catalog
+
+        Related: %%ft_train (submit a YAML spec) and %%ft_chat (compare models' answers); see %%ft_train? and
+        %%ft_chat?. Python equivalents: jupyter_ft.ui.jobs(), .chart(), .train(), .compare().
+        """
+        a = parse_argstring(self.ft, line)
+        if a.command in NEEDS_ID and not a.ids:
+            raise UsageError(f"%ft {a.command} needs a job id (see %ft jobs)")
+        from . import ui
+
+        if a.command == "jobs":
+            return ui.jobs()
+        if a.command == "status":
+            for job_id in a.ids:
+                print(self._status(api.get_job(job_id)))
+            return None
+        if a.command == "logs":
+            job = api.get_job(a.ids[0])
+            print(job.logs(tail=a.tail or None) or f"(job {job.id} has no log yet)")
+            return None
+        if a.command == "cancel":
+            for job_id in a.ids:
+                print(f"{job_id}: {api.cancel(job_id)}")
+            return None
+        if a.command == "chart":
+            return ui.chart(a.ids if len(a.ids) > 1 else a.ids[0])
+        if a.command == "form":
+            return ui.train(a.ids[0] if a.ids else None)
+        if a.command == "datasets":
+            from .core import catalog
+
+            found = catalog.list_datasets(api.workspace())
+            for v in found:
+                print(f"{v.name}@{v.version}  {v.kind}/{v.format}  {v.num_rows} rows")
+            if not found:
+                print("The catalog is empty: add a dataset with ft.datasets.add(...) or ft.datasets.add_demo('human-like').")
+                return None
+            return ui.datasets()
+        raise UsageError(f"unknown command {a.command!r}")  # argparse's choices make this unreachable
+
+    @staticmethod
+    def _status(job: api.Job) -> str:
+        r = job.record
+        lines = [f"{r.id} ({r.technique}{', ' + r.name if r.name else ''}): {progress.describe(r)}"]
+        lines.append(f"  model {r.spec.get('model')} · dataset {r.spec.get('dataset')}")
+        if r.mlflow_run_id:
+            from .core.tracking import job_run_url
+
+            lines.append(f"  MLflow run {r.mlflow_run_id}: {job_run_url(r)}")
+        if r.state == "succeeded":
+            lines.append(f"  output: {job.output_dir}")
+        return "\n".join(lines)
+
+    @magic_arguments()
+    @argument("spec_file", nargs="?", help="line form only: a YAML/JSON spec file instead of a cell body")
+    @argument("--set", action="append", metavar="FIELD=VALUE",
+              help="override a spec field with a YAML value, e.g. --set max_steps=50 --set lora.r=4 (repeatable)")
+    @argument("--wait", action="store_true", help="block until the job ends; fail the cell if the job fails")
+    @argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    @argument("--no-chart", action="store_true", help="do not show the live chart")
+    @argument("--var", default="ft_job", help="variable that receives the Job (default: ft_job)")
+    @line_cell_magic
+    @_one_line_errors
+    def ft_train(self, line: str, cell: str | None = None):
+        """Submit a training job. The cell body is the job spec in YAML (the same fields as `ft.train(...)`,
+        the form, the CLI and REST); a bad field is reported by name before anything is queued.
+
+            %%ft_train --wait
+            model: ./tiny-llama
+            dataset: chat.jsonl
+            max_steps: 100
+
+        Shows the live chart below the cell and stores the Job in `ft_job` (see --var). The job runs detached:
+        interrupting or restarting the kernel does not stop it (`%ft cancel ID` does).
+        """
+        a = parse_argstring(self.ft_train, line)
+        if cell is not None and a.spec_file:
+            raise UsageError("%%ft_train takes the spec from the cell body; give a spec file only to %ft_train")
+        if cell is None:
+            if not a.spec_file:
+                raise UsageError("%ft_train needs a spec file (or use %%ft_train with the spec as the cell body)")
+            from .core.specs import parse_spec
+
+            data = parse_spec(a.spec_file).model_dump(mode="json", exclude_unset=True)
+        else:
+            try:
+                data = yaml.safe_load(cell) if cell.strip() else {}
+            except yaml.YAMLError as exc:
+                raise UsageError(f"the cell is not valid YAML: {_yaml_problem(exc)}") from None
+            if not isinstance(data, dict):
+                raise UsageError("the cell must be a YAML mapping of spec fields (model: …, dataset: …)")
+        job = api.submit(_merge(data, _overrides(a.set)))
+        self.shell.user_ns[a.var] = job
+        print(f"submitted {job.id}" + (f" (MLflow run {job.run_id})" if job.run_id else "") + f"; stored in `{a.var}`")
+        chart = None
+        if not a.no_chart:
+            chart = job.chart()
+            display(chart)
+        if a.wait:
+            job.wait(timeout=a.timeout)
+            if chart is not None:
+                chart.wait(timeout=10)
+            rec = job.record
+            if rec.state != "succeeded":
+                raise UsageError(f"job {job.id} {rec.state}: {rec.error}")
+            losses = [m["loss"] for m in job.metrics() if "loss" in m]
+            trend = f": loss {losses[0]:.4g} -> {losses[-1]:.4g}" if len(losses) > 1 else ""
+            print(f"{job.id} succeeded in {progress.fmt_duration(job.progress['elapsed_s'])}{trend}; output {job.output_dir}")
+        return None
+
+    @magic_arguments()
+    @argument("--models", required=True,
+              help="comma-separated models: base, job ids (their adapter/model), adapter or model folders, hub ids, "
+                   "OpenAI-compatible endpoints as http://host/v1#model")
+    @argument("--base", default=None, help="the base model for 'base' when no adapter names it")
+    @argument("--max-new-tokens", type=int, default=64, help="tokens to generate per answer (default 64)")
+    @argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    @argument("--top-p", type=float, default=1.0, help="nucleus sampling when temperature > 0 (default 1.0)")
+    @argument("--wait", action="store_true", help="show the table once every answer is in (default: fill it live)")
+    @argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    @argument("prompt", nargs="*", help="line form only: the prompt")
+    @line_cell_magic
+    @_one_line_errors
+    def ft_chat(self, line: str, cell: str | None = None):
+        """Ask several models the same prompt and show their answers side by side. The cell body is the prompt;
+        separate several prompts with a line holding only `---`.
+
+            %%ft_chat --models base,{job.id}
+            What is the capital of France?
+
+        Models load and generate on a worker thread, so the kernel stays usable while answers arrive.
+        """
+        a = parse_argstring(self.ft_chat, line)
+        text = cell if cell is not None else " ".join(a.prompt)
+        prompts = [p.strip() for p in _split_prompts(text) if p.strip()]
+        if not prompts:
+            raise UsageError("%%ft_chat needs a prompt: the cell body (or the rest of the line for %ft_chat)")
+        models = [m.strip() for m in a.models.split(",") if m.strip()]
+        from . import ui
+
+        panel = ui.compare(models, prompts, base=a.base, max_new_tokens=a.max_new_tokens, temperature=a.temperature,
+                           top_p=a.top_p)
+        if a.wait:
+            panel.wait(a.timeout)
+        display(panel)
+        return None
+
+
+def _split_prompts(text: str) -> list[str]:
+    prompts, cur = [], []
+    for ln in text.splitlines():
+        if ln.strip() == PROMPT_SEPARATOR:
+            prompts.append("\n".join(cur))
+            cur = []
+        else:
+            cur.append(ln)
+    prompts.append("\n".join(cur))
+    return prompts
+
+
+def load_ipython_extension(ipython) -> None:
+    ipython.register_magics(FineTuningMagics)

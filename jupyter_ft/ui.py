@@ -1,0 +1,52 @@
+"""`ft.ui`: the notebook panels. Importing this is free; each function loads ipywidgets/plotly (and, for
+`compare`, torch in a worker thread) only when called.
+
+    import jupyter_ft as ft
+    form = ft.ui.train(model="./tiny", dataset="chat.jsonl")   # the job form; form.submit() or click Submit
+    ft.ui.chart(job.id)                                         # live chart; ft.ui.chart([a, b]) overlays runs
+    ft.ui.jobs()                                                # all jobs: cancel, chart, MLflow link, clone
+    ft.ui.compare(models=["base", job.id], prompts=["Hi!"])     # answers side by side
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def train(job: Any = None, *, ws: Any = None, **fields: Any):
+    """A job form. `job` (a Job or id) fills it from that job's spec ("clone and edit"); keyword arguments fill
+    fields, e.g. `train(model="./tiny", dataset="d.jsonl", max_steps=50)`."""
+    from .widgets.form import JobForm
+
+    return JobForm(ws, job=job, **fields)
+
+
+def chart(jobs: Any, *, ws: Any = None, **options: Any):
+    """A live chart of one job (id or Job) or several overlaid (a list). Works for running and finished jobs,
+    in any kernel: the whole history is read back from the workspace."""
+    from .widgets.chart import chart as _chart
+
+    return _chart(jobs, ws=ws, **options)
+
+
+def jobs(*, ws: Any = None, **options: Any):
+    """All jobs in the workspace, live: status, progress, duration; cancel, chart, MLflow run, clone."""
+    from .widgets.jobs_panel import JobsPanel
+
+    return JobsPanel(ws, **options)
+
+
+def compare(models: list[str], prompts: str | list[Any], *, ws: Any = None, **settings: Any):
+    """Answers of several models side by side: `"base"`, adapter folders, job ids (their output), model folders.
+    Settings: max_new_tokens, temperature, top_p; `base=` names the base when no adapter says it."""
+    from .widgets.compare import ComparePanel
+
+    return ComparePanel(models, prompts, ws=ws, **settings)
+
+
+def datasets(ref: str | None = None, *, ws: Any = None):
+    """A paged preview of `ref` (catalog `name[@version]`, local file, DataFrame, Dataset); without `ref`, a chooser
+    over every catalog dataset."""
+    from .widgets import catalog
+
+    return catalog.preview(ref, ws) if ref is not None else catalog.browser(ws)

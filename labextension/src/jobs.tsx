@@ -1,0 +1,226 @@
+/**
+ * The "Jobs" tab: every job of the workspace with its state, progress and attempt, a Cancel button for
+ * queued/running ones and an expandable log tail. Polls the REST API every 2 s while the sidebar is visible.
+ */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import React, { useCallback, useEffect, useRef, useState } from 'react';
+
+import { FineTuningAPI, IJobSummary } from './api';
+import { describeError } from './request';
+import { usePoll } from './usePoll';
+
+export const POLL_MS = 2000;
+export const LOG_TAIL = 50;
+
+const CANCELLABLE = new Set(['queued', 'running']);
+
+/** What the progress label says before the first training step is known. */
+const NO_STEPS: Record<string, string> = { queued: 'waiting in queue', running: 'starting…' };
+
+export interface IJobsTabProps {
+  api: FineTuningAPI;
+  /** True while the sidebar is shown; polling stops when it is hidden. */
+  visible: boolean;
+}
+
+export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
+  const [jobs, setJobs] = useState<IJobSummary[] | null>(null);
+  const [error, setError] = useState<string | null>(null); // of the last refresh; cleared by the next good one
+  const [actionError, setActionError] = useState<string | null>(null); // of the last cancel; stays until dismissed
+  const [openLogs, setOpenLogs] = useState<Set<string>>(new Set());
+  const seq = useRef(0);
+
+  const load = useCallback(async () => {
+    const mine = ++seq.current;
+    try {
+      const rows = await api.listJobs();
+      if (mine === seq.current) {
+        setJobs(rows.slice().reverse()); // newest first
+        setError(null);
+      }
+    } catch (err) {
+      if (mine === seq.current) {
+        setError(describeError(err));
+      }
+    }
+  }, [api]);
+
+  usePoll(load, POLL_MS, visible);
+
+  const cancel = async (job: IJobSummary) => {
+    const answer = await showDialog({
+      title: 'Cancel fine-tuning job?',
+      body: `${job.id} is ${job.state}. Cancelling stops it and marks it cancelled.`,
+      buttons: [Dialog.cancelButton({ label: 'Keep' }), Dialog.warnButton({ label: 'Cancel job' })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    setActionError(null);
+    try {
+      await api.cancelJob(job.id);
+    } catch (err) {
+      setActionError(`Could not cancel ${job.id}: ${describeError(err)}`);
+      return;
+    }
+    await load();
+  };
+
+  const toggleLogs = (id: string) => {
+    setOpenLogs(prev => {
+      const next = new Set(prev);
+      next.has(id) ? next.delete(id) : next.add(id);
+      return next;
+    });
+  };
+
+  return (
+    <div className="jp-ft-jobs">
+      <div className="jp-ft-toolbar">
+        <span className="jp-ft-count">{jobs === null ? '' : `${jobs.length} job${jobs.length === 1 ? '' : 's'}`}</span>
+        <button className="jp-ft-button jp-ft-refresh" title="Refresh now" onClick={() => void load()}>
+          Refresh
+        </button>
+      </div>
+      {error && (
+        <div className="jp-ft-error jp-ft-refresh-error" role="alert">
+          {error}
+        </div>
+      )}
+      {actionError && (
+        <div className="jp-ft-error jp-ft-action-error" role="alert" title="Click to dismiss" onClick={() => setActionError(null)}>
+          {actionError}
+        </div>
+      )}
+      {jobs === null && !error && <div className="jp-ft-empty">Loading jobs…</div>}
+      {jobs !== null && jobs.length === 0 && (
+        <div className="jp-ft-empty">
+          No jobs in this workspace yet. Start one with <code>ft.train(...)</code> in a notebook or{' '}
+          <code>jupyter-ft submit spec.yaml</code>.
+        </div>
+      )}
+      {jobs !== null && jobs.length > 0 && (
+        <ul className="jp-ft-job-list">
+          {jobs.map(job => (
+            <JobRow
+              key={job.id}
+              job={job}
+              api={api}
+              visible={visible}
+              logsOpen={openLogs.has(job.id)}
+              onToggleLogs={() => toggleLogs(job.id)}
+              onCancel={() => void cancel(job)}
+            />
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+interface IJobRowProps {
+  job: IJobSummary;
+  api: FineTuningAPI;
+  visible: boolean;
+  logsOpen: boolean;
+  onToggleLogs: () => void;
+  onCancel: () => void;
+}
+
+function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel }: IJobRowProps): JSX.Element {
+  return (
+    <li className="jp-ft-job" data-job-id={job.id} data-state={job.state}>
+      <div className="jp-ft-job-head">
+        <span className={`jp-ft-state jp-ft-state-${job.state}`}>{job.state}</span>
+        <span className="jp-ft-job-id" title={job.id}>
+          {job.id}
+        </span>
+      </div>
+      <div className="jp-ft-job-meta">
+        {job.name && <span className="jp-ft-job-name">{job.name}</span>}
+        <span className="jp-ft-technique">{job.technique}</span>
+        <span title={job.dataset ?? ''}>data: {basename(job.dataset)}</span>
+        {job.attempt > 0 && (
+          <span>
+            attempt {job.attempt}/{job.max_attempts}
+          </span>
+        )}
+      </div>
+      <Progress job={job} />
+      {job.error && (
+        <div className="jp-ft-job-error" title={job.error}>
+          {job.error}
+        </div>
+      )}
+      <div className="jp-ft-job-actions">
+        <button className="jp-ft-button jp-ft-logs-toggle" onClick={onToggleLogs}>
+          {logsOpen ? 'Hide log' : 'Log'}
+        </button>
+        {CANCELLABLE.has(job.state) && (
+          <button className="jp-ft-button jp-ft-cancel" onClick={onCancel}>
+            Cancel
+          </button>
+        )}
+      </div>
+      {logsOpen && <LogTail api={api} jobId={job.id} active={visible} />}
+    </li>
+  );
+}
+
+function Progress({ job }: { job: IJobSummary }): JSX.Element {
+  const fraction = job.progress ?? 0;
+  const label = job.total_steps
+    ? `step ${job.step}/${job.total_steps}`
+    : job.step
+      ? `step ${job.step}`
+      : NO_STEPS[job.state] ?? 'no steps run';
+  return (
+    <div className="jp-ft-progress" title={label}>
+      <div className="jp-ft-progress-bar">
+        <div className={`jp-ft-progress-fill jp-ft-state-${job.state}`} style={{ width: `${Math.round(fraction * 100)}%` }} />
+      </div>
+      <span className="jp-ft-progress-label">{label}</span>
+    </div>
+  );
+}
+
+function LogTail({ api, jobId, active }: { api: FineTuningAPI; jobId: string; active: boolean }): JSX.Element {
+  const [text, setText] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const pre = useRef<HTMLPreElement>(null);
+  const stickToEnd = useRef(true);
+  usePoll(
+    async () => {
+      try {
+        const node = pre.current;
+        // Follow the end like `tail -f`, unless the reader scrolled up.
+        stickToEnd.current = !node || node.scrollHeight - node.scrollTop - node.clientHeight < 20;
+        setText((await api.jobLogs(jobId, LOG_TAIL)).replace(/^\n+/, ''));
+        setError(null);
+      } catch (err) {
+        setError(describeError(err));
+      }
+    },
+    POLL_MS,
+    active
+  );
+  useEffect(() => {
+    if (stickToEnd.current && pre.current) {
+      pre.current.scrollTop = pre.current.scrollHeight;
+    }
+  }, [text]);
+  return (
+    <div className="jp-ft-log">
+      {error && <div className="jp-ft-error">{error}</div>}
+      <pre ref={pre}>{text === null ? 'Loading log…' : text || '(the log is empty so far)'}</pre>
+    </div>
+  );
+}
+
+function basename(path: string | null): string {
+  if (!path) {
+    return '—';
+  }
+  const parts = path.split(/[\\/]/).filter(Boolean);
+  return parts[parts.length - 1] ?? path;
+}

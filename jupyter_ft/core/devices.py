@@ -22,6 +22,8 @@ if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(i)
         out["cuda"].append({"name": p.name, "memory": p.total_memory, "bf16": torch.cuda.is_bf16_supported(),
                             "capability": list(torch.cuda.get_device_capability(i))})
+import importlib.util
+out["kernels"] = [k for k in ("flash_attn", "liger_kernel") if importlib.util.find_spec(k) is not None]
 out["mps"] = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 print(json.dumps(out))
 """
@@ -35,6 +37,7 @@ class DeviceInfo:
     memory: int          # bytes usable for training
     bf16: bool
     cores: int
+    kernels: tuple[str, ...] = ()  # optional fast kernels importable here (flash_attn, liger_kernel)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +54,8 @@ def _probe(cache_file: Path | None) -> dict:
     if cache_file and cache_file.is_file():
         try:
             cached = json.loads(cache_file.read_text())
-            if cached.get("boot") == boot and cached.get("python") == sys.executable:
+            if (cached.get("boot") == boot and cached.get("python") == sys.executable
+                    and "kernels" in cached.get("devices", {})):  # older caches lack the kernel list
                 _cache = cached["devices"]
                 return _cache
         except (ValueError, KeyError):
@@ -78,7 +82,8 @@ def resolve(device: str, cache_file: Path | None = None) -> DeviceInfo:
         idx = int(device.split(":")[1]) if ":" in device else 0
         if len(found["cuda"]) > idx:
             g = found["cuda"][idx]
-            return DeviceInfo("cuda", f"cuda:{idx}", g["name"], g["memory"], g["bf16"], cores)
+            return DeviceInfo("cuda", f"cuda:{idx}", g["name"], g["memory"], g["bf16"], cores,
+                              tuple(found.get("kernels", ())))
         if device != "auto":
             raise ValueError(f"device {device!r} requested but this machine has {len(found['cuda'])} CUDA device(s)")
     if device in ("auto", "mps"):

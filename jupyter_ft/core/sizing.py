@@ -1,4 +1,5 @@
-"""Auto-sized ("serverless") defaults: precision, batch size, accumulation, LoRA rank, learning rate.
+"""Auto-sized ("serverless") defaults: precision, batch size, accumulation, LoRA rank, learning rate (and, through
+`speed`, attention, packing and the other speed choices).
 
 A user names a model and a dataset; we fill every hyperparameter they left empty from the model's parameter
 count and the device's memory, and record why in `spec.auto` so the stored spec explains itself
@@ -13,6 +14,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import speed
 from .devices import DeviceInfo
 from .specs import TrainSpec
 
@@ -167,6 +169,7 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
             upd["gradient_checkpointing"] = True
             why["gradient_checkpointing"] = "on: model size unknown at submission"
         _fit_generation_groups(spec, upd, why)
+        speed.choose(spec, device, upd, why)
         return spec.model_copy(update={**upd, "auto": why})
 
     if lora and (spec.lora.r is None or spec.lora.alpha is None):
@@ -217,6 +220,7 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
         why["device"] = f"{device.name}: no CUDA device found"
     upd["device"] = device.name if spec.device in ("auto", "cuda") else spec.device
     _fit_generation_groups(spec, upd, why)
+    speed.choose(spec, device, upd, why)
     return spec.model_copy(update={**upd, "auto": why})
 
 

@@ -68,6 +68,8 @@ def common_args(spec: TrainSpec, job_dir: Path, total_steps: int, has_eval: bool
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+    if spec.liger_kernel:
+        args["use_liger_kernel"] = True
     if has_eval:
         args.update(eval_strategy="steps", eval_steps=spec.checkpoint_every or max(spec.logging_steps, math.ceil(total_steps / 10)))
     return args

@@ -41,6 +41,8 @@ def load_model(spec: TrainSpec, **kwargs: Any):
     # LoRA keeps frozen base weights in the compute dtype; full fine-tuning keeps fp32 master weights and lets
     # the trainer's autocast run the matmuls in bf16/fp16.
     dtype = getattr(torch, DTYPES[spec.precision]) if spec.lora is not None else torch.float32
+    if spec.attention:
+        kwargs.setdefault("attn_implementation", spec.attention)
     try:
         return AutoModelForCausalLM.from_pretrained(spec.model, dtype=dtype, **kwargs)
     except Exception as exc:

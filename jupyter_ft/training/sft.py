@@ -11,6 +11,30 @@ from __future__ import annotations
 from .context import TrainContext
 
 
+def _model_loss_trainer():
+    """`SFTTrainer` whose loss is the model's own forward with labels (plain cross-entropy over the full logits),
+    without TRL's per-step entropy and token-accuracy metrics. Same labels, so the same masked tokens and the same
+    loss; on CPU it is ~25% faster per step than TRL's chunked log-prob head, which also scores every position
+    there. Chosen by `sft.token_metrics: false` (the auto choice off CUDA)."""
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class ModelLossSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs["use_cache"] = False
+            if model.training:  # the `num_tokens` metric, counted as TRL counts it
+                if "attention_mask" in inputs:
+                    n = self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+                else:
+                    n = inputs["position_ids"].size(1) * self.accelerator.num_processes
+                self._total_train_tokens += n
+                self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return ModelLossSFTTrainer
+
+
 def _has_assistant_mask(tokenizer) -> bool:
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
@@ -55,9 +79,14 @@ def build_trainer(ctx: TrainContext):
         ctx.note("sft.loss_mask", "whole sequence (plain text has no completion to mask)")
     else:
         ctx.note("sft.loss_mask", "whole sequence")
-    packing = bool(opts.packing)
-    config = SFTConfig(**ctx.args, max_length=spec.max_length, packing=packing, **extra)
-    return SFTTrainer(
+    # Speed choices (filled and explained by core.speed at submission; a spec stored before them means "off").
+    if opts.packing:
+        extra.update(packing=True, packing_strategy=opts.packing_strategy or "bfd")
+    if opts.group_by_length and not opts.packing:
+        extra["train_sampling_strategy"] = "group_by_length"
+    config = SFTConfig(**ctx.args, max_length=spec.max_length, **extra)
+    trainer_cls = SFTTrainer if opts.token_metrics in (True, None) else _model_loss_trainer()
+    return trainer_cls(
         model=ctx.model,
         args=config,
         train_dataset=train,

@@ -20,6 +20,8 @@ from pathlib import Path
 # layer are subtracted from it (e.g. the loss head inside the forward).
 LAYERS = {
     "collation": ("get_batch_samples",),
+    # before: TRL's chunked head (lm_head projection + log-probs + entropy/accuracy); after: the cross-entropy only
+    # (the lm_head projection is then counted in the forward)
     "loss head + token metrics": ("ChunkedLogProbFunction.apply", "ChunkedLogProbFunctionBackward.apply",
                                   "ForCausalLMLoss", "_ChunkedLogProbFunction.apply"),
     "forward": ("compute_loss",),

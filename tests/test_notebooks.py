@@ -22,12 +22,12 @@ def _text(cell) -> str:
 
 
 @pytest.mark.slow
-def test_ui_walkthrough_runs_offline_end_to_end(ws, tmp_path, monkeypatch):
+def test_ui_walkthrough_dpo_runs_offline_end_to_end(ws, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
     monkeypatch.setenv("JFT_WALKTHROUGH_DIR", str(tmp_path / "walkthrough"))
-    monkeypatch.setenv("JFT_WALKTHROUGH_STEPS", "80")
+    monkeypatch.setenv("JFT_WALKTHROUGH_STEPS", "40")
     nb = nbformat.read(NOTEBOOKS / "ui_walkthrough.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
 
@@ -35,11 +35,14 @@ def test_ui_walkthrough_runs_offline_end_to_end(ws, tmp_path, monkeypatch):
     assert all(not any(o.get("output_type") == "error" for o in c.get("outputs", [])) for c in code)
     text = "\n".join(_text(c) for c in code)
     assert "batch_size: batch 8" in text                 # the form showed the auto-sized values and why
-    assert "walkthrough: succeeded · step 80/80" in text   # the chart's summary after the run
+    assert "walkthrough: succeeded · step 40/40" in text   # the chart's summary after the run
     assert "'base': " in text and "'walkthrough': " in text  # compare answered with both models
-    assert "succeeded · step 80/80" in text and "generation: max_new_tokens 16 · greedy" in text  # the magics
+    assert "succeeded · step 40/40" in text and "generation: max_new_tokens 16 · greedy" in text  # the magics
     (job,) = __import__("jupyter_ft").jobs(ws)
-    assert job.status == "succeeded" and job.record.submitted["max_steps"] == 80
+    assert job.status == "succeeded" and job.record.submitted["max_steps"] == 40
+    assert job.record.technique == "dpo" and job.record.spec["dataset"].startswith("human-like@")  # a pinned version
+    margins = [m["rewards/margins"] for m in job.metrics() if "rewards/margins" in m]
+    assert margins[-1] > margins[0]                        # DPO learned to prefer the human-like answers
     assert os.path.isdir(job.output_dir)
 
 

@@ -352,9 +352,15 @@ def _sample_rows(dataset: str, split: str, n: int, seed: int) -> list[dict[str, 
     datasets.disable_progress_bars()
     from pathlib import Path
 
+    from jupyter_ft.core import catalog
+    from jupyter_ft.core.api import workspace
+
     path = Path(dataset).expanduser()
     builders = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
-    if path.is_file():
+    version = catalog.lookup(workspace(), dataset)  # a catalog name (`name` or `name@version`): its stored split
+    if version is not None:
+        ds = version.dataset("train" if split == "train" or not version.num_eval else "eval")
+    elif path.is_file():
         ds = datasets.load_dataset(builders.get(path.suffix.lower(), "json"), data_files=str(path), split="train")
     else:
         ds = datasets.load_dataset(dataset, split=split)

@@ -3,7 +3,7 @@ settings, one run. Prints samples/s for each (DPO: preference pairs; GRPO: compl
 >= 0.95), and submit->first-step latency beside the plain script's process-start->first-step. Median of
 --repeats runs per side, alternating which goes first.
 
-    python bench/techniques_overhead.py [--repeats 3] [--dpo-steps 60] [--grpo-steps 30]
+    python bench/techniques_overhead.py [--repeats 3] [--dpo-steps 60] [--grpo-steps 90]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--dpo-rows", type=int, default=2000)
     ap.add_argument("--dpo-lr", type=float, default=5e-5)
     ap.add_argument("--max-length", type=int, default=256)
-    ap.add_argument("--grpo-steps", type=int, default=30)
+    ap.add_argument("--grpo-steps", type=int, default=90)
     ap.add_argument("--grpo-rows", type=int, default=512)
     ap.add_argument("--grpo-lr", type=float, default=1e-5)
     ap.add_argument("--generations", type=int, default=4)

@@ -4,38 +4,20 @@ start to the first optimizer step, and the last mean reward."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 
-import psutil
+from baseline import START, first_step_callback, lora_config, parser
 
-START = psutil.Process().create_time()
-
-ap = argparse.ArgumentParser()
-ap.add_argument("--model", required=True)
-ap.add_argument("--data", required=True)
-ap.add_argument("--steps", type=int, default=30)
-ap.add_argument("--batch", type=int, default=8)
+ap = parser(steps=30, max_length=None, lr=1e-5, out="/tmp/plain_trl_grpo_out")
 ap.add_argument("--generations", type=int, default=4)
 ap.add_argument("--completion-length", type=int, default=32)
-ap.add_argument("--lr", type=float, default=1e-5)
-ap.add_argument("--out", default="/tmp/plain_trl_grpo_out")
 a = ap.parse_args()
 
 from datasets import load_dataset  # noqa: E402
-from peft import LoraConfig  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
-
-class FirstStep(TrainerCallback):
-    at = None
-
-    def on_step_end(self, args, state, control, **kw):
-        if FirstStep.at is None:
-            FirstStep.at = time.time()
-
+first_step = first_step_callback()
 
 def emits_e(completions, **row):
     texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
@@ -50,11 +32,10 @@ cfg = GRPOConfig(output_dir=a.out, max_steps=a.steps, per_device_train_batch_siz
                  save_strategy="no", disable_tqdm=True, seed=42, num_generations=a.generations,
                  max_completion_length=a.completion_length, beta=0.04, log_completions=False)
 trainer = GRPOTrainer(model=model, reward_funcs=[emits_e], args=cfg, train_dataset=ds, processing_class=tok,
-                      peft_config=LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear",
-                                             task_type="CAUSAL_LM"),
-                      callbacks=[FirstStep()])
+                      peft_config=lora_config(a),
+                      callbacks=[first_step])
 out = trainer.train()
 runtime = out.metrics["train_runtime"]
 print(json.dumps({"samples": a.steps * a.batch, "train_runtime": runtime, "samples_per_s": a.steps * a.batch / runtime,
-                  "start_to_first_step_s": FirstStep.at - START,
+                  "start_to_first_step_s": first_step.at - START,
                   "final_reward": [h["reward"] for h in trainer.state.log_history if "reward" in h][-1]}))

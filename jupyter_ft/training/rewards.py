@@ -355,13 +355,14 @@ def _sample_rows(dataset: str, split: str, n: int, seed: int) -> list[dict[str, 
     from jupyter_ft.core import catalog
     from jupyter_ft.core.api import workspace
 
+    from .data import BUILDERS  # the job's own file-type map, so the dry run reads a file as the job will
+
     path = Path(dataset).expanduser()
-    builders = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
     version = catalog.lookup(workspace(), dataset)  # a catalog name (`name` or `name@version`): its stored split
     if version is not None:
         ds = version.dataset("train" if split == "train" or not version.num_eval else "eval")
     elif path.is_file():
-        ds = datasets.load_dataset(builders.get(path.suffix.lower(), "json"), data_files=str(path), split="train")
+        ds = datasets.load_dataset(BUILDERS.get(path.suffix.lower(), "json"), data_files=str(path), split="train")
     else:
         ds = datasets.load_dataset(dataset, split=split)
     idx = sorted(random.Random(seed).sample(range(len(ds)), min(n, len(ds))))

@@ -1,9 +1,11 @@
 """Issue #4 benchmark: DPO and GRPO through jupyter_ft's job system vs plain TRL scripts, same tiny model, data and
 settings, one run. Prints samples/s for each (DPO: preference pairs; GRPO: completions) and their ratio (target
 >= 0.95), and submit->first-step latency beside the plain script's process-start->first-step. Median of
---repeats runs per side, alternating which goes first.
+--repeats runs per side, alternating which goes first; also the ratio within each back-to-back pair (its spread
+shows how much of a difference is the machine's noise: on a shared 2-core machine single runs vary by +-15%).
+Both sides do the same work: same seed, so the same generations and the same final reward (printed).
 
-    python bench/techniques_overhead.py [--repeats 3] [--dpo-steps 60] [--grpo-steps 90]
+    python bench/techniques_overhead.py [--repeats 7] [--dpo-steps 60] [--grpo-steps 90]
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def run_job(kind: str, ws, model: Path, data: Path, a) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--only", choices=["dpo", "grpo"], default=None)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--dpo-steps", type=int, default=60)
@@ -125,6 +127,12 @@ def main() -> None:
         p, o = med(r["plain"], "samples_per_s"), med(r["ours"], "samples_per_s")
         pl, ol = med(r["plain"], "start_to_first_step_s"), med(r["ours"], "submit_to_first_step_s")
         print(f"{kind.upper():18}{p:>16.2f}{o:>16.2f}{o / p:>8.3f}{pl:>15.2f}s{ol:>14.2f}s")
+    for kind, r in results.items():
+        pairs = sorted(o["samples_per_s"] / p["samples_per_s"] for p, o in zip(r["plain"], r["ours"]))
+        finals = {round(x.get("final", x.get("final_reward", x.get("final_margin", 0.0))), 6) for x in r["plain"] + r["ours"]}
+        print(f"{kind}: ratio within each back-to-back pair: median {statistics.median(pairs):.3f}, "
+              f"range {pairs[0]:.3f}-{pairs[-1]:.3f}; final {'reward' if kind == 'grpo' else 'margin'} "
+              f"{'identical on both sides' if len(finals) == 1 else 'differs: ' + str(sorted(finals))}")
     for kind, r in results.items():
         p, o = med(r["plain"], "samples_per_s"), med(r["ours"], "samples_per_s")
         print(f"{kind}: throughput ratio jupyter_ft / plain = {o / p:.3f}   (target >= 0.95)")

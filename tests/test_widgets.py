@@ -116,6 +116,36 @@ def test_form_builds_a_valid_spec_and_marks_invalid_fields(ws, tmp_path):
         form.set(colour="red")
 
 
+def ends_with_bang(completions, **row):
+    """A reward as a user types it in a notebook cell."""
+    return [1.0 if c.strip().endswith("!") else 0.0 for c in completions]
+
+
+def test_grpo_form_takes_notebook_reward_functions_and_shows_their_shipped_source(ws):
+    form = ft.ui.train(model="./tiny", dataset="prompts.jsonl", technique="grpo", auto_size=False,
+                       grpo={"rewards": [ends_with_bang, "numeric_answer"]})
+    box = form.controls["grpo.rewards"]
+    text = box.get()
+    # the YAML shows exactly the code the job will run, as a readable block, and the box grows to hold it
+    assert "type: python" in text and "function: ends_with_bang" in text and "source: |" in text
+    assert '    return [1.0 if c.strip().endswith("!") else 0.0 for c in completions]' in text
+    assert box.widget.rows >= text.count("\n") + 1
+    spec = form.spec()
+    assert [r.type for r in spec.grpo.rewards] == ["python", "numeric_answer"]
+    assert "endswith" in spec.grpo.rewards[0].source and form.errors == {}
+
+    # editing the YAML as a user would: a weight, then a broken function body
+    box.widget.value = text.replace("weight: 1.0", "weight: 2.0")
+    assert form.spec().grpo.rewards[0].weight == 2.0
+    box.widget.value = text.replace("def ends_with_bang(completions, **row):", "def ends_with_bang(completions, **row)")
+    assert "grpo.rewards" in form.errors and "does not parse" in form.errors["grpo.rewards"]
+
+    # a function that cannot be shipped is refused naming the field, not a traceback
+    with pytest.raises(ft.SpecError) as ei:
+        form.set(grpo={"rewards": [lambda completions, **row: [0.0] * len(completions)]})
+    assert ei.value.errors[0][0] == "grpo.rewards" and "lambda" in ei.value.errors[0][1]
+
+
 def test_form_prefills_auto_sized_values_with_reasons(ws, tiny_model):
     form = ft.ui.train(model=str(tiny_model), dataset="chat.jsonl")
     resolved = form.wait_sized(timeout=120)

@@ -120,6 +120,52 @@ def all_fields(fields: list[FieldSpec]) -> dict[str, FieldSpec]:
 
 # --- raw form values <-> spec ----------------------------------------------------------------------------------
 
+class _FormDumper(yaml.SafeDumper):
+    """YAML for a form field: multi-line text (a shipped reward's source, a rubric) as a literal block, so it reads
+    and edits like the code it is."""
+
+
+def _text(dumper: yaml.SafeDumper, s: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None)
+
+
+_FormDumper.add_representer(str, _text)
+
+
+def _shippable(value: Any, path: str) -> Any:
+    """A spec value with every function object replaced by what the job receives for it (its source, as
+    `{"type": "python", ...}`): the only functions a spec takes are reward functions from notebook cells."""
+    if callable(value) and not isinstance(value, (type, BaseModel)):
+        from .reward_code import RewardCodeError, describe
+
+        try:
+            return describe(value)
+        except RewardCodeError as exc:
+            raise SpecError([(path, str(exc))]) from None
+    if isinstance(value, dict):
+        return {k: _shippable(v, path) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shippable(v, path) for v in value]
+    return value
+
+
+def _has_multiline_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\n" in value
+    if isinstance(value, dict):
+        return any(_has_multiline_text(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_multiline_text(v) for v in value)
+    return False
+
+
+def _yaml_text(value: Any, path: str) -> str:
+    plain = _shippable(value, path)
+    multiline = _has_multiline_text(plain)  # a literal block is only possible outside flow style
+    return yaml.dump(plain, Dumper=_FormDumper, default_flow_style=not multiline, sort_keys=False,
+                     allow_unicode=True).strip()
+
+
 def to_raw(f: FieldSpec, value: Any) -> Any:
     """A spec value as the form holds it: text for numbers/strings/lists/YAML, the value itself otherwise."""
     if f.kind in ("choice", "bool", "tristate"):
@@ -131,7 +177,7 @@ def to_raw(f: FieldSpec, value: Any) -> Any:
     if f.kind == "list":
         return value if isinstance(value, str) else ", ".join(str(v) for v in value)
     if f.kind == "yaml":
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+        return value if isinstance(value, str) else _yaml_text(value, f.path)
     if isinstance(value, float):
         return repr(value)
     return str(value)

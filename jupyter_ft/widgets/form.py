@@ -17,6 +17,7 @@ from jupyter_ft.core.specs import SpecError, TrainSpec, parse_spec
 from . import catalog
 
 LABEL_WIDTH = "150px"
+MAX_TEXT_ROWS = 24  # a YAML field showing a shipped reward function grows up to this
 ERROR_STYLE = "color:#c62828"
 HINT_STYLE = "color:#666;font-size:90%"
 # Changing one of these changes what sizing picks.
@@ -56,6 +57,8 @@ class _Control:
 
     def set(self, raw: Any) -> None:
         self.widget.value = raw
+        if isinstance(self.widget, widgets.Textarea) and isinstance(raw, str):
+            self.widget.rows = min(MAX_TEXT_ROWS, max(self.widget.rows, raw.count("\n") + 1))  # shipped source
 
     def mark(self, message: str | None) -> None:
         if message:

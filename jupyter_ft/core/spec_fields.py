@@ -17,7 +17,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel
 
-from .specs import TECHNIQUE_OPTIONS, SpecError, TrainSpec
+from .specs import TECHNIQUE_OPTIONS, SpecError, TrainSpec, reward_entry
 
 # Shown first, the rest under "Advanced". Technique option blocks are shown with the main fields.
 MAIN_FIELDS: tuple[str, ...] = ("name", "technique", "model", "dataset", "epochs", "max_steps", "learning_rate",
@@ -133,13 +133,13 @@ _FormDumper.add_representer(str, _text)
 
 
 def _shippable(value: Any, path: str) -> Any:
-    """A spec value with every function object replaced by what the job receives for it (its source, as
-    `{"type": "python", ...}`): the only functions a spec takes are reward functions from notebook cells."""
+    """A spec value with every function object replaced by what the spec stores for it (`specs.reward_entry`: its
+    shipped source): the only functions a spec takes are reward functions from notebook cells."""
     if callable(value) and not isinstance(value, (type, BaseModel)):
-        from .reward_code import RewardCodeError, describe
+        from .reward_code import RewardCodeError
 
         try:
-            return describe(value)
+            return reward_entry(value)
         except RewardCodeError as exc:
             raise SpecError([(path, str(exc))]) from None
     if isinstance(value, dict):

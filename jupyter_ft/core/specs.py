@@ -209,8 +209,8 @@ RewardSpec = Annotated[
 BUILTIN_REWARDS = ("exact_match", "numeric_answer", "regex", "length_penalty")
 
 
-def _reward_entry(v: Any) -> Any:
-    """Accept a function object (shipped as source), a built-in's name, or a mapping."""
+def reward_entry(v: Any) -> Any:
+    """Accept a function object (shipped as source), a built-in's name, or a mapping; return what the spec stores."""
     if isinstance(v, str) and v in BUILTIN_REWARDS:
         return {"type": v}
     if callable(v) and not isinstance(v, (type, BaseModel)):
@@ -225,7 +225,7 @@ def _reward_entries(v: Any) -> Any:
         return []
     if not isinstance(v, (list, tuple)):
         v = [v]
-    return [_reward_entry(x) for x in v]
+    return [reward_entry(x) for x in v]
 
 
 class GRPOOptions(_Strict):

@@ -63,3 +63,28 @@ def test_round_trip_and_flatten():
     assert TrainSpec.model_validate_json(s.model_dump_json()) == s
     flat = flatten(s.model_dump(mode="json"))
     assert flat["lora.r"] == 4 and flat["tracking.experiment"] == "jupyter_ft"
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("weight_decay", float("inf"), "finite"),
+    ("epochs", float("inf"), "finite"),
+    ("checkpoint_minutes", float("inf"), "finite"),
+    ("learning_rate", float("nan"), "finite"),
+    ("seed", -1, "greater than or equal to 0"),
+    ("seed", 2**80, "less than or equal to 4294967295"),
+    ("max_steps", True, "must be an integer"),
+    ("name", "x" * 201, "at most 200 characters"),
+])
+def test_absurd_values_are_refused_naming_the_field(field, value, message):
+    with pytest.raises(SpecError) as info:
+        parse_spec({"model": "m", "dataset": "d", field: value})
+    assert info.value.errors[0][0] == field and message in info.value.errors[0][1]
+
+
+def test_json_overflow_and_nested_bools_are_refused():
+    import json
+
+    with pytest.raises(SpecError, match="weight_decay: Input should be a finite number"):
+        parse_spec(json.loads('{"model": "m", "dataset": "d", "weight_decay": 1e309}'))
+    with pytest.raises(SpecError, match=r"lora\.r: must be an integer"):
+        parse_spec({"model": "m", "dataset": "d", "lora": {"r": True}})

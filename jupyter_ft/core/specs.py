@@ -30,8 +30,36 @@ class FieldError(ValueError):
         super().__init__(message)
 
 
+# Limits that keep a spec a spec: no string field may hold a document (a 10 MB `name` once grew workspace.db by
+# 160 MB and every job list with it); fields that name things have tighter limits of their own.
+MAX_STR = 1_000_000          # reward source code and rubrics are the longest legitimate strings
+MAX_LABEL = 200              # names, experiments, run names
+MAX_PATH = 4096              # model / dataset / output paths and hub ids
+MAX_SEED = 2**32 - 1         # numpy's seed range
+
+
+def _int_annotation(annotation: Any) -> bool:
+    """True for `int` and `int | None` annotations (not for bool, float or unions with other types)."""
+    if annotation is int:
+        return True
+    args = getattr(annotation, "__args__", None)
+    return bool(args) and int in args and all(a in (int, type(None)) for a in args)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    """Base of every spec model: unknown fields are errors, numbers must be finite (`inf`, `nan` and JSON's `1e309`
+    are refused naming the field), booleans are not integers (`max_steps: true` is not 1), strings are bounded."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, str_max_length=MAX_STR)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_int(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, info in cls.model_fields.items():
+                if isinstance(data.get(name), bool) and _int_annotation(info.annotation):
+                    raise FieldError(name, f"must be an integer, got {data[name]!r}")
+        return data
 
 
 class LoraSpec(_Strict):
@@ -47,9 +75,9 @@ class LoraSpec(_Strict):
 class TrackingSpec(_Strict):
     """Where the MLflow run goes. An empty `tracking_uri` means the workspace's embedded store."""
 
-    experiment: str = Field("jupyter_ft", min_length=1)
-    run_name: str | None = None
-    tracking_uri: str | None = None
+    experiment: str = Field("jupyter_ft", min_length=1, max_length=MAX_LABEL)
+    run_name: str | None = Field(None, max_length=MAX_LABEL)
+    tracking_uri: str | None = Field(None, max_length=MAX_PATH)
 
 
 class SFTOptions(_Strict):
@@ -347,11 +375,12 @@ class TrainSpec(_Strict):
     """A training job: technique, model, data, hyperparameters, adapter, output and tracking."""
 
     kind: Literal["train"] = "train"
-    name: str | None = Field(None, description="a label for people; the job id stays unique")
+    name: str | None = Field(None, max_length=MAX_LABEL, description="a label for people; the job id stays unique")
     technique: Technique = "sft"
-    model: str = Field(..., min_length=1, description="local model folder or hub id")
-    dataset: str = Field(..., min_length=1, description="local file (jsonl/json/csv/parquet) or hub id")
-    dataset_split: str = "train"
+    model: str = Field(..., min_length=1, max_length=MAX_PATH, description="local model folder or hub id")
+    dataset: str = Field(..., min_length=1, max_length=MAX_PATH,
+                         description="catalog name[@version], local file (jsonl/json/csv/parquet) or hub id")
+    dataset_split: str = Field("train", min_length=1, max_length=MAX_LABEL)
     eval_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="share of rows held out for eval loss")
 
     lora: LoraSpec | None = Field(default_factory=LoraSpec, description="LoRA settings; null = full fine-tuning")
@@ -372,13 +401,13 @@ class TrainSpec(_Strict):
     liger_kernel: bool | None = Field(None, description="Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU); auto: "
                                                         "on CUDA when liger-kernel is installed")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED, description="random seed (0 to 2**32 - 1)")
     logging_steps: int = Field(5, gt=0)
     checkpoint_every: int | None = Field(None, gt=0, description="save a resumable checkpoint every N steps")
     checkpoint_minutes: float = Field(
         5.0, gt=0, description="without checkpoint_every: save every N minutes, stretched so saving stays under 5% of the time")
     max_attempts: int = Field(3, ge=1, le=20, description="retries after the job process dies")
-    output_dir: str | None = Field(None, description="where the adapter/model is written; default in the job folder")
+    output_dir: str | None = Field(None, max_length=MAX_PATH, description="where the adapter/model is written; default in the job folder")
 
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     sft: SFTOptions | None = None

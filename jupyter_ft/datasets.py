@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .core import catalog, demo_data
+from .core.datasets import catalog, demo_data
 from .core.api import workspace as _workspace
-from .core.catalog import DatasetVersion
-from .core.dataset_errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from .core.datasets.catalog import DatasetVersion
+from .core.datasets.errors import DatasetImportError, DatasetNotFound, DatasetValidationError
 
 __all__ = ["DatasetVersion", "DatasetImportError", "DatasetNotFound", "DatasetValidationError", "add", "add_demo",
            "get", "list", "versions", "rows", "preview", "token_stats", "trained_tokens", "DEMOS"]

@@ -123,7 +123,7 @@ class FineTuningMagics(Magics):
         if a.command == "form":
             return ui.train(a.ids[0] if a.ids else None)
         if a.command == "datasets":
-            from .core import catalog
+            from .core.datasets import catalog
 
             found = catalog.list_datasets(api.workspace())
             for v in found:

@@ -48,6 +48,6 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 @pytest.fixture
 def sft_file(tmp_path) -> Path:
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     return write_jsonl(tmp_path / "capitals.jsonl", demo_data.sft_rows(64))

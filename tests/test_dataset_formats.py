@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from jupyter_ft.core import catalog
-from jupyter_ft.core.dataset_errors import DatasetImportError, DatasetValidationError
-from jupyter_ft.core.formats import check_row
+from jupyter_ft.core.datasets import catalog
+from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetValidationError
+from jupyter_ft.core.datasets.formats import check_row
 from jupyter_ft.core.workspace import Workspace
 
 from .conftest import write_jsonl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import catalog, demo_data
+from jupyter_ft.core.datasets import catalog, demo_data
 
 from .conftest import write_jsonl
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from jupyter_ft.core import catalog, demo_data
+from jupyter_ft.core.datasets import catalog, demo_data
 from jupyter_ft.core.specs import TrainSpec
 from jupyter_ft.core.workspace import Workspace
 from jupyter_ft.training import data as data_mod

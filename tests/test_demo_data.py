@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import jupyter_ft as ft
-from jupyter_ft.core import demo_data
-from jupyter_ft.core.formats import check_row
+from jupyter_ft.core.datasets import demo_data
+from jupyter_ft.core.datasets.formats import check_row
 
 
 def test_preference_rows_shape_size_and_variety():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jupyter_ft.core.formats import DatasetFormatError, detect, validate_rows
+from jupyter_ft.core.datasets.formats import DatasetFormatError, detect, validate_rows
 
 MSG = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
 

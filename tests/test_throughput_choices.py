@@ -72,7 +72,7 @@ def test_user_choices_are_kept_and_explained():
 
 
 def _chat(path: Path, n: int) -> Path:
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     return write_jsonl(path, [{"messages": r["prompt"] + r["chosen"]} for r in demo_data.preference_rows(n)])
 

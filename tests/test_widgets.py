@@ -180,7 +180,7 @@ def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path):
 
 
 def test_dataset_preview_from_the_form_and_ft_ui_datasets(ws, tmp_path):
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     path = tmp_path / "chat.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in demo_data.sft_rows(8)))

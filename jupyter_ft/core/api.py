@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import catalog, devices, jobstore, peek, procs, progress, sizing
+from . import devices, jobstore, peek, procs, progress, sizing
+from .datasets import catalog
 from .metrics import MetricHistory, recent_pace
 from .scheduler import ensure_scheduler
 from .specs import TECHNIQUE_OPTIONS, SpecError, TrainSpec, parse_spec

@@ -9,7 +9,7 @@ import csv
 import json
 from pathlib import Path
 
-from .formats import TECHNIQUE_DATA, DatasetFormatError, detect
+from .datasets.formats import TECHNIQUE_DATA, DatasetFormatError, detect
 
 PEEK_ROWS = 20
 MAX_JSON_BYTES = 50 * 1024 * 1024  # a .json array is parsed whole; bigger files are left to the job

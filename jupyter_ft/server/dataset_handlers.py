@@ -23,9 +23,9 @@ from typing import Any
 
 import tornado.web
 
-from jupyter_ft.core import catalog
-from jupyter_ft.core.data_sources import SUFFIXES, safe_name
-from jupyter_ft.core.dataset_errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from jupyter_ft.core.datasets import catalog
+from jupyter_ft.core.datasets.sources import SUFFIXES, safe_name
+from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetNotFound, DatasetValidationError
 
 from .handlers import BaseHandler
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_ft.core import catalog
-from jupyter_ft.core.dataset_errors import DatasetNotFound
-from jupyter_ft.core.formats import DatasetFormatError, detect, validate_rows
+from jupyter_ft.core.datasets import catalog
+from jupyter_ft.core.datasets.errors import DatasetNotFound
+from jupyter_ft.core.datasets.formats import DatasetFormatError, detect, validate_rows
 from jupyter_ft.core.peek import hint
 from jupyter_ft.core.sizing import looks_like_path
 from jupyter_ft.core.specs import TrainSpec

@@ -352,7 +352,7 @@ def _sample_rows(dataset: str, split: str, n: int, seed: int) -> list[dict[str, 
     datasets.disable_progress_bars()
     from pathlib import Path
 
-    from jupyter_ft.core import catalog
+    from jupyter_ft.core.datasets import catalog
     from jupyter_ft.core.api import workspace
 
     from .data import BUILDERS  # the job's own file-type map, so the dry run reads a file as the job will

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from jupyter_ft.core.catalog import DatasetVersion
+from jupyter_ft.core.datasets.catalog import DatasetVersion
 
 
 def load_tokenizer(model: Any):

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dataset_errors import DatasetImportError
+from .errors import DatasetImportError
 from .formats import FORMATS, data_kind
 
 TEXT = "text"                 # a string

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import data_shapes as S
-from .data_checks import Problem
-from .data_sources import Batch, RowError
+from . import shapes as S
+from .checks import Problem
+from .sources import Batch, RowError
 
 _TYPES: dict[str, Any] = {}
 

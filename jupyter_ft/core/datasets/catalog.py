@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import data_shapes
-from .data_checks import Report, check_table
-from .data_convert import Converter
-from .data_sources import Batch, FastPathFailed, Source, looks_like_file, open_source
-from .dataset_errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from . import shapes as data_shapes
+from .checks import Report, check_table
+from .convert import Converter
+from .sources import Batch, FastPathFailed, Source, looks_like_file, open_source
+from .errors import DatasetImportError, DatasetNotFound, DatasetValidationError
 from .formats import data_kind
-from .workspace import Workspace
+from ..workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 VERSION_LEN = 12
@@ -200,7 +200,7 @@ def refs(ws: Workspace | None = None) -> list[str]:
 
 
 def _default_workspace() -> Workspace:
-    from .api import workspace
+    from ..api import workspace
 
     return workspace()
 
@@ -517,7 +517,7 @@ def resolve_spec(ws: Workspace, spec, explicit: set[str] | None = None):
     """The spec with a catalog `dataset` pinned to an exact `name@version` (and the version's split), or unchanged
     for a file path / hub id. Raises `SpecError` on `dataset` for an unknown name or version, or data of the wrong
     kind for the technique."""
-    from .specs import SpecError
+    from ..specs import SpecError
 
     ref = spec.dataset
     if Path(ref).expanduser().exists() or looks_like_file(ref):

@@ -379,9 +379,16 @@ class TrainSpec(_Strict):
     technique: Technique = "sft"
     model: str = Field(..., min_length=1, max_length=MAX_PATH, description="local model folder or hub id")
     dataset: str = Field(..., min_length=1, max_length=MAX_PATH,
-                         description="catalog name[@version], local file (jsonl/json/csv/parquet) or hub id")
-    dataset_split: str = Field("train", min_length=1, max_length=MAX_LABEL)
-    eval_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="share of rows held out for eval loss")
+                         description="catalog name[@version], local file or folder, or hub id; imported into the "
+                                     "catalog and pinned to name@version at submission")
+    dataset_split: str = Field("train", min_length=1, max_length=MAX_LABEL, description="split of a hub dataset")
+    dataset_mapping: dict[str, str] | None = Field(
+        None, description="columns of a dataset imported at submission, as {field: column} (e.g. {prompt: question})")
+    eval_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of rows held out (seeded) for eval loss; "
+                                                                  "0 = no evaluation")
+    eval_batch_size: int | None = Field(None, gt=0, le=4096, description="per-device batch size of evaluation; auto")
+    eval_rows: int | None = Field(None, gt=0, description="held-out rows scored per evaluation; auto: evaluation "
+                                                          "costs at most about a tenth of the training time")
 
     lora: LoraSpec | None = Field(default_factory=LoraSpec, description="LoRA settings; null = full fine-tuning")
 

@@ -346,25 +346,14 @@ class DryRun:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _sample_rows(dataset: str, split: str, n: int, seed: int) -> list[dict[str, Any]]:
-    import datasets
-
-    datasets.disable_progress_bars()
-    from pathlib import Path
-
-    from jupyter_ft.core.datasets import catalog
+def _sample_rows(dataset: Any, split: str, n: int, seed: int, technique: str = "grpo") -> list[dict[str, Any]]:
+    """`n` seeded rows of a dataset as the job will read them: through the catalog (the dataset door), so a dry run
+    sees the same converted and checked rows, from the same split, as the job."""
     from jupyter_ft.core.api import workspace
+    from jupyter_ft.core.datasets import door
 
-    from .data import BUILDERS  # the job's own file-type map, so the dry run reads a file as the job will
-
-    path = Path(dataset).expanduser()
-    version = catalog.lookup(workspace(), dataset)  # a catalog name (`name` or `name@version`): its stored split
-    if version is not None:
-        ds = version.dataset("train" if split == "train" or not version.num_eval else "eval")
-    elif path.is_file():
-        ds = datasets.load_dataset(BUILDERS.get(path.suffix.lower(), "json"), data_files=str(path), split="train")
-    else:
-        ds = datasets.load_dataset(dataset, split=split)
+    version, _ = door.pin(workspace(), dataset, technique, split=split if split not in ("train", "eval") else None)
+    ds = version.dataset("train" if split == "train" or not version.num_eval else "eval")
     idx = sorted(random.Random(seed).sample(range(len(ds)), min(n, len(ds))))
     return [dict(ds[i], _row=i + 1) for i in idx]
 

@@ -31,7 +31,6 @@ from .checks import Report, check_table
 from .convert import Converter
 from .sources import Batch, FastPathFailed, Source, looks_like_file, open_source
 from .errors import DatasetImportError, DatasetNotFound, DatasetValidationError
-from .formats import data_kind
 from ..workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -509,40 +508,3 @@ def _split(tmp: Path, n: int, eval_fraction: float, seed: int, progress) -> tupl
     if progress:
         progress({"phase": "split", "rows": n, "train": n - n_eval, "eval": n_eval})
     return n - n_eval, n_eval
-
-
-# --- jobs ------------------------------------------------------------------------------------------------------
-
-def resolve_spec(ws: Workspace, spec, explicit: set[str] | None = None):
-    """The spec with a catalog `dataset` pinned to an exact `name@version` (and the version's split), or unchanged
-    for a file path / hub id. Raises `SpecError` on `dataset` for an unknown name or version, or data of the wrong
-    kind for the technique."""
-    from ..specs import SpecError
-
-    ref = spec.dataset
-    if Path(ref).expanduser().exists() or looks_like_file(ref):
-        return spec
-    name, version = parse_ref(ref)
-    if not NAME_RE.fullmatch(name) or not has_name(ws, name):
-        if version is not None:
-            raise SpecError([("dataset", _no_name(ws, name))])
-        return spec  # a hub id
-    try:
-        v = get(ws, ref)
-    except DatasetNotFound as exc:
-        raise SpecError([("dataset", str(exc))]) from None
-    kind = data_kind(spec.technique)
-    if v.kind != kind:
-        raise SpecError([("dataset", f"{v.ref} holds {v.kind} data ({v.format}); technique {spec.technique!r} trains "
-                                     f"on {kind} data")])
-    auto = dict(spec.auto)
-    if version in (None, "latest") or version != v.version:
-        auto["dataset"] = f"{ref} -> {v.ref}" + (" (latest version at submission)" if version in (None, "latest") else "")
-    frac = v.split["eval_fraction"]
-    if explicit and "eval_fraction" in explicit and abs(spec.eval_fraction - frac) > 1e-9:
-        raise SpecError([("eval_fraction", f"{v.ref} has its own split ({v.num_eval} eval rows, eval_fraction {frac:g}, "
-                                           f"seed {v.split['seed']}); add the dataset again with "
-                                           f"eval_fraction={spec.eval_fraction:g} for another split")])
-    auto["eval_fraction"] = (f"{frac:g}: the split of {v.ref} ({v.num_train} train, {v.num_eval} eval rows, "
-                             f"seed {v.split['seed']})")
-    return spec.model_copy(update={"dataset": v.ref, "eval_fraction": frac, "auto": auto})

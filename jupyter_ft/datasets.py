@@ -16,8 +16,6 @@ Importing this module is cheap; pyarrow, datasets and tokenizers load on first u
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 from typing import Any
 

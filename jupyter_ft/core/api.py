@@ -185,26 +185,40 @@ def preview(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None 
 
 def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path | None,
              progress: door.ProgressFn | None) -> TrainSpec:
+    """Paths made absolute, the dataset pinned, the model's size read, then auto-sizing; every field at fault is
+    named in one `SpecError` (a missing model does not hide a bad dataset)."""
     base = Path(base_dir).expanduser() if base_dir else Path.cwd()
-    spec = paths.resolve(parsed, base)
+    errors: list[tuple[str, str]] = []
+    spec = parsed
+    try:
+        spec = paths.resolve(parsed, base)
+    except SpecError as exc:
+        errors += exc.errors
     try:
         device = devices.resolve(spec.device, ws.root / "devices.json")
     except ValueError as exc:
-        raise SpecError([("device", str(exc))]) from None
-    try:
-        shape = sizing.model_shape(spec.model)
-    except sizing.HubOffline as exc:
-        raise SpecError([("model", str(exc))]) from None
-    except Exception:  # unreadable here (e.g. a gated hub model): the job fails fast with the reason
-        shape = None
+        errors.append(("device", str(exc)))
+    version = None
     bar = progress
-    if bar is None and data is None and isinstance(parsed.dataset, str):
+    if bar is None and data is None:
         bar = door.StderrProgress(f"importing {parsed.dataset}")
     try:
         spec, version = door.pin_spec(ws, spec, data, base_dir=base, explicit=parsed.model_fields_set, progress=bar)
+    except SpecError as exc:
+        errors += exc.errors
     finally:
         if isinstance(bar, door.StderrProgress):
             bar.end()
+    shape = None
+    if not any(f == "model" for f, _ in errors):
+        try:
+            shape = sizing.model_shape(spec.model)
+        except sizing.HubOffline as exc:
+            errors.append(("model", str(exc)))
+        except Exception:  # unreadable here (e.g. a gated hub model): the job fails fast with the reason
+            shape = None
+    if errors:
+        raise SpecError(errors)
     resolved = sizing.resolve(spec, shape, device)
     return sizing.size_eval(resolved, version.num_train, version.num_eval if resolved.eval_fraction else 0)
 

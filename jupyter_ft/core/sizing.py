@@ -166,6 +166,8 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
         upd["learning_rate"] = lr_lora if lora else lr_full
         why["learning_rate"] = f"{upd['learning_rate']:g}: usual for {spec.technique} with {'LoRA' if lora else 'full weights'}"
 
+    if shape is not None and (shape.params <= 0 or shape.hidden <= 0 or shape.layers <= 0):
+        shape = None  # a config.json without sizes: as good as unknown
     if shape is None:
         # Unknown model size (e.g. hub unreachable at submission): conservative values; the job re-checks.
         if spec.batch_size is None:

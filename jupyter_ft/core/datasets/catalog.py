@@ -220,8 +220,10 @@ def get(ws: Workspace, ref: str | DatasetVersion) -> DatasetVersion:
     name, version = parse_ref(ref)
     if version in (None, "latest"):
         return versions(ws, name)[0]
-    rows = ws.conn.execute("SELECT * FROM dataset_versions WHERE name = ? AND version LIKE ? ORDER BY created_at DESC",
-                           (name, version.lower() + "%")).fetchall()
+    # a prefix match; LIKE's wildcards in what the user typed are literal characters (`name@%` is no version)
+    prefix = re.sub(r"([\\%_])", r"\\\1", version.lower())
+    rows = ws.conn.execute("SELECT * FROM dataset_versions WHERE name = ? AND version LIKE ? ESCAPE '\\' "
+                           "ORDER BY created_at DESC", (name, prefix + "%")).fetchall()
     if len(rows) == 1:
         return _from_row(ws, rows[0])
     if not has_name(ws, name):

@@ -239,22 +239,32 @@ class FileSource(Source):
         lines: list[int] = []
         n = 0
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-            reader = csv.reader(fh, delimiter="\t" if self.kind == "tsv" else ",")
+            # strict: a quote that never closes is an error at the end of the file, not one field swallowing the rest
+            reader = csv.reader(fh, delimiter="\t" if self.kind == "tsv" else ",", strict=True)
             next(reader)
             while True:
+                start = reader.line_num + 1
                 try:
                     rec = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:
-                    raise DatasetImportError(f"{self.label}: line {reader.line_num}: {exc}", field="source",
-                                             row=n + 1) from None
+                    if "end of data" in str(exc):
+                        raise DatasetImportError(
+                            f"{self.label}: row {n + 1} (line {start}): a quoted field opened there is never closed "
+                            f"(the file ends at line {reader.line_num} inside the quotes)", field="source",
+                            row=n + 1) from None
+                    raise DatasetImportError(f"{self.label}: row {n + 1} (line {reader.line_num}): {exc}",
+                                             field="source", row=n + 1) from None
                 if not rec:
                     continue  # blank line
                 n += 1
                 self._bytes = fh.buffer.tell() if hasattr(fh, "buffer") else 0
                 if len(rec) != len(names):
-                    rows.append(RowError(f"has {len(rec)} fields; the header has {len(names)}"))
+                    spans = reader.line_num > start and any('"' in v for v in rec)
+                    rows.append(RowError(f"has {len(rec)} fields; the header has {len(names)}" + (
+                        f" (a quoted field runs from line {start} to line {reader.line_num}: is a closing quote "
+                        "missing?)" if spans else "")))
                 else:
                     bad = next((c for c, v in zip(names, rec) if _has_surrogates(v)), None)
                     if bad is not None:

@@ -166,6 +166,10 @@ class FineTuningMagics(Magics):
             dataset: chat.jsonl
             max_steps: 100
 
+        `dataset:` is anything `ft.train` takes: a catalog name[@version], a file or folder (relative to the
+        notebook's folder), a hub id, or `$name`: the DataFrame, `datasets.Dataset` or list of rows held by that
+        notebook variable. It goes into the catalog and the job is pinned to that version.
+
         Shows the live chart below the cell and stores the Job in `ft_job` (see --var). The job runs detached:
         interrupting or restarting the kernel does not stop it (`%ft cancel ID` does).
         """
@@ -185,7 +189,13 @@ class FineTuningMagics(Magics):
                 raise UsageError(f"the cell is not valid YAML: {_yaml_problem(exc)}") from None
             if not isinstance(data, dict):
                 raise UsageError("the cell must be a YAML mapping of spec fields (model: …, dataset: …)")
-        job = api.submit(_merge(data, _overrides(a.set)))
+        spec = _merge(data, _overrides(a.set))
+        ref = spec.get("dataset")
+        if isinstance(ref, str) and ref.startswith("$"):  # a notebook variable holding rows
+            if ref[1:] not in self.shell.user_ns:
+                raise UsageError(f"dataset: {ref}: no notebook variable named {ref[1:]!r}")
+            spec["dataset"] = self.shell.user_ns[ref[1:]]
+        job = api.submit(spec)
         self.shell.user_ns[a.var] = job
         print(f"submitted {job.id}" + (f" (MLflow run {job.run_id})" if job.run_id else "") + f"; stored in `{a.var}`")
         chart = None

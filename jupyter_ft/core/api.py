@@ -174,17 +174,19 @@ def _take_dataset(spec: Any) -> tuple[Any, Any]:
 
 
 def preview(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None, *,
-            base_dir: str | Path | None = None, progress: door.ProgressFn | None = None) -> TrainSpec:
+            base_dir: str | Path | None = None, progress: door.ProgressFn | None = None,
+            dataset: bool = True) -> TrainSpec:
     """What `submit` would store, without submitting: the spec validated, its paths absolute, its dataset pinned
     (imported into the catalog if needed) and auto-sized for this machine, with `auto` saying why each value was
-    chosen. Raises `SpecError` naming fields. Used by the job form."""
+    chosen. Raises `SpecError` naming fields. Used by the job form, which passes `dataset=False` to size a spec
+    whose dataset is not chosen yet (everything but the evaluation)."""
     ws = ws or workspace()
     spec, data = _take_dataset(spec)
-    return _resolve(parse_spec(spec), ws, data, base_dir, progress)
+    return _resolve(parse_spec(spec), ws, data, base_dir, progress, with_dataset=dataset)
 
 
 def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path | None,
-             progress: door.ProgressFn | None) -> TrainSpec:
+             progress: door.ProgressFn | None, with_dataset: bool = True) -> TrainSpec:
     """Paths made absolute, the dataset pinned, the model's size read, then auto-sizing; every field at fault is
     named in one `SpecError` (a missing model does not hide a bad dataset)."""
     base = Path(base_dir).expanduser() if base_dir else Path.cwd()
@@ -203,7 +205,9 @@ def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path |
     if bar is None and data is None:
         bar = door.StderrProgress(f"importing {parsed.dataset}")
     try:
-        spec, version = door.pin_spec(ws, spec, data, base_dir=base, explicit=parsed.model_fields_set, progress=bar)
+        if with_dataset:
+            spec, version = door.pin_spec(ws, spec, data, base_dir=base, explicit=parsed.model_fields_set,
+                                          progress=bar)
     except SpecError as exc:
         errors += exc.errors
     finally:
@@ -220,6 +224,8 @@ def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path |
     if errors:
         raise SpecError(errors)
     resolved = sizing.resolve(spec, shape, device)
+    if version is None:
+        return resolved
     return sizing.size_eval(resolved, version.num_train, version.num_eval if resolved.eval_fraction else 0)
 
 

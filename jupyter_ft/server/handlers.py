@@ -55,7 +55,8 @@ class JobsHandler(BaseHandler):
         except ValueError as exc:
             return self.fail(400, f"request body is not JSON: {exc}")
         try:
-            job = await asyncio.to_thread(api.submit, body, self.ws)
+            # relative paths in the body are read from the server's root, where the file browser stands
+            job = await asyncio.to_thread(api.submit, body, self.ws, base_dir=self.settings.get("server_root_dir"))
         except SpecError as exc:
             return self.fail(400, str(exc), errors=[{"field": f, "message": m} for f, m in exc.errors])
         self.reply({"job": summary(job.record)}, 201)

@@ -200,8 +200,29 @@ def make_plan(technique: str | None, columns: dict[str, str], mapping: dict[str,
         need = f"{technique} data ({kind}) is one of: {KNOWN[kind]}"
     else:
         need = "no data format fits; known shapes: " + "; ".join(f"{k}: {KNOWN[k]}" for k in KIND_ORDER)
-    raise DatasetImportError(f"{label}: {need}. The dataset has {describe_columns(columns)}. "
-                             + _mapping_hint(kind or "sft", columns), field="mapping")
+    fits = _other_kinds(kind, columns, label) if kind else []
+    if fits:
+        from .formats import TECHNIQUE_DATA
+
+        techs = ", ".join(t for t, k in TECHNIQUE_DATA.items() if k in fits)
+        hint = f"These columns fit {' and '.join(fits)} data (technique {techs})."
+    else:
+        hint = _mapping_hint(kind or "sft", columns)
+    raise DatasetImportError(f"{label}: {need}. The dataset has {describe_columns(columns)}. " + hint,
+                             field="mapping")
+
+
+def _other_kinds(kind: str, columns: dict[str, str], label: str) -> list[str]:
+    out = []
+    for other in KIND_ORDER:
+        if other in (kind, "prompt"):
+            continue
+        try:
+            if _plan_kind(other, columns, {}, label):
+                out.append(other)
+        except DatasetImportError:
+            pass
+    return out
 
 
 KNOWN = {

@@ -402,8 +402,12 @@ def _dataframe_source(df) -> TableSource:
 def _rows_source(rows: list) -> TableSource:
     import pyarrow as pa
 
-    return TableSource(lambda: pa.Table.from_pylist(rows), lambda a, b: rows[a:b], "rows",
-                       {"type": "rows", "rows": len(rows)}, len(rows))
+    def table():
+        if not all(isinstance(r, dict) for r in rows):  # pyarrow would read a non-mapping as an empty row
+            raise TypeError("a row is not a mapping")
+        return pa.Table.from_pylist(rows)
+
+    return TableSource(table, lambda a, b: rows[a:b], "rows", {"type": "rows", "rows": len(rows)}, len(rows))
 
 
 class HFDatasetSource(Source):

@@ -215,7 +215,7 @@ def make_plan(technique: str | None, columns: dict[str, str], mapping: dict[str,
 def _other_kinds(kind: str, columns: dict[str, str], label: str) -> list[str]:
     out = []
     for other in KIND_ORDER:
-        if other in (kind, "prompt"):
+        if other == kind:
             continue
         try:
             if _plan_kind(other, columns, {}, label):

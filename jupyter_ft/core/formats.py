@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from jupyter_ft import techniques
+
 ROLES = {"system", "user", "assistant", "tool"}
 
 # technique -> accepted formats, each a tuple of required columns (first match wins)
@@ -29,16 +31,14 @@ FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-# technique -> the kind of data it trains on (a key of FORMATS); technique modules of the same data kind share it
-TECHNIQUE_DATA: dict[str, str] = {
-    "sft": "sft",
-    "dpo": "preference", "orpo": "preference", "kto": "preference",
-    "grpo": "prompt", "rlaif": "prompt", "online_dpo": "prompt",
-}
+# technique -> the kind of data it trains on (a key of FORMATS), as each technique's unit declares it
+TECHNIQUE_DATA: dict[str, str] = {name: unit.data for name, unit in techniques.registry().items()}
 
 
 def data_kind(technique: str) -> str:
-    return TECHNIQUE_DATA.get(technique, technique)
+    """The data kind a technique trains on (a data kind names itself: `preference` -> `preference`)."""
+    unit = techniques.find(technique)
+    return unit.data if unit is not None else technique
 
 
 class DatasetFormatError(ValueError):

@@ -280,10 +280,20 @@ def _user_frame(exc: BaseException) -> str:
     return found
 
 
+def check_columns(funcs: Sequence[Any], columns: list[str]) -> None:
+    """A built-in reward that reads a column the dataset lacks fails the job before training, naming both."""
+    for f in funcs:
+        col = getattr(getattr(f, "fn", None), "answer_column", None)
+        if col is not None and col not in columns:
+            raise JobInputError(f"reward {f.__name__!r} reads column {col!r}, which the dataset does not have "
+                                f"(columns: {columns}); set its answer_column")
+
+
 def build(entries: Sequence[Any]) -> list[RewardFunction]:
     """RewardFunctions for the `rewards` entries of a GRPO/RLAIF options block (spec models or dicts)."""
     from jupyter_ft.core.reward_code import RewardCodeError, load_function
-    from jupyter_ft.core.specs import GRPOOptions, reward_name
+    from jupyter_ft.core.specs import reward_name
+    from jupyter_ft.techniques.grpo import GRPOOptions
 
     models = GRPOOptions(rewards=list(entries)).rewards if entries else []
     out = []

@@ -65,7 +65,8 @@ def cmd_techniques(a) -> int:
     print(f"{'TECHNIQUE':<12} {'DATA':<11} {'LR (LoRA/full)':<15} SUMMARY")
     for r in rows:
         lr = f"{r['learning_rate']['lora']:g}/{r['learning_rate']['full']:g}"
-        print(f"{r['name']:<12} {r['data']:<11} {lr:<15} {r['summary']}")
+        where = "" if r["origin"].startswith("built-in") else f"  [{r['origin']}]"
+        print(f"{r['name']:<12} {r['data']:<11} {lr:<15} {r['summary']}{where}")
     for problem in techniques.problems:
         print(f"not registered: {problem}", file=sys.stderr)
     return 0

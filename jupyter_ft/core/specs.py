@@ -154,7 +154,7 @@ def _build_train_spec() -> type[TrainSpecFields]:
     block per unit under its name (`dpo: {beta: 0.1}`), so the JSON schema, the form and every face list a newly
     registered technique without being touched."""
     units = {}
-    for name, unit in _techniques.registry().items():
+    for name, unit in list(_techniques.registry().items()):
         if name in TrainSpecFields.model_fields or name == "auto":
             _techniques.reject(name, f"its name is a field every job spec has ({name!r})")
             continue

@@ -119,7 +119,7 @@ def test_a_technique_module_shows_in_schema_form_and_cli_and_trains(ws, plugin, 
     assert seen["tag"] == "blue" and seen["heavy"] == []
     assert seen["check"] == [["max_length", "tagged_sft needs max_length >= 32"]]
     # a broken or clashing plugin is reported (a warning naming it), never a crash and never silent
-    assert "jft_no_such_module" in kernel.stderr and "'lora': its name is a field every job spec has" in kernel.stderr
+    assert "jft_no_such_module" in kernel.stderr and "'lora': its name is taken by a field" in kernel.stderr
 
     listing = cli(ws.root, "techniques")
     row = next(line for line in listing.stdout.splitlines() if line.startswith("tagged_sft "))

@@ -155,8 +155,8 @@ def _build_train_spec() -> type[TrainSpecFields]:
     registered technique without being touched."""
     units = {}
     for name, unit in list(_techniques.registry().items()):
-        if name in TrainSpecFields.model_fields or name == "auto":
-            _techniques.reject(name, f"its name is a field every job spec has ({name!r})")
+        if name in TrainSpecFields.model_fields or name == "auto" or hasattr(TrainSpecFields, name):
+            _techniques.reject(name, "its name is taken by a field or attribute every job spec has")
             continue
         units[name] = unit
     blocks: dict[str, Any] = {

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from .core import api, jobstore, overrides
+from .core import api, jobstore
 from .core.scheduler import Scheduler, scheduler_pid, stop_scheduler
-from .core.specs import SpecError, read_spec
+from .core.specs import SpecError
 
 
 def _ws(a):
@@ -23,6 +23,9 @@ def _fmt_row(r: jobstore.JobRecord) -> str:
 
 
 def cmd_submit(a) -> int:
+    from .core import overrides
+    from .core.specs import read_spec
+
     try:
         data = overrides.apply(read_spec(Path(a.spec)), a.set)
         job = api.submit(data, _ws(a))

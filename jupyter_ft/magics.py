@@ -14,9 +14,9 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .core import api, jobstore, overrides, progress
+from .core import api, jobstore, progress
 from .core.models import ModelEntryError
-from .core.specs import SpecError, read_spec
+from .core.specs import SpecError
 
 COMMANDS = ("jobs", "status", "logs", "cancel", "chart", "form", "datasets")
 NEEDS_ID = ("status", "logs", "cancel", "chart")
@@ -145,6 +145,9 @@ class FineTuningMagics(Magics):
             raise UsageError("%%ft_train takes the spec from the cell body; give a spec file only to %ft_train")
         if cell is None and not a.spec_file:
             raise UsageError("%ft_train needs a spec file (or use %%ft_train with the spec as the cell body)")
+        from .core import overrides
+        from .core.specs import read_spec
+
         data = read_spec(a.spec_file) if cell is None else read_spec(cell, what="the cell")
         job = api.submit(overrides.apply(data, a.set))
         self.shell.user_ns[a.var] = job

@@ -162,3 +162,14 @@ def test_a_job_whose_technique_is_not_installed_where_it_runs_fails_saying_so(ws
     with pytest.raises(JobInputError, match="technique: 'gone' is not installed where the job runs "
                                             r"\(installed: sft, dpo, orpo, kto, grpo, rlaif, online_dpo\)"):
         runner.run(ws, jobstore.get(ws, "x-1"))  # the runner turns JobInputError into a failed, unretried job
+
+
+def test_reward_dry_run_takes_any_technique_whose_options_list_rewards():
+    from jupyter_ft.training.rewards import dry_run
+
+    spec = {"model": "m", "dataset": "d.jsonl", "technique": "online_dpo", "online_dpo": {"rewards": ["exact_match"]}}
+    result = dry_run(spec, rows=[{"prompt": "2+2?", "answer": "4"}], completions=["4", "five"])
+    assert result.rewards == ["exact_match"] and [r["exact_match"] for r in result.rows] == [1.0, 0.0]
+    with pytest.raises(ValueError, match="dry_run scores the rewards of grpo/rlaif/online_dpo jobs; this spec's "
+                                         "technique is 'dpo'"):
+        dry_run({"model": "m", "dataset": "d.jsonl", "technique": "dpo"}, rows=[{"prompt": "q"}], completions=["a"])

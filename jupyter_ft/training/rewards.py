@@ -405,16 +405,20 @@ def dry_run(spec: Any = None, *, rewards: Sequence[Any] | None = None, dataset: 
     """
     opts: Any = None
     if spec is not None:
+        from jupyter_ft import techniques
         from jupyter_ft.core.specs import parse_spec
 
         parsed = parse_spec(spec)
-        if parsed.technique not in ("grpo", "rlaif"):
-            raise ValueError(f"dry_run scores rewards of grpo/rlaif jobs; this spec's technique is {parsed.technique!r}")
         opts = parsed.options
+        if "rewards" not in type(opts).model_fields:  # any technique whose options list rewards
+            with_rewards = [n for n, u in techniques.registry().items() if "rewards" in u.options.model_fields]
+            raise ValueError(f"dry_run scores the rewards of {'/'.join(with_rewards)} jobs; this spec's technique "
+                             f"is {parsed.technique!r}")
         dataset = dataset or parsed.dataset
         model = model or parsed.model
         split = parsed.dataset_split
-        max_new_tokens = max_new_tokens or opts.max_completion_length
+        max_new_tokens = (max_new_tokens or getattr(opts, "max_completion_length", None)
+                          or getattr(opts, "max_new_tokens", None))
     else:
         split = "train"
     funcs = build(rewards if rewards is not None else (opts.rewards if opts is not None else []))

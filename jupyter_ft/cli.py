@@ -23,42 +23,19 @@ def _fmt_row(r: jobstore.JobRecord) -> str:
 
 
 def cmd_submit(a) -> int:
-    overrides = {}
-    for kv in a.set or []:
-        key, _, value = kv.partition("=")
-        overrides[key] = _yaml_value(value)
-    import yaml
+    from .core import overrides
+    from .core.specs import read_spec
 
-    path = Path(a.spec)
-    if not path.is_file():
-        print(f"error: spec file {path} not found", file=sys.stderr)
-        return 2
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        print(f"error: {path} is not valid YAML: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(data, dict):
-        print(f"error: {path} must hold a mapping of spec fields", file=sys.stderr)
-        return 2
-    try:
-        job = api.submit({**data, **overrides}, _ws(a))
-    except SpecError as exc:
+        data = overrides.apply(read_spec(Path(a.spec)), a.set)
+        job = api.submit(data, _ws(a))
+    except (SpecError, overrides.OverrideError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(job.id)
     if a.wait:
         return _follow(job)
     return 0
-
-
-def _yaml_value(v: str):
-    import yaml
-
-    try:
-        return yaml.safe_load(v)
-    except yaml.YAMLError:
-        return v
 
 
 def _follow(job: api.Job) -> int:
@@ -79,6 +56,30 @@ def _follow(job: api.Job) -> int:
             print(f"{job.id}: {rec.state}" + (f" ({rec.error})" if rec.error else ""))
             return 0 if rec.state == "succeeded" else 1
         time.sleep(0.5)
+
+
+def cmd_techniques(a) -> int:
+    from . import techniques
+
+    rows = techniques.describe()
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'TECHNIQUE':<12} {'DATA':<11} {'LR (LoRA/full)':<15} SUMMARY")
+    for r in rows:
+        lr = f"{r['learning_rate']['lora']:g}/{r['learning_rate']['full']:g}"
+        where = "" if r["origin"].startswith("built-in") else f"  [{r['origin']}]"
+        print(f"{r['name']:<12} {r['data']:<11} {lr:<15} {r['summary']}{where}")
+    for problem in techniques.problems:
+        print(f"not registered: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_schema(a) -> int:
+    from .core.specs import TrainSpec
+
+    print(json.dumps(TrainSpec.model_json_schema(), indent=1))
+    return 0
 
 
 def cmd_jobs(a) -> int:
@@ -158,9 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("submit", help="queue a job from a YAML/JSON spec file")
     s.add_argument("spec")
-    s.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a spec field (YAML value)")
+    s.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a spec field with a YAML value, e.g. --set max_steps=50 --set lora.r=4 (repeatable)")
     s.add_argument("--wait", action="store_true", help="stream the log until the job ends")
     s.set_defaults(fn=cmd_submit)
+
+    s = sub.add_parser("techniques", help="list the training techniques (built-in and installed)")
+    s.add_argument("--json", action="store_true", help="with each technique's options as JSON schema")
+    s.set_defaults(fn=cmd_techniques)
+
+    s = sub.add_parser("schema", help="print the job spec's JSON schema")
+    s.set_defaults(fn=cmd_schema)
 
     s = sub.add_parser("jobs", help="list jobs")
     s.add_argument("--json", action="store_true")

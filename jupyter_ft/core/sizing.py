@@ -20,19 +20,6 @@ from .specs import TrainSpec
 
 GB = 1024**3
 
-# Learning rates that work across model sizes for each technique: (LoRA, full fine-tuning). Preference and RL
-# updates move a model that already answers well, so they are 4-40x smaller than SFT's.
-LEARNING_RATES: dict[str, tuple[float, float]] = {
-    "sft": (2e-4, 2e-5),
-    "dpo": (5e-5, 5e-7),
-    "orpo": (5e-5, 8e-6),
-    "kto": (5e-5, 5e-7),
-    "grpo": (2e-5, 1e-6),
-    "rlaif": (2e-5, 1e-6),
-    "online_dpo": (5e-5, 5e-7),
-}
-
-
 @dataclass(frozen=True)
 class ModelShape:
     params: int
@@ -162,7 +149,7 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
     bpp = 2 if precision in ("bf16", "fp16") else 4
 
     if spec.learning_rate is None:
-        lr_lora, lr_full = LEARNING_RATES.get(spec.technique, (1e-4, 1e-5))
+        lr_lora, lr_full = spec.unit.learning_rate  # each technique's unit says what works across model sizes
         upd["learning_rate"] = lr_lora if lora else lr_full
         why["learning_rate"] = f"{upd['learning_rate']:g}: usual for {spec.technique} with {'LoRA' if lora else 'full weights'}"
 
@@ -182,8 +169,7 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
         if spec.gradient_checkpointing is None:
             upd["gradient_checkpointing"] = True
             why["gradient_checkpointing"] = "on: model size unknown at submission"
-        _fit_generation_groups(spec, upd, why)
-        speed.choose(spec, device, upd, why)
+        _choose(spec, device, upd, why)
         return spec.model_copy(update={**upd, "auto": why})
 
     if lora and (spec.lora.r is None or spec.lora.alpha is None):
@@ -233,32 +219,16 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
     if device.kind != "cuda" and spec.device == "auto":
         why["device"] = f"{device.name}: no CUDA device found"
     upd["device"] = device.name if spec.device in ("auto", "cuda") else spec.device
-    _fit_generation_groups(spec, upd, why)
-    speed.choose(spec, device, upd, why)
+    _choose(spec, device, upd, why)
     return spec.model_copy(update={**upd, "auto": why})
 
 
-def _fit_generation_groups(spec: TrainSpec, upd: dict, why: dict[str, str]) -> None:
-    """GRPO/RLAIF: the completions of one prompt form a group, so batch × accumulation must be a multiple of
-    `num_generations`. Round up whichever of the two was chosen automatically (an explicit pair is checked by
-    the spec itself)."""
-    if spec.technique not in ("grpo", "rlaif"):
-        return
-    g = spec.options.num_generations
-    batch = upd.get("batch_size", spec.batch_size)
-    accum = upd.get("grad_accum", spec.grad_accum)
-    if (batch * accum) % g == 0:
-        return
-    if spec.grad_accum is None:
-        step = g // math.gcd(batch, g)
-        upd["grad_accum"] = -(-accum // step) * step
-        why["grad_accum"] = (f"{upd['grad_accum']}: batch {batch} × accum must be a multiple of num_generations {g} "
-                             f"(one group of completions per prompt)")
-    else:
-        step = g // math.gcd(accum, g)
-        upd["batch_size"] = -(-batch // step) * step
-        why["batch_size"] = (f"{upd['batch_size']}: batch × accum {accum} must be a multiple of num_generations {g} "
-                             f"(one group of completions per prompt)")
+def _choose(spec: TrainSpec, device: DeviceInfo, upd: dict, why: dict[str, str]) -> None:
+    """The speed choices every job gets, then the technique's own (its unit's `auto`: e.g. SFT packing, GRPO's
+    batch rounded to whole generation groups)."""
+    speed.choose(spec, device, upd, why)
+    if spec.unit.auto is not None:
+        spec.unit.auto(spec, device, upd, why)
 
 
 # --- evaluation -----------------------------------------------------------------------------------------------
@@ -298,8 +268,9 @@ def size_eval(spec: TrainSpec, train_rows: int, eval_rows: int) -> TrainSpec:
     every = eval_interval(spec, steps)
     evals = math.ceil(steps / every)
     per_step = (spec.batch_size or 1) * (spec.grad_accum or 1)
-    if spec.technique in ("grpo", "rlaif"):
-        per_step = max(1, per_step // spec.options.num_generations)
+    generations = getattr(spec.options, "num_generations", None)
+    if generations:  # RL techniques: a step's rows are prompts, each answered num_generations times
+        per_step = max(1, per_step // generations)
     cost = EVAL_ROW_COST.get(data_kind(spec.technique), 1.0)
     budget_rows = EVAL_SHARE * steps * per_step / cost / evals
     if spec.eval_rows is None:

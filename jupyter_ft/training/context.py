@@ -1,8 +1,8 @@
 """What every technique module receives, and the TrainingArguments all techniques share.
 
-A technique module (`sft`, `dpo`, ...) has one function, `build_trainer(ctx) -> transformers.Trainer`, that turns
-this context plus its own options block of the spec into a TRL trainer. Everything else (data, model, LoRA,
-checkpoints, progress, resume, tracking) is common and lives in the runner.
+A technique's unit (`jupyter_ft.techniques.sft`, `.dpo`, ...) has one job-side function, `build_trainer(ctx) ->
+transformers.Trainer`, that turns this context plus its own options block (`ctx.spec.options`) into a TRL trainer.
+Everything else (data, model, LoRA, checkpoints, progress, resume, tracking) is common and lives in the runner.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ class TrainContext:
     peft_config: Any | None
     args: dict[str, Any]
     notes: dict[str, str] = field(default_factory=dict)
+
+    def reference_note(self) -> str:
+        """What the reference model of DPO-like techniques is, for the job log."""
+        return ("the base model with the LoRA adapter disabled (no second copy)" if self.peft_config is not None
+                else "a frozen copy of the initial model")
 
     def note(self, key: str, text: str) -> None:
         """Record a decision the technique made (logged to the job log and as an MLflow tag)."""

@@ -280,10 +280,20 @@ def _user_frame(exc: BaseException) -> str:
     return found
 
 
+def check_columns(funcs: Sequence[Any], columns: list[str]) -> None:
+    """A built-in reward that reads a column the dataset lacks fails the job before training, naming both."""
+    for f in funcs:
+        col = getattr(getattr(f, "fn", None), "answer_column", None)
+        if col is not None and col not in columns:
+            raise JobInputError(f"reward {f.__name__!r} reads column {col!r}, which the dataset does not have "
+                                f"(columns: {columns}); set its answer_column")
+
+
 def build(entries: Sequence[Any]) -> list[RewardFunction]:
     """RewardFunctions for the `rewards` entries of a GRPO/RLAIF options block (spec models or dicts)."""
     from jupyter_ft.core.reward_code import RewardCodeError, load_function
-    from jupyter_ft.core.specs import GRPOOptions, reward_name
+    from jupyter_ft.core.specs import reward_name
+    from jupyter_ft.techniques.grpo import GRPOOptions
 
     models = GRPOOptions(rewards=list(entries)).rewards if entries else []
     out = []
@@ -384,16 +394,20 @@ def dry_run(spec: Any = None, *, rewards: Sequence[Any] | None = None, dataset: 
     """
     opts: Any = None
     if spec is not None:
+        from jupyter_ft import techniques
         from jupyter_ft.core.specs import parse_spec
 
         parsed = parse_spec(spec)
-        if parsed.technique not in ("grpo", "rlaif"):
-            raise ValueError(f"dry_run scores rewards of grpo/rlaif jobs; this spec's technique is {parsed.technique!r}")
         opts = parsed.options
+        if "rewards" not in type(opts).model_fields:  # any technique whose options list rewards
+            with_rewards = [n for n, u in techniques.registry().items() if "rewards" in u.options.model_fields]
+            raise ValueError(f"dry_run scores the rewards of {'/'.join(with_rewards)} jobs; this spec's technique "
+                             f"is {parsed.technique!r}")
         dataset = dataset or parsed.dataset
         model = model or parsed.model
         split = parsed.dataset_split
-        max_new_tokens = max_new_tokens or opts.max_completion_length
+        max_new_tokens = (max_new_tokens or getattr(opts, "max_completion_length", None)
+                          or getattr(opts, "max_new_tokens", None))
     else:
         split = "train"
     funcs = build(rewards if rewards is not None else (opts.rewards if opts is not None else []))

@@ -1,15 +1,14 @@
 """The job process: `python -m jupyter_ft.training --root ROOT JOB_ID`.
 
 Started by the scheduler, never by a face. It records its pid, fails fast on bad input (before the heavy
-imports), loads data and model, builds the technique's trainer, resumes from the newest complete checkpoint,
-trains, saves the adapter/model, and records its own outcome. If it is killed (SIGKILL, OOM) it records nothing
+imports), loads data and model, builds the technique's trainer (its unit's `build_trainer`, from the registry),
+resumes from the newest complete checkpoint, trains, saves the adapter/model, and records its own outcome. If it is killed (SIGKILL, OOM) it records nothing
 and the scheduler retries it; SIGTERM means cancel.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import shutil
 import signal
@@ -18,6 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
+from jupyter_ft import techniques
 from jupyter_ft.core import jobstore, procs
 from jupyter_ft.core.specs import TrainSpec
 from jupyter_ft.core.workspace import Workspace
@@ -50,14 +50,14 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
 
 
 def run(ws: Workspace, job: jobstore.JobRecord) -> None:
+    technique = techniques.find(job.spec.get("technique", "sft"))
+    if technique is None:  # registered where it was submitted, not in this process's environment
+        raise JobInputError(f"technique: {job.spec.get('technique')!r} is not installed where the job runs "
+                            f"(installed: {', '.join(techniques.names())})")
     spec = TrainSpec.model_validate(job.spec)
     job_dir = ws.job_dir(job.id)
     loading.preflight(spec)
     data_mod.preflight(spec, ws)
-    try:
-        technique = importlib.import_module(f"jupyter_ft.training.{spec.technique}")
-    except ModuleNotFoundError:
-        raise JobInputError(f"technique: {spec.technique!r} has no training module") from None
 
     from .callbacks import JobReporter
     from .callbacks import CheckpointTimer

@@ -3,6 +3,7 @@ trains on. The row checks themselves are in `checks` (one validator: the catalog
 
 from __future__ import annotations
 
+from jupyter_ft import techniques
 
 ROLES = {"system", "user", "assistant", "tool"}
 
@@ -26,15 +27,13 @@ FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 # technique -> the kind of data it trains on (a key of FORMATS); technique modules of the same data kind share it
-TECHNIQUE_DATA: dict[str, str] = {
-    "sft": "sft",
-    "dpo": "preference", "orpo": "preference", "kto": "preference",
-    "grpo": "prompt", "rlaif": "prompt", "online_dpo": "prompt",
-}
+TECHNIQUE_DATA: dict[str, str] = {name: unit.data for name, unit in techniques.registry().items()}
 
 
 def data_kind(technique: str) -> str:
-    return TECHNIQUE_DATA.get(technique, technique)
+    """The data kind a technique trains on (a data kind names itself: `preference` -> `preference`)."""
+    unit = techniques.find(technique)
+    return unit.data if unit is not None else technique
 
 
 class DatasetFormatError(ValueError):

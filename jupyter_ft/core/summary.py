@@ -5,9 +5,11 @@ list of a thousand jobs stays small whatever their specs hold."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import fields
+from typing import Any, Iterable
 
 from .jobstore import JobRecord
+from .workspace import Workspace
 from .progress import describe, elapsed, eta
 from .tracking import job_run_url
 
@@ -26,6 +28,31 @@ def job_summary(rec: JobRecord, now: float | None = None, pace: float | None = N
         "mlflow_run_id": rec.mlflow_run_id, "mlflow_experiment_id": rec.mlflow_experiment_id,
         "run_url": job_run_url(rec), "describe": describe(rec, now, pace),
     }
+
+
+_COLUMNS = [f.name for f in fields(JobRecord) if f.name not in ("spec", "submitted")]
+
+
+def list_summaries(ws: Workspace, states: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """`job_summary` of every job (oldest first), reading only what a summary shows: the two spec fields it
+    needs are picked out by SQLite, so the stored specs are never parsed (a list of 1,000 jobs stays fast)."""
+    cols = ", ".join(_COLUMNS)
+    q = (f"SELECT {cols}, json_extract(spec, '$.model') AS model, json_extract(spec, '$.dataset') AS dataset"
+         " FROM jobs")
+    args: list[str] = list(states or [])
+    if args:
+        q += f" WHERE state IN ({','.join('?' * len(args))})"
+    cur = ws.conn.cursor()
+    cur.row_factory = None  # plain tuples: sqlite3.Row -> dict costs more than the rest of a summary
+    names = _COLUMNS + ["model", "dataset"]
+    now = time.time()
+    out = []
+    for row in cur.execute(q + " ORDER BY created_at, id", args).fetchall():
+        d = dict(zip(names, row))
+        spec = {"model": d.pop("model"), "dataset": d.pop("dataset")}
+        d["cancel_requested"] = bool(d["cancel_requested"])
+        out.append(job_summary(JobRecord(spec=spec, submitted={}, **d), now))
+    return out
 
 
 def summary_line(rec: JobRecord, now: float | None = None, pace: float | None = None) -> str:

@@ -16,7 +16,7 @@ from jupyter_server.base.handlers import APIHandler
 
 from jupyter_ft.core import api, jobstore
 from jupyter_ft.core.metrics import MetricHistory
-from jupyter_ft.core.summary import job_summary
+from jupyter_ft.core.summary import job_summary, list_summaries
 
 from . import errors, params
 from .errors import ClientError, PayloadTooLarge
@@ -95,7 +95,7 @@ class JobsHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         q = self.query({"state": params.Choice(jobstore.STATES, multi=True)})
-        self.reply({"jobs": [summary(r) for r in jobstore.list_jobs(self.ws, q["state"])]})
+        self.reply({"jobs": list_summaries(self.ws, q["state"])})
 
     @tornado.web.authenticated
     async def post(self) -> None:

@@ -184,3 +184,15 @@ async def test_job_list_carries_summaries_not_specs(ws, jp_fetch):
     assert sidebar_fields <= set(row) and row["describe"].startswith(row["state"])
     r = await jp_fetch("jupyter-ft", "api", "jobs", job_id)
     assert json.loads(r.body)["job"]["spec"]["name"] == "listed"
+
+
+def test_replies_never_hold_nan_and_server_faults_leak_nothing(ws):
+    from jupyter_ft.server import errors
+    from jupyter_ft.server.handlers import depth, finite
+
+    assert finite({"a": [1.0, float("nan"), {"b": float("-inf")}], "c": "x"}) == {"a": [1.0, None, {"b": None}], "c": "x"}
+    assert depth([[[]]]) == 3 and depth({"a": [1, {"b": 2}]}) == 3 and depth(5) == 0
+    status, body = errors.reply_for(RuntimeError(f"boom in {ws.root}/jobs/x"), 500)
+    assert status == 500 and str(ws.root) not in json.dumps(body) and "Traceback" not in json.dumps(body)
+    assert errors.scrub({"m": [f"{ws.root}/datasets/x.csv: bad"]}, errors.server_paths(ws.root)) == \
+        {"m": ["<workspace>/datasets/x.csv: bad"]}

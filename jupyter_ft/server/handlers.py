@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 import tornado.web
@@ -37,7 +38,11 @@ class BaseHandler(APIHandler):
 
     def reply(self, body: dict[str, Any], status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(body))
+        try:
+            text = json.dumps(body, allow_nan=False)
+        except ValueError:  # a NaN/inf from stored data (a dataset cell): browsers cannot parse those
+            text = json.dumps(finite(body), allow_nan=False)
+        self.finish(text)
 
     def query(self, schema: dict[str, params.Param]) -> dict[str, Any]:
         return params.parse(self.request.query_arguments, schema)
@@ -76,6 +81,17 @@ class BaseHandler(APIHandler):
             self.log.info("jupyter_ft: %s %s: %s", self.request.method, self.request.path, value)
         else:
             super().log_exception(typ, value, tb)
+
+
+def finite(value: Any) -> Any:
+    """`value` with every NaN/inf float replaced by None (JSON has no spelling for them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:

@@ -93,6 +93,8 @@ async def test_unknown_routes_are_json_404(ws, jp_fetch):
         code, body = await error_of(ws, jp_fetch, *path, method=method,
                                     body="{}" if method == "POST" else None)
         assert code == 404 and field_of(body) == "route" and "no route" in body["message"]
+    code, body = await error_of(ws, jp_fetch, "jobs", "no-such-job", "logs")
+    assert code == 404 and body["message"] == "no job with id 'no-such-job'"
     with pytest.raises(HTTPClientError) as ei:  # still behind authentication
         await jp_fetch("jupyter-ft", "api", "nope", headers={"Authorization": ""})
     assert ei.value.code in (401, 403)

@@ -54,7 +54,7 @@ def reply_for(exc: BaseException | None, status: int) -> tuple[int, dict[str, An
     if isinstance(exc, SpecError):
         return 400, {"message": str(exc), "errors": [{"field": f, "message": m} for f, m in exc.errors]}
     if isinstance(exc, (JobNotFound, DatasetNotFound)):
-        return 404, {"message": str(exc).strip("'\"")}
+        return 404, {"message": str(exc)}
     if isinstance(exc, DatasetValidationError):
         report = exc.report or {}
         return 400, {"message": str(exc), "errors": exc.errors, "counts": report.get("counts", {}),

@@ -89,8 +89,9 @@ class CheckpointTimer(TrainerCallback):
         self.last = now
 
 
-# Logged values that must stay finite: once one is NaN/inf the weights are (or are about to be) garbage.
-GUARDED = ("loss", "grad_norm", "train_loss", "eval_loss")
+# Training values that must stay finite: once one is NaN/inf the weights are (or are about to be) garbage. An eval
+# loss is not among them: a NaN there (e.g. an eval batch with every label masked) leaves the weights untouched.
+GUARDED = ("loss", "grad_norm", "train_loss")
 
 
 class NonFiniteGuard(TrainerCallback):

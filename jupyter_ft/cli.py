@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,15 +12,18 @@ from pathlib import Path
 from .core import api, jobstore
 from .core.scheduler import Scheduler, scheduler_pid, stop_scheduler
 from .core.specs import SpecError
+from .core.summary import TABLE_HEADER, summary_line, table_row
 
 
 def _ws(a):
-    return api.workspace(a.root)
+    try:
+        return api.workspace(a.root)
+    except OSError as exc:
+        raise CliError(f"cannot open the workspace {exc.filename or a.root}: {exc.strerror or exc}") from None
 
 
-def _fmt_row(r: jobstore.JobRecord) -> str:
-    prog = f"{r.step}/{r.total_steps}" if r.total_steps else "-"
-    return f"{r.id:<26} {r.technique:<6} {r.state:<10} {prog:>9}  {r.attempt}/{r.max_attempts}  {r.spec.get('dataset', '')}"
+class CliError(Exception):
+    """A mistake the user can fix: printed as one line, exit status 2."""
 
 
 def cmd_submit(a) -> int:
@@ -87,9 +91,9 @@ def cmd_jobs(a) -> int:
     if a.json:
         print(json.dumps([r.to_dict() for r in recs], indent=1, default=str))
         return 0
-    print(f"{'ID':<26} {'TECH':<6} {'STATE':<10} {'STEP':>9}  TRY  DATASET")
+    print(TABLE_HEADER)
     for r in recs:
-        print(_fmt_row(r))
+        print(table_row(r))
     return 0
 
 
@@ -106,8 +110,7 @@ def cmd_status(a) -> int:
         return 2
     r = job.record
     print(json.dumps({**r.to_dict(), "progress": job.progress}, indent=1, default=str) if a.json else
-          f"{r.id}: {r.state} step {r.step}/{r.total_steps} attempt {r.attempt}/{r.max_attempts}"
-          + (f"\nerror: {r.error}" if r.error else "") + (f"\nmlflow run: {r.mlflow_run_id}" if r.mlflow_run_id else ""))
+          summary_line(r) + (f"\nmlflow run: {r.mlflow_run_id}" if r.mlflow_run_id else ""))
     return 0
 
 
@@ -128,9 +131,15 @@ def cmd_cancel(a) -> int:
 
 
 def cmd_make_tiny_model(a) -> int:
-    from .training.tiny_model import make_tiny_model
+    try:  # before the heavy imports, so a bad folder is reported at once
+        Path(a.dir).mkdir(parents=True, exist_ok=True)
+        if not os.access(a.dir, os.W_OK):
+            raise PermissionError(13, "Permission denied", a.dir)
+        from .training.tiny_model import make_tiny_model
 
-    print(make_tiny_model(a.dir))
+        print(make_tiny_model(a.dir))
+    except OSError as exc:
+        return _error(f"make-tiny-model: cannot write {a.dir}: {exc.strerror or exc}")
     return 0
 
 
@@ -185,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("logs", help="a job's log")
     s.add_argument("job_id")
     s.add_argument("-f", "--follow", action="store_true")
-    s.add_argument("--tail", type=int)
+    s.add_argument("--tail", type=_positive(int), help="only the last N lines")
     s.set_defaults(fn=cmd_logs)
 
     s = sub.add_parser("make-tiny-model", help="build a tiny random Llama model + tokenizer offline")
@@ -194,20 +203,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scheduler", help="run, stop or check the workspace scheduler")
     s.add_argument("action", choices=["run", "stop", "status"])
-    s.add_argument("--idle-timeout", type=float, default=None)
+    s.add_argument("--idle-timeout", type=_positive(float), default=None)
     s.add_argument("--kill-jobs", action="store_true", help="with stop: also kill running jobs")
     s.set_defaults(fn=cmd_scheduler)
 
     s = sub.add_parser("demo", help="offline end-to-end demo: tiny model, SFT job, MLflow run, base vs tuned answer")
     s.add_argument("--dir", default=".demo", help="folder for the demo's model, data and workspace")
-    s.add_argument("--steps", type=int, default=200)
+    s.add_argument("--steps", type=_positive(int), default=200)
     s.set_defaults(fn=cmd_demo)
     return p
 
 
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a positive {'integer' if kind is int else 'number'}, "
+                                             f"got {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a positive {'integer' if kind is int else 'number'}, got {text!r}")
+        return value
+    return parse
+
+
+def _error(message: str, status: int = 2) -> int:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every failure is one line on stderr (never a traceback); output cut short by a closed
+    pipe (`jupyter-ft jobs | head`) ends quietly."""
     a = build_parser().parse_args(argv)
-    return a.fn(a)
+    try:
+        status = a.fn(a)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader went away: stop writing, and keep Python from reporting the flush at exit as an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        return _error("interrupted", 130)
+    except (SpecError, jobstore.JobNotFound, CliError) as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        return _error(f"{a.cmd}:{where}: {exc.strerror or exc}", 1)
+    except Exception as exc:  # a fault of ours or of a library: still one line, with what it was
+        return _error(f"{a.cmd}: {type(exc).__name__}: {exc}", 1)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from IPython.display import display
 from .core import api, jobstore, progress
 from .core.models import ModelEntryError
 from .core.specs import SpecError
+from .core.summary import summary_line
 
 COMMANDS = ("jobs", "status", "logs", "cancel", "chart", "form", "datasets")
 NEEDS_ID = ("status", "logs", "cancel", "chart")
@@ -108,7 +109,7 @@ class FineTuningMagics(Magics):
     @staticmethod
     def _status(job: api.Job) -> str:
         r = job.record
-        lines = [f"{r.id} ({r.technique}{', ' + r.name if r.name else ''}): {progress.describe(r)}"]
+        lines = [summary_line(r)]
         lines.append(f"  model {r.spec.get('model')} · dataset {r.spec.get('dataset')}")
         if r.mlflow_run_id:
             from .core.tracking import job_run_url

@@ -24,7 +24,7 @@ from jupyter_ft.core.workspace import Workspace
 
 from . import data as data_mod
 from . import loading
-from .errors import JobCancelled, JobInputError
+from .errors import JobCancelled, JobInputError, TrainingDiverged
 
 # Python exceptions worth another attempt (the rest are deterministic: retrying would fail the same way).
 TRANSIENT = (ConnectionError, TimeoutError)
@@ -59,8 +59,7 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
     loading.preflight(spec)
     data_mod.preflight(spec, ws)
 
-    from .callbacks import JobReporter
-    from .callbacks import CheckpointTimer
+    from .callbacks import CheckpointTimer, JobReporter, NonFiniteGuard, first_non_finite
     from .context import TrainContext, common_args, estimate_total_steps
 
     data = data_mod.load(spec, ws)
@@ -74,6 +73,8 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
         peft_config=loading.lora_config(spec),
         args=common_args(spec, job_dir, total, data.eval is not None),
     )
+    # A NaN/inf step loss must reach the log (and `NonFiniteGuard`), not be averaged away by the trainer.
+    ctx.args["logging_nan_inf_filter"] = False
     trainer = technique.build_trainer(ctx)
     if ctx.notes:
         jobstore.append_event(ws, job.id, "tag", {f"jupyter_ft.{k}": v for k, v in ctx.notes.items()})
@@ -83,10 +84,13 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
     trainer.add_callback(JobReporter(ws, job.id))
     if not spec.checkpoint_every:
         trainer.add_callback(CheckpointTimer(spec.checkpoint_minutes * 60))
+    trainer.add_callback(NonFiniteGuard(trainer.model))  # last: it sees whether this step will checkpoint
     resume = last_complete_checkpoint(Path(ctx.args["output_dir"]))
     if resume:
         print(f"[jupyter_ft] resuming from {resume.name}", flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if bad := first_non_finite(trainer.model):  # diverged after the last logged step: never a finished model
+        raise TrainingDiverged(trainer.state.global_step, f"weights ({bad})", float("nan"))
 
     out = Path(spec.output_dir).expanduser() if spec.output_dir else job_dir / "output"
     out.mkdir(parents=True, exist_ok=True)

@@ -289,11 +289,11 @@ def add_version(ws: Workspace, source: Any, name: str | None = None, technique: 
     (counts per reason, first rows with row numbers) unless `drop_invalid`, which leaves them out and records how
     many. Identical content (same converted rows, mapping and split settings) returns the existing version.
     """
-    if not isinstance(eval_fraction, (int, float)) or not 0 <= eval_fraction < 1:
+    if isinstance(eval_fraction, bool) or not isinstance(eval_fraction, (int, float)) or not 0 <= eval_fraction < 1:
         raise DatasetImportError(f"eval_fraction must be in [0, 1), got {eval_fraction!r}", field="eval_fraction")
-    if not isinstance(seed, int):
-        raise DatasetImportError(f"seed must be an integer, got {seed!r}", field="seed")
-    if max_chars is not None and (not isinstance(max_chars, int) or max_chars <= 0):
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1:
+        raise DatasetImportError(f"seed must be an integer in [0, 2**32-1], got {seed!r}", field="seed")
+    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars <= 0):
         raise DatasetImportError(f"max_chars must be a positive integer or None, got {max_chars!r}", field="max_chars")
     if mapping is not None and not isinstance(mapping, dict):
         raise DatasetImportError(f"mapping must be a dict {{field: column}}, got {type(mapping).__name__}", field="mapping")

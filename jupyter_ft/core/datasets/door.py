@@ -242,6 +242,10 @@ def pin_spec(ws: Workspace, spec, dataset: Any = None, *, base_dir: str | Path |
     is_ref = isinstance(source, str) and local_path(source, base_dir) is None
     name = parse_ref(source)[0] if is_ref else ""
     in_catalog = is_ref and bool(NAME_RE.fullmatch(name)) and catalog.has_name(ws, name)
+    if spec.dataset_mapping and (in_catalog or isinstance(source, DatasetVersion)):
+        raise SpecError([("dataset_mapping", f"{source if in_catalog else source.ref} is already a catalog version "
+                                             "(its columns were mapped when it was added); dataset_mapping applies "
+                                             "to a dataset imported at submission")])
     try:
         v, imported = pin(ws, source, spec.technique, base_dir=base_dir, eval_fraction=spec.eval_fraction or 0.0,
                           seed=spec.seed, split=spec.dataset_split if spec.dataset_split != "train" else None,
@@ -258,7 +262,9 @@ def pin_spec(ws: Workspace, spec, dataset: Any = None, *, base_dir: str | Path |
     auto = dict(spec.auto)
     given = source if isinstance(source, str) else type(source).__name__
     if given != v.ref:
-        if in_catalog:
+        if isinstance(source, DatasetVersion):
+            how = "given as a catalog version"
+        elif in_catalog:
             how = "latest version at submission" if parse_ref(given)[1] in (None, "latest") else "unique prefix"
         else:
             how = "imported at submission" if imported else "unchanged since it was imported"

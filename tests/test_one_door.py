@@ -187,7 +187,7 @@ def test_relative_paths_resolve_where_the_kernel_and_the_cli_stand(ws, tiny_mode
     (folder / "spec.yaml").write_text("model: ./tiny-llama\ndataset: chat.jsonl\nmax_steps: 1\n")
     monkeypatch.chdir(tmp_path)  # the CLI reads them from the shell's directory, not the kernel's
     out = subprocess.run([sys.executable, "-m", "jupyter_ft.cli", "submit", "spec.yaml"], cwd=folder, text=True,
-                         capture_output=True, timeout=120)
+                         capture_output=True, timeout=400)
     assert out.returncode == 0, out.stderr
     job = ft.get_job(out.stdout.strip().splitlines()[-1])
     job.cancel()
@@ -206,12 +206,12 @@ async def test_rest_reads_relative_paths_from_the_server_root(ws, jp_fetch, jp_r
     from tornado.httpclient import HTTPClientError
 
     with pytest.raises(HTTPClientError) as ei:
-        await jp_fetch("jupyter-ft", "api", "jobs", method="POST",
+        await jp_fetch("jupyter-ft", "api", "jobs", method="POST", request_timeout=300,
                        body=json.dumps({"model": "./tiny-llama", "dataset": "missing.jsonl"}))
     body = json.loads(ei.value.response.body)
     assert ei.value.code == 400 and body["errors"] == [
         {"field": "dataset", "message": f"no such file or folder: {Path(jp_root_dir) / 'missing.jsonl'}"}]
-    r = await jp_fetch("jupyter-ft", "api", "jobs", method="POST",
+    r = await jp_fetch("jupyter-ft", "api", "jobs", method="POST", request_timeout=300,  # imports, on a busy machine
                        body=json.dumps({"model": "./tiny-llama", "dataset": "chat.jsonl", "max_steps": 1}))
     job = ft.get_job(json.loads(r.body)["job"]["id"])
     job.cancel()

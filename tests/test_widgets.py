@@ -165,7 +165,7 @@ def test_form_prefills_auto_sized_values_with_reasons(ws, tiny_model):
 
 def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path, broken_model, sft_file):
     submitted = {"model": str(broken_model), "dataset": str(sft_file), "name": "orig", "max_steps": 7,
-                 "lora": {"r": 4}, "sft": {"packing": True}, "eval_fraction": 0.1}
+                 "lora": {"r": 4}, "sft": {"packing": True}, "eval_fraction": 0.2}
     resolved = ft.preview(submitted, ws).model_dump(mode="json")  # what submit stores, without starting a process
     jobstore.insert(ws, job_id="sft-orig", kind="train", technique="sft", name="orig", device="cpu", spec=resolved,
                     submitted=submitted, max_attempts=3)

@@ -67,22 +67,21 @@ def pin(ws: Workspace, dataset: Any, technique: str, *, base_dir: str | Path | N
         return dataset, False
     if isinstance(dataset, Path):
         dataset = str(dataset)
-    kind = data_kind(technique)
     if isinstance(dataset, str):
         if not dataset.strip():
             raise DatasetImportError("dataset is empty: name a catalog dataset, a file or folder, or a hub id",
                                      field="dataset")
         path = local_path(dataset, base_dir)
         if path is not None:
-            return _pin_path(ws, path, kind, eval_fraction, seed, split, mapping, progress)
+            return _pin_path(ws, path, technique, eval_fraction, seed, split, mapping, progress)
         name, version = parse_ref(dataset)
         if NAME_RE.fullmatch(name) and catalog.has_name(ws, name):
             return catalog.get(ws, dataset), False
         if version is not None:
             raise DatasetNotFound(catalog._no_name(ws, name))
-        return _pin_hub(ws, dataset, kind, eval_fraction, seed, split, mapping, progress)
+        return _pin_hub(ws, dataset, technique, eval_fraction, seed, split, mapping, progress)
     _check_object(dataset)
-    v, created = catalog.add_version(ws, dataset, _object_name(dataset), kind, mapping=mapping,
+    v, created = catalog.add_version(ws, dataset, _object_name(dataset), technique, mapping=mapping,
                                      eval_fraction=eval_fraction, seed=seed, split=split, progress=progress)
     return v, created
 
@@ -123,7 +122,7 @@ def identity(path: Path) -> list[list[Any]]:
     return out
 
 
-def _pin_path(ws: Workspace, path: Path, kind: str, eval_fraction: float, seed: int, split: str | None,
+def _pin_path(ws: Workspace, path: Path, technique: str, eval_fraction: float, seed: int, split: str | None,
               mapping: dict[str, str] | None, progress: ProgressFn | None) -> tuple[DatasetVersion, bool]:
     if not path.exists():
         raise DatasetImportError(f"no such file or folder: {path}", field="dataset")
@@ -131,14 +130,15 @@ def _pin_path(ws: Workspace, path: Path, kind: str, eval_fraction: float, seed: 
         raise DatasetImportError(f"{path}: cannot be read (permission denied)", field="dataset")
     name = safe_name(path.stem if path.is_file() else path.name)
     try:
-        key = json.dumps({"path": str(path), "files": identity(path), "kind": kind, "mapping": mapping or {},
+        key = json.dumps({"path": str(path), "files": identity(path), "kind": data_kind(technique),
+                          "mapping": mapping or {},
                           "eval_fraction": float(eval_fraction), "seed": seed, "split": split, "name": name})
     except OSError as exc:
         raise DatasetImportError(f"{path}: cannot be read ({exc.strerror or exc})", field="dataset") from None
     hit = _cached(ws, key)
     if hit is not None:
         return hit, False
-    v, created = catalog.add_version(ws, path, name, kind, mapping=mapping, eval_fraction=eval_fraction, seed=seed,
+    v, created = catalog.add_version(ws, path, name, technique, mapping=mapping, eval_fraction=eval_fraction, seed=seed,
                                      split=split, progress=progress)
     _remember(ws, key, v)
     return v, created
@@ -171,7 +171,7 @@ def _ensure_table(ws: Workspace) -> None:
 
 # --- the hub -------------------------------------------------------------------------------------------------
 
-def _pin_hub(ws: Workspace, repo: str, kind: str, eval_fraction: float, seed: int, split: str | None,
+def _pin_hub(ws: Workspace, repo: str, technique: str, eval_fraction: float, seed: int, split: str | None,
              mapping: dict[str, str] | None, progress: ProgressFn | None) -> tuple[DatasetVersion, bool]:
     from .. import hub
 
@@ -183,7 +183,7 @@ def _pin_hub(ws: Workspace, repo: str, kind: str, eval_fraction: float, seed: in
             raise DatasetImportError(
                 f"{repo!r} is not a catalog dataset or a local file, and as a hub dataset it cannot be fetched: "
                 f"{hub.offline_reason()} and it is not in the local cache{also}", field="dataset")
-    return catalog.add_version(ws, repo, None, kind, mapping=mapping, eval_fraction=eval_fraction, seed=seed,
+    return catalog.add_version(ws, repo, None, technique, mapping=mapping, eval_fraction=eval_fraction, seed=seed,
                                split=split, progress=progress)
 
 
@@ -242,6 +242,10 @@ def pin_spec(ws: Workspace, spec, dataset: Any = None, *, base_dir: str | Path |
     is_ref = isinstance(source, str) and local_path(source, base_dir) is None
     name = parse_ref(source)[0] if is_ref else ""
     in_catalog = is_ref and bool(NAME_RE.fullmatch(name)) and catalog.has_name(ws, name)
+    if spec.dataset_mapping and (in_catalog or isinstance(source, DatasetVersion)):
+        raise SpecError([("dataset_mapping", f"{source if in_catalog else source.ref} is already a catalog version "
+                                             "(its columns were mapped when it was added); dataset_mapping applies "
+                                             "to a dataset imported at submission")])
     try:
         v, imported = pin(ws, source, spec.technique, base_dir=base_dir, eval_fraction=spec.eval_fraction or 0.0,
                           seed=spec.seed, split=spec.dataset_split if spec.dataset_split != "train" else None,
@@ -258,7 +262,9 @@ def pin_spec(ws: Workspace, spec, dataset: Any = None, *, base_dir: str | Path |
     auto = dict(spec.auto)
     given = source if isinstance(source, str) else type(source).__name__
     if given != v.ref:
-        if in_catalog:
+        if isinstance(source, DatasetVersion):
+            how = "given as a catalog version"
+        elif in_catalog:
             how = "latest version at submission" if parse_ref(given)[1] in (None, "latest") else "unique prefix"
         else:
             how = "imported at submission" if imported else "unchanged since it was imported"

@@ -356,6 +356,28 @@ def test_chart_sends_the_browser_named_traces_on_a_panel_each(ws):
         assert not _refused_together(msg.get("relayout_data") or msg.get("layout_data") or {}), (kind, msg)
 
 
+def test_in_a_kernel_the_chart_draws_once_its_view_exists(ws, monkeypatch):
+    """plotly.js drops figure changes that arrive before the page has loaded plotly's code, so in a kernel the
+    update loop holds the points until the figure's view is displayed (or `view_wait` passed)."""
+    from jupyter_ft.widgets import chart as chart_mod
+
+    _fake_job(ws, "sft-v", "v")
+    _log(ws, "sft-v", 1, loss=1.0, num_tokens=100)
+    monkeypatch.setattr(chart_mod, "_in_kernel", lambda: True)
+    chart = ft.ui.chart("sft-v", start=False)
+    sent = _front_end_messages(chart.figure)
+    assert chart._tick() is True and chart.figure.data == () and sent == []  # no view yet: nothing sent
+    chart.figure._view_count = 1  # the page displayed the figure (ipywidgets syncs this back)
+    chart._tick()
+    assert [t.name for t in chart.figure.data] == ["loss", "num_tokens"] and sent
+    other = ft.ui.chart("sft-v", start=False, view_wait=3.0)  # never shown: draws after the wait
+    other._tick()
+    assert other.figure.data == ()
+    other._created -= 3.0  # three seconds later
+    other._tick()
+    assert len(other.figure.data) == 2 and len(other.figure._widget_data) == 2  # the state a later view is drawn from
+
+
 def test_chart_receives_points_from_a_real_run_as_they_are_logged(ws, tiny_model, sft_file):
     job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=40, logging_steps=5,
                    learning_rate=5e-3, eval_fraction=0.25)

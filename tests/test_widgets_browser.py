@@ -105,10 +105,10 @@ def test_every_panel_in_jupyterlab(ws, tiny_model, sft_file, tmp_path, two_jobs,
     phase("dataset preview checked")
 
     # --- live chart of a running job: one panel per metric kind, named traces, its own y-axis each -------------
-    wait_until(lambda: long.record.state == "running" and len(long.metrics()) >= 3, timeout=240, poll=0.5,
-               what=f"the long job to run and log ({long.record.state}: {long.logs(tail=5)})")
+    wait_until(lambda: (long.record.state, len(long.metrics())), until=lambda s: s[0] == "running" and s[1] >= 3,
+               timeout=240, poll=0.5, what="the long job to run and log (state, points)")
     live = notebook.run(f"live = ft.ui.chart({long.id!r}, interval=0.5); live")
-    state = wait_until(lambda: (d := drawn(live))["subplots"] == len(PANELS_SFT) and d, timeout=60,
+    state = wait_until(lambda: drawn(live), until=lambda d: d["subplots"] == len(PANELS_SFT), timeout=60,
                        what="four panels drawn")
     py = notebook.run("print(live.panels, sorted(t.name for t in live.figure.data))").text
     assert py.startswith(str(PANELS_SFT)), py
@@ -123,17 +123,17 @@ def test_every_panel_in_jupyterlab(ws, tiny_model, sft_file, tmp_path, two_jobs,
     tokens_axis = by_name["num_tokens"]["yaxis"].replace("y", "yaxis")
     assert state["yranges"][loss_axis][1] < 50 < 1000 < state["yranges"][tokens_axis][1]
     first = by_name["loss"]["n"]
-    wait_until(lambda: next(t["n"] for t in drawn(live)["traces"] if t["name"] == "loss") > first, timeout=60,
-               what="new points drawn while the job runs")
+    wait_until(lambda: next(t["n"] for t in drawn(live)["traces"] if t["name"] == "loss"), timeout=60,
+               until=lambda n: n > first, what="new points drawn while the job runs")
     notebook.screenshot(live, "chart-live")
     phase("live chart checked")
 
     # --- two jobs overlaid: the same panels, each run named in the legend ----------------------------------------
     assert short.wait(timeout=120).status == "succeeded", short.logs(tail=20)
     overlay = notebook.run(f"both = ft.ui.chart([{short.id!r}, {long.id!r}], interval=0.5); both")
-    state = wait_until(lambda: (d := drawn(overlay))["subplots"] == len(PANELS_SFT) and
-                       any(t["name"] == "short run · eval_loss" for t in d["traces"]) and d,
-                       timeout=60, what="overlay drawn")
+    state = wait_until(lambda: drawn(overlay), timeout=60, what="overlay drawn",
+                       until=lambda d: d["subplots"] == len(PANELS_SFT) and
+                       any(t["name"] == "short run · eval_loss" for t in d["traces"]))
     legend = set(state["legend"])
     assert {"short run · loss", "long run · loss", "short run · eval_loss", "short run · num_tokens",
             "long run · num_tokens"} <= legend, legend

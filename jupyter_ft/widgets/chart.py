@@ -9,6 +9,7 @@ the whole history, then live points.
 
 from __future__ import annotations
 
+import copy
 import html
 import math
 import threading
@@ -43,6 +44,18 @@ class _Run:
     info: widgets.HTML = field(default_factory=widgets.HTML)
 
 
+VIEW_WAIT_S = 10.0  # how long the update loop waits for a browser view of the figure before drawing anyway
+
+
+def _in_kernel() -> bool:
+    """Running in a Jupyter kernel, whose page (if any) draws the figure. Scripts and tests have no page."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
 def _unit(x: float) -> float:
     return min(1.0, max(0.0, round(x, 6)))
 
@@ -56,7 +69,8 @@ class LiveChart(widgets.VBox):
     ended and its last points are drawn; `stop()` ends the updates (the jobs are not affected)."""
 
     def __init__(self, jobs: Any, ws: Any = None, *, interval: float = 0.5, panel_height: int = 240,
-                 on_points: Callable[[str, list[Point]], None] | None = None, start: bool = True):
+                 on_points: Callable[[str, list[Point]], None] | None = None, start: bool = True,
+                 view_wait: float | None = None):
         self.ws = ws or api.workspace()
         self.interval = interval
         self.panel_height = panel_height
@@ -69,6 +83,12 @@ class LiveChart(widgets.VBox):
         self._slots: list[str] = []  # metric names (without eval_) in order of first appearance
         self._lock = threading.RLock()
         self._ticker: Ticker | None = None
+        self._pending: dict[_Run, set[str]] = {}        # metrics with points not drawn yet
+        self._pending_points: dict[_Run, list[Point]] = {}
+        self._created = time.time()
+        self._in_kernel = _in_kernel()
+        self.view_wait = VIEW_WAIT_S if view_wait is None else view_wait
+        self._wait_for_view = self._in_kernel and self.view_wait > 0
         self.figure = go.FigureWidget(layout=go.Layout(
             template="plotly_white", height=160, margin=dict(l=55, r=20, t=30, b=40), hovermode="x unified",
         ))
@@ -105,7 +125,7 @@ class LiveChart(widgets.VBox):
     # --- the loop ------------------------------------------------------------------------------------------
     def start(self) -> LiveChart:
         if self._ticker is None or not self._ticker.alive:
-            self._ticker = Ticker(self.refresh, self.interval, "jupyter_ft-chart").start()
+            self._ticker = Ticker(self._tick, self.interval, "jupyter_ft-chart").start()
         return self
 
     def stop(self) -> None:
@@ -123,23 +143,49 @@ class LiveChart(widgets.VBox):
     def refresh(self) -> bool:
         """One tick: read new points and states, draw them in one batch. Returns False once all runs have ended
         (their final points included: the state is read before the points)."""
+        return self._refresh(draw=True)
+
+    def _tick(self) -> bool:
+        return self._refresh(draw=self._front_end_ready())
+
+    def _front_end_ready(self) -> bool:
+        """Whether the update loop may draw into the figure. In a kernel, not before a view of the figure exists in
+        the page (or `view_wait` seconds passed, for a chart not shown or a headless client): plotly.js drops
+        changes that arrive while the page is still loading the figure's code, and a view drawn from the first
+        state then misses them (an empty or half-built chart, seen in JupyterLab when the chart was the page's
+        first plotly figure). Outside a kernel there is no page to wait for."""
+        if self._wait_for_view and ((self.figure._view_count or 0) >= 1
+                                    or time.time() - self._created > self.view_wait):
+            self._wait_for_view = False
+        return not self._wait_for_view
+
+    def _refresh(self, draw: bool) -> bool:
         with self._lock:
-            new: dict[_Run, list[Point]] = {}
-            changed: dict[_Run, set[str]] = {}
             for run in self.runs:
                 run.record = jobstore.get(self.ws, run.job_id)
                 up = run.history.poll()
                 if up:
-                    new[run] = up.points
-                    changed[run] = up.changed
-            if changed:
+                    self._pending_points.setdefault(run, []).extend(up.points)
+                    self._pending.setdefault(run, set()).update(up.changed)
+            new, changed = {}, {}
+            if draw and self._pending:
+                new, changed = self._pending_points, self._pending
+                self._pending_points, self._pending = {}, {}
                 self._draw(changed)
+                if self._in_kernel and not (self.figure._view_count or 0):
+                    self._sync_state()
             self._draw_progress()
-            done = all(r.record.done for r in self.runs)
+            done = all(r.record.done for r in self.runs) and not self._pending
         if self.on_points:
             for run, points in new.items():
                 self.on_points(run.job_id, points)
         return not done
+
+    def _sync_state(self) -> None:
+        """The whole figure as the state a new browser view is drawn from (plotly syncs it only on display of a
+        top-level figure, and this one sits in a box): a chart shown later, in another cell, shows it all."""
+        self.figure._widget_layout = copy.deepcopy(self.figure._layout_obj._props)
+        self.figure._widget_data = copy.deepcopy(self.figure._data)
 
     # --- drawing -------------------------------------------------------------------------------------------
     def _draw(self, changed: dict[_Run, set[str]]) -> None:

@@ -94,8 +94,7 @@ def main() -> int:
 
         for b in range(a.blocks):
             block(without)
-            # view_wait=0: this kernel has no page, so there is no figure view to wait for before drawing
-            run_cell(kc, f"c = ft.ui.chart({job.id!r}, interval={a.interval}, view_wait=0, "
+            run_cell(kc, f"c = ft.ui.chart({job.id!r}, interval={a.interval}, "
                          "on_points=lambda j, ps: lat.extend(time.time() - p.logged_at for p in ps "
                          "if p.metric == 'loss')); time.sleep(1.0)")  # let it draw the history first
             run_cell(kc, "lat.clear(); u0 = c.updates")  # the history drawn at attach is not live latency

@@ -5,12 +5,17 @@ A background thread polls each job's event log from a cursor (`core.metrics.Metr
 new in one `batch_update` per tick, so the figure changes at most once per `interval` however fast metrics arrive,
 and the kernel stays free. A chart built later (after a kernel restart, in another notebook) reads from cursor 0:
 the whole history, then live points.
+
+The page is sent the whole figure as state (a plotly output in an `Output` widget), not plotly's `FigureWidget`
+edit messages: those travel as traitlets set and reset at once, and in JupyterLab they were lost whenever the page
+was busy or still loading plotly's code (a chart drawn as one empty panel, or with names missing). State is never
+lost: a view shows the latest figure whenever it is drawn, in this cell or another.
 """
 
 from __future__ import annotations
 
-import copy
 import html
+import json
 import math
 import threading
 import time
@@ -19,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from jupyter_ft.core import api, jobstore, progress
 from jupyter_ft.core.metrics import MetricHistory, Point, group_order, metric_group
@@ -44,16 +50,8 @@ class _Run:
     info: widgets.HTML = field(default_factory=widgets.HTML)
 
 
-VIEW_WAIT_S = 10.0  # how long the update loop waits for a browser view of the figure before drawing anyway
-
-
-def _in_kernel() -> bool:
-    """Running in a Jupyter kernel, whose page (if any) draws the figure. Scripts and tests have no page."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return getattr(get_ipython(), "kernel", None) is not None
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def _unit(x: float) -> float:
@@ -69,8 +67,7 @@ class LiveChart(widgets.VBox):
     ended and its last points are drawn; `stop()` ends the updates (the jobs are not affected)."""
 
     def __init__(self, jobs: Any, ws: Any = None, *, interval: float = 0.5, panel_height: int = 240,
-                 on_points: Callable[[str, list[Point]], None] | None = None, start: bool = True,
-                 view_wait: float | None = None):
+                 on_points: Callable[[str, list[Point]], None] | None = None, start: bool = True):
         self.ws = ws or api.workspace()
         self.interval = interval
         self.panel_height = panel_height
@@ -83,18 +80,14 @@ class LiveChart(widgets.VBox):
         self._slots: list[str] = []  # metric names (without eval_) in order of first appearance
         self._lock = threading.RLock()
         self._ticker: Ticker | None = None
-        self._pending: dict[_Run, set[str]] = {}        # metrics with points not drawn yet
-        self._pending_points: dict[_Run, list[Point]] = {}
-        self._created = time.time()
-        self._in_kernel = _in_kernel()
-        self.view_wait = VIEW_WAIT_S if view_wait is None else view_wait
-        self._wait_for_view = self._in_kernel and self.view_wait > 0
-        self.figure = go.FigureWidget(layout=go.Layout(
+        self.figure = go.Figure(layout=go.Layout(
             template="plotly_white", height=160, margin=dict(l=55, r=20, t=30, b=40), hovermode="x unified",
         ))
         self.status = widgets.HTML()
         self.bars = widgets.VBox()
-        super().__init__([self.bars, self.status, self.figure])
+        self.plot = widgets.Output()  # shows `figure`, sent whole after each change (see the module docstring)
+        self.plot.add_class("jft-chart-plot")
+        super().__init__([self.bars, self.status, self.plot])
         for job in ([jobs] if isinstance(jobs, (str, api.Job)) else list(jobs)):
             self.add(job)
         if start:
@@ -125,7 +118,7 @@ class LiveChart(widgets.VBox):
     # --- the loop ------------------------------------------------------------------------------------------
     def start(self) -> LiveChart:
         if self._ticker is None or not self._ticker.alive:
-            self._ticker = Ticker(self._tick, self.interval, "jupyter_ft-chart").start()
+            self._ticker = Ticker(self.refresh, self.interval, "jupyter_ft-chart").start()
         return self
 
     def stop(self) -> None:
@@ -143,49 +136,30 @@ class LiveChart(widgets.VBox):
     def refresh(self) -> bool:
         """One tick: read new points and states, draw them in one batch. Returns False once all runs have ended
         (their final points included: the state is read before the points)."""
-        return self._refresh(draw=True)
-
-    def _tick(self) -> bool:
-        return self._refresh(draw=self._front_end_ready())
-
-    def _front_end_ready(self) -> bool:
-        """Whether the update loop may draw into the figure. In a kernel, not before a view of the figure exists in
-        the page (or `view_wait` seconds passed, for a chart not shown or a headless client): plotly.js drops
-        changes that arrive while the page is still loading the figure's code, and a view drawn from the first
-        state then misses them (an empty or half-built chart, seen in JupyterLab when the chart was the page's
-        first plotly figure). Outside a kernel there is no page to wait for."""
-        if self._wait_for_view and ((self.figure._view_count or 0) >= 1
-                                    or time.time() - self._created > self.view_wait):
-            self._wait_for_view = False
-        return not self._wait_for_view
-
-    def _refresh(self, draw: bool) -> bool:
         with self._lock:
+            new: dict[_Run, list[Point]] = {}
+            changed: dict[_Run, set[str]] = {}
             for run in self.runs:
                 run.record = jobstore.get(self.ws, run.job_id)
                 up = run.history.poll()
                 if up:
-                    self._pending_points.setdefault(run, []).extend(up.points)
-                    self._pending.setdefault(run, set()).update(up.changed)
-            new, changed = {}, {}
-            if draw and self._pending:
-                new, changed = self._pending_points, self._pending
-                self._pending_points, self._pending = {}, {}
+                    new[run] = up.points
+                    changed[run] = up.changed
+            if changed:
                 self._draw(changed)
-                if self._in_kernel and not (self.figure._view_count or 0):
-                    self._sync_state()
             self._draw_progress()
-            done = all(r.record.done for r in self.runs) and not self._pending
+            done = all(r.record.done for r in self.runs)
         if self.on_points:
             for run, points in new.items():
                 self.on_points(run.job_id, points)
         return not done
 
-    def _sync_state(self) -> None:
-        """The whole figure as the state a new browser view is drawn from (plotly syncs it only on display of a
-        top-level figure, and this one sits in a box): a chart shown later, in another cell, shows it all."""
-        self.figure._widget_layout = copy.deepcopy(self.figure._layout_obj._props)
-        self.figure._widget_data = copy.deepcopy(self.figure._data)
+    def _show(self) -> None:
+        """Send the page the whole figure, as the state of the plot output."""
+        spec = json.loads(pio.to_json(self.figure, validate=False))
+        spec["config"] = PLOT_CONFIG
+        self.plot.outputs = ({"output_type": "display_data", "metadata": {},
+                              "data": {PLOTLY_MIME: spec, "text/plain": self.summary()}},)
 
     # --- drawing -------------------------------------------------------------------------------------------
     def _draw(self, changed: dict[_Run, set[str]]) -> None:
@@ -210,6 +184,7 @@ class LiveChart(widgets.VBox):
                         trace.x, trace.y = list(s.steps), list(s.values)
             if len(self._traces) != traces_before:
                 self._fit_height()
+        self._show()
         self.updates += 1
 
     def _panel_set(self) -> list[str]:
@@ -301,6 +276,7 @@ class LiveChart(widgets.VBox):
         with self.figure.batch_update():
             for (job_id, name), trace in self._traces.items():
                 trace.update(self._trace_props(by_id[job_id], name))
+        self._show()
 
     def _draw_progress(self) -> None:
         now = time.time()

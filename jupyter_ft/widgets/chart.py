@@ -197,11 +197,8 @@ class LiveChart(widgets.VBox):
         return self.panels.index(panel) + 1
 
     def _layout(self) -> None:
-        """Place one x/y axis pair per panel on a grid of two columns (the set of panels only grows).
-
-        Each axis is assigned as a whole object: updating a not-yet-existing axis field by field inside
-        `batch_update` sends both `xaxis3` and `xaxis3.domain`, which plotly.js refuses as a whole ("cannot set
-        xaxis3.domain and a parent attribute simultaneously"), losing the batch's trace names and axes with it."""
+        """Place one x/y axis pair per panel on a grid of two columns (the set of panels only grows). Each axis is
+        assigned whole, so nothing of an earlier grid (a domain, a title) lingers on a moved panel."""
         n = len(self.panels)
         cols = 1 if n == 1 else 2
         rows = self._rows = math.ceil(n / cols)

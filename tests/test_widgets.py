@@ -146,11 +146,13 @@ def test_grpo_form_takes_notebook_reward_functions_and_shows_their_shipped_sourc
     assert ei.value.errors[0][0] == "grpo.rewards" and "lambda" in ei.value.errors[0][1]
 
 
-def test_form_prefills_auto_sized_values_with_reasons(ws, tiny_model):
-    form = ft.ui.train(model=str(tiny_model), dataset="chat.jsonl")
+def test_form_prefills_auto_sized_values_with_reasons(ws, tiny_model, sft_file):
+    form = ft.ui.train(model=str(tiny_model), dataset=str(sft_file))
     resolved = form.wait_sized(timeout=120)
     assert resolved is not None
-    assert resolved == ft.preview({"model": str(tiny_model), "dataset": "chat.jsonl"}, ws)
+    again = ft.preview({"model": str(tiny_model), "dataset": str(sft_file)}, ws)
+    assert {**resolved.auto, "dataset": None} == {**again.auto, "dataset": None}  # the note says imported / unchanged
+    assert resolved.model_copy(update={"auto": {}}) == again.model_copy(update={"auto": {}})
     hint = form.controls["batch_size"].hint.value
     assert f"auto: <b>{resolved.batch_size}</b>" in hint and "fits" in hint and "on cpu" in hint
     assert form.controls["batch_size"].widget.placeholder == f"{resolved.batch_size} (auto)"
@@ -161,6 +163,39 @@ def test_form_prefills_auto_sized_values_with_reasons(ws, tiny_model):
     form.controls["batch_size"].widget.value = "2"
     form.wait_sized(timeout=60)
     assert "auto:" not in form.controls["batch_size"].hint.value and form.spec_dict()["batch_size"] == 2
+
+
+def test_form_shows_a_wrong_kind_dataset_on_its_field_and_keeps_the_other_hints(ws, tiny_model, sft_file):
+    """Chat rows with technique=dpo: only the preview finds it (the schema cannot), so it is shown on the dataset
+    field when the background sizing meets it, and the other fields keep their auto hints, as they do while any
+    one field is invalid."""
+    form = ft.ui.train(model=str(tiny_model), dataset=str(sft_file), technique="dpo")
+    form.wait_sized(timeout=120)
+    hint = lambda path: form.controls[path].hint.value  # noqa: E731
+    assert "dpo data (preference) is one of" in form.errors["dataset"] and "fit sft data" in form.errors["dataset"]
+    assert "dpo data (preference) is one of" in form.controls["dataset"].error.value and "Please fix: dataset" in form.status.value
+    assert "auto: <b>" in hint("batch_size") and "usual for dpo with LoRA" in hint("learning_rate")
+    assert "rank for a" in hint("lora.r")
+
+    form.controls["technique"].widget.value = "sft"  # the user picks a technique the rows fit: the error goes at once
+    assert "dataset" not in form.errors and form.controls["dataset"].error.value == ""
+    form.wait_sized(timeout=60)
+    assert form.errors == {} and "usual for sft with LoRA" in hint("learning_rate")
+
+    form.controls["lora.r"].widget.value = "0"  # one invalid field: the others keep their auto values
+    form.wait_sized(timeout=60)
+    assert "greater than 0" in form.errors["lora.r"] and "greater than 0" in form.controls["lora.r"].error.value
+    assert "auto: <b>" in hint("batch_size") and "usual for sft with LoRA" in hint("learning_rate")
+    assert "auto:" not in hint("lora.r")
+    form.controls["max_length"].widget.value = "lots"  # a second one, outside sizing's own inputs
+    form.wait_sized(timeout=60)
+    assert set(form.errors) == {"lora.r", "max_length"} and "auto: <b>" in hint("batch_size")
+
+    form.set(technique="dpo", lora={"r": 8}, max_length=256)
+    with pytest.raises(ft.SpecError) as ei:  # Submit without waiting for sizing: refused on the same field
+        form.submit()
+    assert [f for f, _ in ei.value.errors] == ["dataset"] and ft.jobs() == []
+    assert "dpo data (preference) is one of" in form.controls["dataset"].error.value
 
 
 def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path, broken_model, sft_file):
@@ -264,6 +299,51 @@ def test_chart_panels_resume_dedup_throttle_and_overlay(ws):
     text = chart.summary()
     assert "dpo run: succeeded" in text and "reward function 'fmt' raised" in text
     assert chart.runs[0].bar.bar_style == "success" and chart.runs[1].bar.bar_style == "danger"
+
+
+def _sent(chart) -> dict:
+    """The figure as the page gets it: the plotly output the chart's `Output` widget holds."""
+    (out,) = chart.plot.outputs
+    return out["data"]["application/vnd.plotly.v1+json"]
+
+
+def test_chart_sends_the_page_named_traces_on_a_panel_each(ws):
+    """The browser draws what is sent, not what `figure.data` holds. With plotly's FigureWidget edit messages the
+    page showed one panel with `trace 0..3` and tokens on the loss axis (edits set and reset as traitlets were lost,
+    and a batch adding panels sent `xaxis3` with `xaxis3.domain`, which plotly.js refuses whole). The chart sends
+    the whole figure as output state instead, after every change."""
+    _fake_job(ws, "sft-a", "a")
+    for s in (1, 2, 3):
+        _log(ws, "sft-a", s, loss=3 / s, num_tokens=1000 * s, learning_rate=1e-3)
+    chart = ft.ui.chart("sft-a", start=False)
+    assert chart.plot.outputs == ()
+    chart.refresh()
+    _log(ws, "sft-a", 4, loss=0.7, eval_loss=0.9, grad_norm=1.5)  # a panel arrives later: the grid is redone
+    chart.refresh()
+    fig = _sent(chart)
+    traces = {t["name"]: t for t in fig["data"]}
+    assert sorted(traces) == ["eval_loss", "grad_norm", "learning_rate", "loss", "num_tokens"]
+    assert {n: (t["xaxis"], t["yaxis"]) for n, t in traces.items()} == {
+        "loss": ("x", "y"), "eval_loss": ("x", "y"), "learning_rate": ("x2", "y2"), "grad_norm": ("x3", "y3"),
+        "num_tokens": ("x4", "y4")}  # tokens moved from the third panel to the fourth when grad norm arrived
+    assert traces["num_tokens"]["y"] == [1000.0, 2000.0, 3000.0] and traces["loss"]["x"] == [1, 2, 3, 4]
+    assert traces["eval_loss"]["line"]["color"] == traces["loss"]["line"]["color"]
+    assert traces["eval_loss"]["line"]["dash"] == "dot"
+    assert len({traces[n]["line"]["color"] for n in ("loss", "learning_rate", "num_tokens", "grad_norm")}) == 4
+    layout = fig["layout"]
+    assert [a["text"] for a in layout["annotations"]] == ["<b>loss</b>", "<b>learning rate</b>", "<b>grad norm</b>",
+                                                          "<b>tokens seen</b>"]
+    assert [layout[f"xaxis{i}"]["title"]["text"] for i in ("", "2", "3", "4")] == ["", "", "step", "step"]
+    domains = {(tuple(layout[f"xaxis{i}"]["domain"]), tuple(layout[f"yaxis{i}"]["domain"])) for i in ("", "2", "3", "4")}
+    assert len(domains) == 4  # four separate panels
+    assert chart.panels == ["loss", "learning rate", "grad norm", "tokens seen"]
+
+    _fake_job(ws, "sft-b", "b")
+    _log(ws, "sft-b", 1, loss=2.0, num_tokens=500)
+    chart.add("sft-b")
+    chart.refresh()
+    names = {t["name"] for t in _sent(chart)["data"]}
+    assert {"a · loss", "a · num_tokens", "b · loss", "b · num_tokens"} <= names and "loss" not in names
 
 
 def test_chart_receives_points_from_a_real_run_as_they_are_logged(ws, tiny_model, sft_file):

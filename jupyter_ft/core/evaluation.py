@@ -81,7 +81,8 @@ def _pin_dataset(ws: Workspace, spec: EvalSpec, explicit: set[str]) -> tuple[Eva
             auto["dataset"] = f"{ref} -> {version.ref} (latest version at submission)"
     else:
         try:
-            version = catalog.add(ws, str(Path(ref).expanduser().resolve()) if Path(ref).expanduser().exists() else ref)
+            version = catalog.add(ws, str(Path(ref).expanduser().resolve()) if Path(ref).expanduser().exists() else ref,
+                                  technique=_catalog_kind(spec))
         except Exception as exc:  # DatasetImportError / validation: the catalog's message names file, rows, shapes
             raise SpecError([("dataset", f"{ref}: {exc}")]) from None
         auto["dataset"] = f"{ref} -> {version.ref} (added to the catalog by this evaluation)"
@@ -93,6 +94,12 @@ def _pin_dataset(ws: Workspace, spec: EvalSpec, explicit: set[str]) -> tuple[Eva
         raise SpecError([("split", f"{version.ref} has no {spec.split!r} rows ({version.num_train} train, "
                                    f"{version.num_eval} eval); use split: all or another split")])
     return spec.model_copy(update={"dataset": version.ref, "auto": auto}), version
+
+
+def _catalog_kind(spec: EvalSpec) -> str | None:
+    """Benchmarks are added as the catalog's `prompt` kind, which keeps every column (choices, A..D, answer,
+    subject); detection could otherwise read `question,answer` as SFT prompt/completion and drop the choices."""
+    return "prompt" if any(isinstance(e, MultipleChoiceEval) for e in spec.evaluators) else None
 
 
 def _check_models(ws: Workspace, spec: EvalSpec) -> None:
@@ -117,6 +124,9 @@ def _check_multiple_choice(spec: EvalSpec, version: catalog.DatasetVersion) -> N
         if spec.limit:
             rows = rows[: spec.limit]
         where = f"{version.ref} ({spec.split} split)"
+        if version.kind != "prompt":
+            where += (f", stored as {version.kind} data: add benchmark files with technique='prompt' so the catalog "
+                      "keeps every column")
         try:
             lay = layout(rows[0].keys() if rows else [], ev.mapping, ev.subject_column, where)
             parse_rows(rows, lay, where)
@@ -172,15 +182,17 @@ def submit_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | No
     return EvalJob(job_id, ws)
 
 
-def _dataset_arg(ws: Workspace, dataset: Any) -> str:
+def _dataset_arg(ws: Workspace, dataset: Any, evaluators: Any = ()) -> str:
     """`ft.evaluate(dataset=...)` takes what the catalog takes (rows, a DataFrame, a `datasets.Dataset`, a
     `DatasetVersion`); anything that is not a reference string is added to the catalog and named by its version."""
     if isinstance(dataset, catalog.DatasetVersion):
         return dataset.ref
     if isinstance(dataset, (str, Path)):
         return str(dataset)
+    mc = any((isinstance(e, dict) and e.get("type") == "multiple_choice") or e == "multiple_choice"
+             or isinstance(e, MultipleChoiceEval) for e in (evaluators or []))
     try:
-        return catalog.add(ws, dataset).ref
+        return catalog.add(ws, dataset, technique="prompt" if mc else None).ref
     except Exception as exc:
         raise SpecError([("dataset", str(exc))]) from None
 
@@ -191,7 +203,7 @@ def evaluate(models: list[str] | str, dataset: Any, evaluators: list[Any], *,
     `generation={...}`, `base`, `bootstrap`, ...); evaluators are type names, mappings or functions
     `(prediction, reference, row) -> float | dict`."""
     ws = workspace(workspace_root) if workspace_root else workspace()
-    return submit_eval({"models": models, "dataset": _dataset_arg(ws, dataset), "evaluators": evaluators, **fields},
+    return submit_eval({"models": models, "dataset": _dataset_arg(ws, dataset, evaluators), "evaluators": evaluators, **fields},
                        ws)
 
 

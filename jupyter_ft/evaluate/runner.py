@@ -36,7 +36,7 @@ from .models import Endpoint, LocalGroup, ModelLoadError, fingerprint, group_mod
 from .multiple_choice import (build_context, chat_context, draw_shots, loglikelihoods, nll_to_loss, requests_for,
                               score_question)
 
-CHUNK = 32            # samples scored between writes of their records (the resume granularity)
+CHUNK = 8             # samples scored between writes of their records (the resume granularity)
 PROGRESS_EVERY_S = 2.0
 TRAINING_RUN_TAG = "jupyter_ft.eval.model"
 

@@ -1,0 +1,36 @@
+"""An OpenAI-compatible endpoint as a model under evaluation (a real HTTP server on loopback): its answers are
+scored like a local model's; log-likelihood evaluators refuse it by name while the rest of the evaluation stands.
+The job's runner runs in this process here (the scheduler path is covered in test_eval_jobs)."""
+
+from __future__ import annotations
+
+import jupyter_ft as ft
+from jupyter_ft.core import catalog, jobstore
+from jupyter_ft.core.evaluation import preview_eval
+from jupyter_ft.serve.stand_in_judge import StandInJudge
+
+
+def test_endpoint_answers_are_scored_and_loglikelihood_refuses_it(ws, tmp_path):
+    from jupyter_ft.evaluate.runner import EvalRun
+
+    rows = [{"question": f"What is {i} + {i}?", "choices": [str(2 * i), str(2 * i + 1)], "answer": 0,
+             "total": str(2 * i)} for i in range(4)]
+    v = catalog.add(ws, rows, name="sums", technique="prompt", eval_fraction=0.0)
+    with StandInJudge(answer=lambda messages: "4") as server:
+        entry = f"{server.url}#stand-in"
+        spec = preview_eval({"models": [entry], "dataset": v.ref, "split": "train",
+                             "evaluators": [{"type": "numeric_answer", "answer_column": "total"}, "multiple_choice"]}, ws)
+        jobstore.insert(ws, job_id="eval-here", kind="eval", technique="eval", name=None, device=spec.device,
+                        spec=spec.model_dump(mode="json"), submitted={}, max_attempts=1)
+        ws.job_dir("eval-here").mkdir(parents=True)
+        run = EvalRun(ws, jobstore.get(ws, "eval-here"))
+        assert run.run() == "failed"
+        asked = [b["messages"][-1]["content"] for b in server.bodies]
+    assert sorted(asked) == sorted(r["question"] for r in rows)  # one chat request per sample
+    r = ft.eval_results("eval-here")
+    (err,) = r["errors"]
+    assert err["model"] == "stand-in" and err["evaluator"] == "multiple_choice"
+    assert "is an endpoint" in err["message"] and "/v1/completions with echo and logprobs" in err["message"]
+    (m,) = [m for m in r["metrics"] if m["evaluator"] == "numeric_answer"]
+    assert m["value"] == 0.25 and m["n"] == 4  # only 2 + 2 = 4
+    assert r["model_refs"]["stand-in"] == entry and r["chat_template"]["stand-in"] == "endpoint (chat API)"

@@ -1,4 +1,4 @@
-"""An OpenAI-compatible endpoint as a model under evaluation (a real HTTP server on loopback): its answers are
+"""The evaluation runner in this process. An OpenAI-compatible endpoint as a model under evaluation (a real HTTP server on loopback): its answers are
 scored like a local model's; log-likelihood evaluators refuse it by name while the rest of the evaluation stands.
 The job's runner runs in this process here (the scheduler path is covered in test_eval_jobs)."""
 
@@ -34,3 +34,26 @@ def test_endpoint_answers_are_scored_and_loglikelihood_refuses_it(ws, tmp_path):
     (m,) = [m for m in r["metrics"] if m["evaluator"] == "numeric_answer"]
     assert m["value"] == 0.25 and m["n"] == 4  # only 2 + 2 = 4
     assert r["model_refs"]["stand-in"] == entry and r["chat_template"]["stand-in"] == "endpoint (chat API)"
+
+
+def test_multiple_choice_job_records_its_settings_and_shows_the_choices(ws, tiny_model):
+    """The shipped set scored by the runner in process: acc per subject, chat template recorded, answers and
+    references shown as choice text."""
+    from pathlib import Path
+
+    from jupyter_ft.evaluate.runner import EvalRun
+
+    mc = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "mc_facts.jsonl"
+    spec = preview_eval({"models": [str(tiny_model)], "dataset": str(mc), "limit": 12, "bootstrap": 50,
+                         "evaluators": [{"type": "multiple_choice", "num_fewshot": 1, "chat_template": True}]}, ws)
+    jobstore.insert(ws, job_id="eval-mc", kind="eval", technique="eval", name=None, device=spec.device,
+                    spec=spec.model_dump(mode="json"), submitted={}, max_attempts=1)
+    ws.job_dir("eval-mc").mkdir(parents=True)
+    assert EvalRun(ws, jobstore.get(ws, "eval-mc")).run() == "succeeded"
+    r = ft.eval_results("eval-mc")
+    assert r["multiple_choice"]["multiple_choice"]["chat_template"] is True
+    metrics = {m["metric"] for m in r["metrics"]}
+    assert {"acc", "acc_norm", "acc/geography"} <= metrics
+    s = r["samples"][0]
+    row = catalog.get(ws, spec.dataset).rows(0, 1)[0]
+    assert s["reference"] == row["choices"][row["answer"]] and s["answers"]["tiny-llama"] in row["choices"]

@@ -124,12 +124,14 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--skip-jobs", action="store_true")
+    ap.add_argument("--skip-generation", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads for the generation part (0: torch's default)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model_dir = build_model(root / "model", a.hidden)
-        bench_generation(model_dir, a.prompts, a.batch_size, a.max_new_tokens, a.threads)
+        if not a.skip_generation:
+            bench_generation(model_dir, a.prompts, a.batch_size, a.max_new_tokens, a.threads)
         if not a.skip_jobs:
             bench_many_models(model_dir, root, a.samples, a.max_new_tokens)
     return 0

@@ -1,6 +1,6 @@
-"""The evaluation runner in this process. An OpenAI-compatible endpoint as a model under evaluation (a real HTTP server on loopback): its answers are
-scored like a local model's; log-likelihood evaluators refuse it by name while the rest of the evaluation stands.
-The job's runner runs in this process here (the scheduler path is covered in test_eval_jobs)."""
+"""The evaluation runner, run in this process (the scheduler path is covered in test_eval_jobs): an
+OpenAI-compatible endpoint as a model under evaluation (a real HTTP server on loopback), whose answers are scored
+like a local model's while log-likelihood evaluators refuse it by name; the shipped multiple-choice set."""
 
 from __future__ import annotations
 

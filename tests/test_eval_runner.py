@@ -57,3 +57,30 @@ def test_multiple_choice_job_records_its_settings_and_shows_the_choices(ws, tiny
     s = r["samples"][0]
     row = catalog.get(ws, spec.dataset).rows(0, 1)[0]
     assert s["reference"] == row["choices"][row["answer"]] and s["answers"]["tiny-llama"] in row["choices"]
+
+
+def explodes_on_long(prediction, reference, row):
+    if len(row["prompt"]) > 14:
+        raise ValueError("too long")
+    return 1.0
+
+
+def test_an_evaluator_that_raises_is_named_with_its_sample_and_the_rest_stands(ws, tiny_model):
+    from jupyter_ft.evaluate.runner import EvalRun
+
+    rows = [{"prompt": "Say hi." if i % 2 else f"Say something long {i}.", "answer": "hi"} for i in range(4)]
+    v = catalog.add(ws, rows, name="hi", eval_fraction=0.0)
+    spec = preview_eval({"models": [str(tiny_model)], "dataset": v.ref, "split": "train", "bootstrap": 20,
+                         "generation": {"max_new_tokens": 3},
+                         "evaluators": [explodes_on_long, "exact_match"]}, ws)
+    jobstore.insert(ws, job_id="eval-boom", kind="eval", technique="eval", name=None, device=spec.device,
+                    spec=spec.model_dump(mode="json"), submitted={}, max_attempts=1)
+    ws.job_dir("eval-boom").mkdir(parents=True)
+    assert EvalRun(ws, jobstore.get(ws, "eval-boom")).run() == "failed"
+    r = ft.eval_results("eval-boom")
+    (err,) = r["errors"]
+    first_long = next(s["id"] for s in r["samples"] if "long" in s["prompt"])
+    assert err["evaluator"] == "explodes_on_long" and err["sample"] == first_long
+    assert "raised ValueError: too long on sample" in err["message"] and "<evaluator explodes_on_long> line 3" in err["message"]
+    assert [m["n"] for m in r["metrics"] if m["evaluator"] == "exact_match"] == [4]  # the other evaluator stands
+    assert r["partial"]

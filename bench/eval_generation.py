@@ -72,8 +72,10 @@ def make_adapters(model_dir: Path, out: Path, k: int) -> list[str]:
     return paths
 
 
-def bench_many_models(model_dir: Path, root: Path, samples: int, max_new_tokens: int) -> None:
+def bench_many_models(model_dir: Path, root: Path, samples: int, max_new_tokens: int, threads: int = 0) -> None:
     os.environ["JUPYTER_FT_HOME"] = str(root / "ws")
+    if threads:  # every job process (started by the scheduler this process starts) inherits it
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     import jupyter_ft as ft
     from jupyter_ft.core import catalog, demo_data
     from jupyter_ft.core.scheduler import stop_scheduler
@@ -125,7 +127,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--skip-jobs", action="store_true")
     ap.add_argument("--skip-generation", action="store_true")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads for the generation part (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); on a shared machine 1 avoids threads spinning on each other")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -133,7 +135,7 @@ def main() -> int:
         if not a.skip_generation:
             bench_generation(model_dir, a.prompts, a.batch_size, a.max_new_tokens, a.threads)
         if not a.skip_jobs:
-            bench_many_models(model_dir, root, a.samples, a.max_new_tokens)
+            bench_many_models(model_dir, root, a.samples, a.max_new_tokens, a.threads)
     return 0
 
 

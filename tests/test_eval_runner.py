@@ -4,10 +4,23 @@ like a local model's while log-likelihood evaluators refuse it by name; the ship
 
 from __future__ import annotations
 
+import pytest
+
 import jupyter_ft as ft
 from jupyter_ft.core import catalog, jobstore
 from jupyter_ft.core.evaluation import preview_eval
 from jupyter_ft.serve.stand_in_judge import StandInJudge
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """A tiny model on a shared 2-core machine: a second torch thread only spins waiting for the first."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_endpoint_answers_are_scored_and_loglikelihood_refuses_it(ws, tmp_path):
@@ -84,3 +97,29 @@ def test_an_evaluator_that_raises_is_named_with_its_sample_and_the_rest_stands(w
     assert "raised ValueError: too long on sample" in err["message"] and "<evaluator explodes_on_long> line 3" in err["message"]
     assert [m["n"] for m in r["metrics"] if m["evaluator"] == "exact_match"] == [4]  # the other evaluator stands
     assert r["partial"]
+
+
+def _run_here(ws, job_id, data):
+    from jupyter_ft.evaluate.runner import EvalRun
+
+    spec = preview_eval(data, ws)
+    jobstore.insert(ws, job_id=job_id, kind="eval", technique="eval", name=None, device=spec.device,
+                    spec=spec.model_dump(mode="json"), submitted={}, max_attempts=1)
+    ws.job_dir(job_id).mkdir(parents=True)
+    state = EvalRun(ws, jobstore.get(ws, job_id)).run()
+    return state, ft.eval_results(job_id)
+
+
+def test_adding_an_evaluator_does_not_regenerate_answers(ws, tiny_model):
+    v = catalog.add(ws, [{"prompt": f"Name a colour {i}.", "answer": "blue"} for i in range(6)], name="c",
+                    eval_fraction=0.0)
+    common = {"models": [str(tiny_model)], "dataset": v.ref, "split": "train", "bootstrap": 20,
+              "generation": {"max_new_tokens": 6, "batch_size": 4}}
+    s1, r1 = _run_here(ws, "eval-one", {**common, "evaluators": ["exact_match"]})
+    s2, r2 = _run_here(ws, "eval-two", {**common, "evaluators": ["exact_match", "rouge"]})
+    s3, r3 = _run_here(ws, "eval-three", {**common, "evaluators": ["rouge"], "generation": {"max_new_tokens": 5}})
+    assert (s1, s2, s3) == ("succeeded",) * 3
+    m = "tiny-llama"
+    assert r1["answers_generated"] == {m: 6} and r2["answers_generated"] == {m: 0} and r2["answers_cached"] == {m: 6}
+    assert [s["answers"] for s in r1["samples"]] == [s["answers"] for s in r2["samples"]]
+    assert r3["answers_generated"] == {m: 6}  # other generation settings: other answers

@@ -31,7 +31,7 @@ def bench_generation(model_dir: Path, n: int, batch_size: int, max_new_tokens: i
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
     from jupyter_ft.evaluate.generate import generate_batched, generate_one_by_one, render
 
     if threads:
@@ -77,7 +77,7 @@ def bench_many_models(model_dir: Path, root: Path, samples: int, max_new_tokens:
     if threads:  # every job process (started by the scheduler this process starts) inherits it
         os.environ["OMP_NUM_THREADS"] = str(threads)
     import jupyter_ft as ft
-    from jupyter_ft.core import catalog, demo_data
+    from jupyter_ft.core.datasets import catalog, demo_data
     from jupyter_ft.core.scheduler import stop_scheduler
 
     ws = ft.workspace()

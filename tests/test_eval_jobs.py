@@ -10,7 +10,8 @@ import signal
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import catalog, demo_data, procs
+from jupyter_ft.core import procs
+from jupyter_ft.core.datasets import catalog, demo_data
 
 from .test_jobs import mlflow_run, wait_for, wait_forwarded
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import catalog, jobstore
+from jupyter_ft.core import jobstore
+from jupyter_ft.core.datasets import catalog
 from jupyter_ft.core.evaluation import preview_eval
 from jupyter_ft.serve.stand_in_judge import StandInJudge
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import catalog
+from jupyter_ft.core.datasets import catalog
 from jupyter_ft.core.evaluation import preview_eval
 from jupyter_ft.core.mc_rows import layout, parse_rows
 from jupyter_ft.core.specs import SpecError

@@ -8,7 +8,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft.core import catalog
+from jupyter_ft.core.datasets import catalog
 
 
 @pytest.fixture
@@ -54,8 +54,11 @@ async def test_evaluation_routes_submit_list_get_results_and_errors(ws, jp_fetch
     assert {k: res[k] for k in ("job_id", "models", "model_refs", "dataset")} == {
         k: sdk[k] for k in ("job_id", "models", "model_refs", "dataset")}
 
-    train = ft.submit({"model": str(tmp_path / "m"), "dataset": "d.jsonl"}, ws)
-    for path in (("evaluations", train.id), ("evaluations", "eval-nope", "results")):
+    from jupyter_ft.core import jobstore
+
+    jobstore.insert(ws, job_id="sft-train", kind="train", technique="sft", name=None, device="cpu",
+                    spec={"model": "m", "dataset": "d"}, submitted={}, max_attempts=1)
+    for path in (("evaluations", "sft-train"), ("evaluations", "eval-nope", "results")):
         with pytest.raises(HTTPClientError) as ei:
             await jp_fetch("jupyter-ft", "api", *path)
         assert ei.value.code == 404

@@ -58,7 +58,7 @@ def test_bad_fields_are_named(data, field):
 @pytest.mark.slow
 def test_submit_and_the_cli_path_take_an_eval_spec(ws, tmp_path):
     import jupyter_ft as ft
-    from jupyter_ft.core import catalog
+    from jupyter_ft.core.datasets import catalog
 
     v = catalog.add(ws, [{"prompt": f"q{i}", "answer": str(i)} for i in range(10)], name="qa")
     path = tmp_path / "eval.yaml"

@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import catalog, devices, jobstore
+from . import devices, jobstore
+from .datasets import catalog
 from .api import Job, _jsonable, workspace
 from .eval_rows import EvalSample, to_sample
 from .eval_spec import EvalSpec, LmEvalEval, MultipleChoiceEval, parse_eval_spec

@@ -21,8 +21,9 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from jupyter_ft.core import catalog, evaluation, jobstore, procs
-from jupyter_ft.core.dataset_errors import DatasetNotFound
+from jupyter_ft.core import evaluation, jobstore, procs
+from jupyter_ft.core.datasets import catalog
+from jupyter_ft.core.datasets.errors import DatasetNotFound
 from jupyter_ft.core.eval_rows import EvalSample
 from jupyter_ft.core.eval_spec import GENERATIVE, EvalSpec, evaluator_name
 from jupyter_ft.core.mc_rows import MCShapeError, layout, parse_rows

@@ -1,15 +1,14 @@
 """The job process: `python -m jupyter_ft.training --root ROOT JOB_ID`.
 
 Started by the scheduler, never by a face. It records its pid, fails fast on bad input (before the heavy
-imports), loads data and model, builds the technique's trainer, resumes from the newest complete checkpoint,
-trains, saves the adapter/model, and records its own outcome. If it is killed (SIGKILL, OOM) it records nothing
+imports), loads data and model, builds the technique's trainer (its unit's `build_trainer`, from the registry),
+resumes from the newest complete checkpoint, trains, saves the adapter/model, and records its own outcome. If it is killed (SIGKILL, OOM) it records nothing
 and the scheduler retries it; SIGTERM means cancel.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import shutil
 import signal
@@ -18,13 +17,14 @@ import time
 import traceback
 from pathlib import Path
 
+from jupyter_ft import techniques
 from jupyter_ft.core import jobstore, procs
 from jupyter_ft.core.specs import TrainSpec
 from jupyter_ft.core.workspace import Workspace
 
 from . import data as data_mod
 from . import loading
-from .errors import JobCancelled, JobInputError
+from .errors import JobCancelled, JobInputError, TrainingDiverged
 
 # Python exceptions worth another attempt (the rest are deterministic: retrying would fail the same way).
 TRANSIENT = (ConnectionError, TimeoutError)
@@ -50,17 +50,16 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
 
 
 def run(ws: Workspace, job: jobstore.JobRecord) -> None:
+    technique = techniques.find(job.spec.get("technique", "sft"))
+    if technique is None:  # registered where it was submitted, not in this process's environment
+        raise JobInputError(f"technique: {job.spec.get('technique')!r} is not installed where the job runs "
+                            f"(installed: {', '.join(techniques.names())})")
     spec = TrainSpec.model_validate(job.spec)
     job_dir = ws.job_dir(job.id)
     loading.preflight(spec)
     data_mod.preflight(spec, ws)
-    try:
-        technique = importlib.import_module(f"jupyter_ft.training.{spec.technique}")
-    except ModuleNotFoundError:
-        raise JobInputError(f"technique: {spec.technique!r} has no training module") from None
 
-    from .callbacks import JobReporter
-    from .callbacks import CheckpointTimer
+    from .callbacks import CheckpointTimer, JobReporter, NonFiniteGuard, first_non_finite
     from .context import TrainContext, common_args, estimate_total_steps
 
     data = data_mod.load(spec, ws)
@@ -74,6 +73,8 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
         peft_config=loading.lora_config(spec),
         args=common_args(spec, job_dir, total, data.eval is not None),
     )
+    # A NaN/inf step loss must reach the log (and `NonFiniteGuard`), not be averaged away by the trainer.
+    ctx.args["logging_nan_inf_filter"] = False
     trainer = technique.build_trainer(ctx)
     if ctx.notes:
         jobstore.append_event(ws, job.id, "tag", {f"jupyter_ft.{k}": v for k, v in ctx.notes.items()})
@@ -83,10 +84,13 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
     trainer.add_callback(JobReporter(ws, job.id))
     if not spec.checkpoint_every:
         trainer.add_callback(CheckpointTimer(spec.checkpoint_minutes * 60))
+    trainer.add_callback(NonFiniteGuard(trainer.model))  # last: it sees whether this step will checkpoint
     resume = last_complete_checkpoint(Path(ctx.args["output_dir"]))
     if resume:
         print(f"[jupyter_ft] resuming from {resume.name}", flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if bad := first_non_finite(trainer.model):  # diverged after the last logged step: never a finished model
+        raise TrainingDiverged(trainer.state.global_step, f"weights ({bad})", float("nan"))
 
     out = Path(spec.output_dir).expanduser() if spec.output_dir else job_dir / "output"
     out.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,12 @@ class Job:
 
     @property
     def spec(self) -> TrainSpec:
-        return TrainSpec.model_validate(self.record.spec)
+        rec = self.record
+        if rec.kind == "eval":
+            from .eval_spec import EvalSpec
+
+            return EvalSpec.model_validate(rec.spec)  # type: ignore[return-value]
+        return TrainSpec.model_validate(rec.spec)
 
     @property
     def run_id(self) -> str | None:
@@ -128,6 +133,10 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
     spec pins `name@version`. Relative paths are read from `base_dir` (default: this process's working directory;
     the REST face passes the Jupyter server's root) and stored absolute."""
     ws = ws or workspace()
+    if _is_eval(spec):  # an evaluation spec (kind: eval): the CLI and POST /jobs take both
+        from .evaluation import submit_eval
+
+        return submit_eval(spec, ws)
     spec, data = _take_dataset(spec)
     if isinstance(spec, TrainSpec):
         submitted = spec.model_dump(mode="json", exclude_unset=True)
@@ -160,6 +169,21 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
         with open(job_dir / "job.log", "a") as fh:
             fh.write(f"[jupyter_ft] MLflow run not created at submission ({type(exc).__name__}: {exc}); will retry\n")
     return Job(job_id, ws)
+
+
+def _is_eval(spec: Any) -> bool:
+    if type(spec).__name__ == "EvalSpec":
+        return True
+    if isinstance(spec, (str, Path)):
+        try:
+            import yaml
+
+            text = Path(spec).read_text() if isinstance(spec, Path) or (
+                "\n" not in str(spec) and str(spec).endswith((".yaml", ".yml", ".json")) and Path(spec).is_file()) else spec
+            spec = yaml.safe_load(text)
+        except Exception:
+            return False
+    return isinstance(spec, dict) and spec.get("kind") == "eval"
 
 
 def _take_dataset(spec: Any) -> tuple[Any, Any]:
@@ -264,7 +288,13 @@ def jobs(ws: Workspace | None = None, states: list[str] | None = None) -> list[J
 
 
 def get_job(job_id: str, ws: Workspace | None = None) -> Job:
-    return Job(job_id, ws)
+    """A handle on any job; an evaluation's is an `EvalJob` (with `results()`)."""
+    job = Job(job_id, ws)
+    if job.record.kind == "eval":
+        from .evaluation import EvalJob
+
+        return EvalJob(job_id, job.ws)
+    return job
 
 
 def cancel(job_id: str, ws: Workspace | None = None) -> str:

@@ -1,0 +1,59 @@
+"""REST routes of evaluations: submit an `EvalSpec`, list evaluation jobs, one job, its results. Thin: parse, call
+`core.evaluation`, serialise; errors are raised and mapped to JSON by `BaseHandler.write_error` (a bad spec is a
+400 naming its fields, an unknown or non-evaluation job a 404)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import tornado.web
+
+from jupyter_ft.core import evaluation, jobstore
+
+from . import params
+from .errors import ClientError
+from .handlers import BaseHandler, finite, summary
+
+
+def _eval_record(handler: BaseHandler, job_id: str) -> jobstore.JobRecord:
+    rec = handler.record(job_id)
+    if rec.kind != "eval":
+        raise ClientError("job_id", f"{job_id} is a {rec.kind} job, not an evaluation", status=404)
+    return rec
+
+
+class EvaluationsHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        q = self.query({"state": params.Choice(jobstore.STATES, multi=True)})
+        self.reply({"evaluations": [{**summary(r), "models": r.spec.get("models", [])}
+                                    for r in jobstore.list_jobs(self.ws, q["state"]) if r.kind == "eval"]})
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        job = await asyncio.to_thread(evaluation.submit_eval, body, self.ws)
+        self.reply({"evaluation": summary(job.record)}, 201)
+
+
+class EvaluationHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, job_id: str) -> None:
+        rec = _eval_record(self, job_id)
+        self.reply({"evaluation": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted}})
+
+
+class EvaluationResultsHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, job_id: str) -> None:
+        _eval_record(self, job_id)
+        self.reply(finite(evaluation.results(self.ws, job_id)))
+
+
+def routes(prefix: str) -> list[tuple[str, type]]:
+    job = r"(?P<job_id>[A-Za-z0-9_.-]+)"
+    return [
+        (rf"{prefix}/evaluations/?", EvaluationsHandler),
+        (rf"{prefix}/evaluations/{job}/?", EvaluationHandler),
+        (rf"{prefix}/evaluations/{job}/results/?", EvaluationResultsHandler),
+    ]

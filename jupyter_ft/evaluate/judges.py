@@ -574,7 +574,7 @@ def rubric_metrics(scores: dict[Any, dict[str, float]], *, evaluator: str, model
 
 def run_pairwise(ev: PairwiseJudgeEval, pool: JudgePool, *, evaluator: str, model: str, samples: Sequence[Any],
                  prompts: Sequence[Any], answers: Sequence[str], baseline_answers: Sequence[str],
-                 rows: Sequence[dict[str, Any]] | None = None, cache_dir: Path | None = None,
+                 rows: Sequence[dict[str, Any]] | None = None, cache_path: Path | None = None,
                  bootstrap: int = 1000, seed: int = 0, progress: Progress | None = None) -> PairwiseOutcome:
     """A `pairwise_judge` evaluator of an EvalSpec, for one model against `ev.baseline`."""
     labels = None
@@ -582,14 +582,13 @@ def run_pairwise(ev: PairwiseJudgeEval, pool: JudgePool, *, evaluator: str, mode
         labels = [r.get(ev.human_label_column) for r in rows]
     return judge_pairwise(pool.get(ev.judge), evaluator=evaluator, model=model, baseline=ev.baseline,
                           samples=samples, prompts=prompts, answers=answers, baseline_answers=baseline_answers,
-                          instruction=ev.prompt, human_labels=labels,
-                          cache_path=(cache_dir / f"judge-{evaluator}.jsonl") if cache_dir else None,
+                          instruction=ev.prompt, human_labels=labels, cache_path=cache_path,
                           bootstrap=bootstrap, seed=seed, progress=progress)
 
 
 def run_rubric(ev: RubricJudgeEval, pool: JudgePool, *, evaluator: str, model: str, samples: Sequence[Any],
                prompts: Sequence[Any], answers: Sequence[str], rows: Sequence[dict[str, Any]] | None = None,
-               cache_dir: Path | None = None, bootstrap: int = 1000, seed: int = 0,
+               cache_path: Path | None = None, bootstrap: int = 1000, seed: int = 0,
                progress: Progress | None = None) -> RubricOutcome:
     """A `rubric_judge` evaluator of an EvalSpec, for one model."""
     human = None
@@ -597,8 +596,7 @@ def run_rubric(ev: RubricJudgeEval, pool: JudgePool, *, evaluator: str, model: s
         human = [r.get(ev.human_score_column) for r in rows]
     return judge_rubric(pool.get(ev.judge), evaluator=evaluator, model=model, criteria=ev.criteria,
                         samples=samples, prompts=prompts, answers=answers, min_score=ev.min_score,
-                        max_score=ev.max_score, human_scores=human,
-                        cache_path=(cache_dir / f"judge-{evaluator}.jsonl") if cache_dir else None,
+                        max_score=ev.max_score, human_scores=human, cache_path=cache_path,
                         bootstrap=bootstrap, seed=seed, progress=progress)
 
 
@@ -609,7 +607,8 @@ def run(er: Any, evaluators: Sequence[Any]) -> None:
     this after every model has answered). Reads the run's samples and answers; writes per-sample records to its
     score store (`extra.verdict` / `extra.reasons`), summary rows to `er.pairwise`, metric rows to `er.metrics`
     and MLflow, and each failure to `er.error(model, evaluator, sample, message)`; the judge's answers are cached
-    in the job folder, so a resumed job asks only for what is new."""
+    in the workspace (`eval_cache/judge.jsonl`), so a resumed job, or a later evaluation of the same answers, asks
+    only for what is new."""
     from jupyter_ft.core.eval_spec import evaluator_name
 
     pool = JudgePool(getattr(er, "device", "cpu"))
@@ -625,6 +624,12 @@ def run(er: Any, evaluators: Sequence[Any]) -> None:
                 er.error(None, name, None, f"evaluator {name!r}: {exc}")
     finally:
         pool.close()
+
+
+def _cache_path(er: Any) -> Path:
+    """The workspace's judge cache (beside its answer cache): keyed by judge, prompt and answers, so a resumed job
+    and a later evaluation of the same answers by the same judge ask nothing again."""
+    return er.ws.root / "eval_cache" / "judge.jsonl"
 
 
 def _label_of(er: Any, entry: str) -> str:
@@ -660,7 +665,7 @@ def _pairwise_step(er: Any, ev: PairwiseJudgeEval, name: str, pool: JudgePool) -
         out = run_pairwise(ev, pool, evaluator=name, model=label, samples=[s.id for s in samples],
                            prompts=[s.prompt for s in samples], answers=[answers[s.id] for s in samples],
                            baseline_answers=[base_answers[s.id] for s in samples], rows=[s.row for s in samples],
-                           cache_dir=er.dir, bootstrap=er.spec.bootstrap, seed=er.spec.seed,
+                           cache_path=_cache_path(er), bootstrap=er.spec.bootstrap, seed=er.spec.seed,
                            progress=_reporter(er, name, f"{label} vs {baseline}"))
         points = {"win": 1.0, "tie": 0.5, "loss": 0.0}
         er.store.add_many([{"model": label, "evaluator": name, "sample": sid, "scores": {"pairwise": points[v["final"]]},
@@ -688,7 +693,7 @@ def _rubric_step(er: Any, ev: RubricJudgeEval, name: str, pool: JudgePool) -> No
         samples = [s for s in er.samples if s.id in answers]
         out = run_rubric(ev, pool, evaluator=name, model=label, samples=[s.id for s in samples],
                          prompts=[s.prompt for s in samples], answers=[answers[s.id] for s in samples],
-                         rows=[s.row for s in samples], cache_dir=er.dir, bootstrap=er.spec.bootstrap,
+                         rows=[s.row for s in samples], cache_path=_cache_path(er), bootstrap=er.spec.bootstrap,
                          seed=er.spec.seed, progress=_reporter(er, name, label))
         er.store.add_many([{"model": label, "evaluator": name, "sample": sid, "scores": scores,
                             "extra": {"reasons": out.reasons[sid]}}

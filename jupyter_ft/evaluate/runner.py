@@ -110,6 +110,17 @@ class EvalRun:
         self.model_refs = {r.label: (r.adapter or r.model or r.entry) if r.kind != "endpoint" else r.entry
                            for r in self.refs}
         self.store = res.ScoreStore(self.dir / "scores.jsonl")
+        self.lm_eval_done: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (model, evaluator) -> metric rows
+        done = self.dir / "lm_eval.json"
+        if done.is_file():
+            import json
+
+            try:
+                saved = json.loads(done.read_text())
+                self.lm_eval_done = {(d["model"], d["evaluator"]): d["metrics"] for d in saved["done"]}
+                self.extra["lm_eval"] = saved.get("info", {})
+            except (ValueError, KeyError, TypeError):
+                pass  # cut short by a kill: run the tasks again
         if self.store.resumed:
             print(f"[jupyter_ft] resuming: {self.store.resumed} scored sample(s) kept from earlier attempts", flush=True)
         self.cache = AnswerCache(self.ws.root / "eval_cache" / "answers.jsonl")
@@ -158,9 +169,14 @@ class EvalRun:
         for ev in self.spec.evaluators:
             name = evaluator_name(ev)
             todo = [s for s in self.samples if not self.store.has(label, name, s.id)]
-            if not todo or ev.type in ("pairwise_judge", "rubric_judge"):
+            if ev.type == "lm_eval":
+                todo = [] if (label, name) in self.lm_eval_done else self.samples  # its own task data, not ours
+            if not todo:
                 continue
             try:
+                if ev.type in ("pairwise_judge", "rubric_judge"):  # judged in run_judges, once every model answered
+                    self._answers(ref, use, tokenizer, endpoint, bool(chat))
+                    continue
                 if ev.type in ("multiple_choice", "eval_loss") and endpoint is not None and not endpoint.supports_logprobs():
                     raise EvaluatorError(
                         f"model {label!r} is an endpoint ({ref.url}); evaluator {name!r} ({ev.type}) scores "
@@ -171,7 +187,7 @@ class EvalRun:
                 elif ev.type == "eval_loss":
                     self._eval_loss(ev, name, label, todo, use, tokenizer, endpoint, bool(chat) and endpoint is None)
                 elif ev.type == "lm_eval":
-                    self._lm_eval(ev, name, ref)
+                    self._lm_eval(ev, name, ref, use, tokenizer)
                 elif ev.type in GENERATIVE:
                     answers = self._answers(ref, use, tokenizer, endpoint, bool(chat))
                     self._generative(ev, name, label, todo, answers)
@@ -179,8 +195,9 @@ class EvalRun:
                 self.error(label, name, exc.sample, str(exc))
             self.progress(force=True)
         self.metrics[label] = [m for ev in self.spec.evaluators
-                               for m in res.aggregate(self.store, label, evaluator_name(ev), ev.type,
-                                                      self.spec.bootstrap, self.spec.seed)]
+                               for m in (res.aggregate(self.store, label, evaluator_name(ev), ev.type,
+                                                       self.spec.bootstrap, self.spec.seed)
+                                         if ev.type != "lm_eval" else self.lm_eval_done.get((label, evaluator_name(ev)), []))]
 
     def _multiple_choice(self, ev, name, label, todo, use, tokenizer, endpoint, chat) -> None:
         qs, dev = self.mc[name]
@@ -227,14 +244,26 @@ class EvalRun:
                                   "extra": {"ll": ll, "tokens": n}} for s, (ll, n, _) in zip(chunk, out)])
             self.progress()
 
-    def _lm_eval(self, ev, name, ref) -> None:
+    def _lm_eval(self, ev, name, ref, use, tokenizer) -> None:
+        """lm-eval scores the model already in memory (base, or base with this adapter set) on its own task data;
+        its metric rows (lm-eval's stderr as the interval) are kept in the job folder, so a resumed attempt does
+        not run the task again."""
+        from . import lm_eval_bridge
+
         try:
-            from . import lm_eval_bridge
-        except ImportError:
-            raise EvaluatorError(f"evaluator {name!r}: the lm-evaluation-harness bridge is not part of this build",
-                                 name) from None
-        rows = lm_eval_bridge.run(ev, ref, device=self.device, seed=self.spec.seed)
-        self.store.add_many([{"model": ref.label, "evaluator": name, **r} for r in rows])
+            if use is not None:
+                with use() as model:
+                    out = lm_eval_bridge.run(ev, ref, evaluator=name, device=self.device, seed=self.spec.seed,
+                                             bootstrap=self.spec.bootstrap, model=model, tokenizer=tokenizer)
+            else:
+                out = lm_eval_bridge.run(ev, ref, evaluator=name, device=self.device, seed=self.spec.seed)
+        except lm_eval_bridge.LmEvalError as exc:
+            raise EvaluatorError(f"evaluator {name!r}: {exc}", name) from None
+        self.lm_eval_done[(ref.label, name)] = out.metrics
+        self.extra.setdefault("lm_eval", {})[f"{ref.label}/{name}"] = {**out.info, "documents": len(out.docs)}
+        res.write_json(self.dir / "lm_eval.json", {"done": [{"model": m, "evaluator": e, "metrics": rows}
+                                                            for (m, e), rows in self.lm_eval_done.items()],
+                                                   "info": self.extra["lm_eval"]})
 
     def _answers(self, ref: ModelRef, use, tokenizer, endpoint, chat: bool) -> dict[int, str]:
         """Every sample's answer from this model: from the cache, else generated in batches (and cached)."""
@@ -408,8 +437,10 @@ def _keep_partial(er: EvalRun | None, state: str) -> None:
         for label in er.labels:
             if label not in er.metrics:
                 er.metrics[label] = [m for ev in er.spec.evaluators
-                                     for m in res.aggregate(er.store, label, evaluator_name(ev), ev.type,
-                                                            er.spec.bootstrap, er.spec.seed)]
+                                     for m in (res.aggregate(er.store, label, evaluator_name(ev), ev.type,
+                                                             er.spec.bootstrap, er.spec.seed)
+                                               if ev.type != "lm_eval"
+                                               else er.lm_eval_done.get((label, evaluator_name(ev)), []))]
         er.write_results(state, True)
     except Exception:
         traceback.print_exc()

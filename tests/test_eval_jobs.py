@@ -31,10 +31,18 @@ def test_base_against_dpo_adapter_results_table_mlflow_and_answer_cache(ws, tiny
     assert dpo.status == "succeeded", dpo.logs(tail=30)
 
     broken = "no-such-org/no-such-model"
-    job = ft.evaluate(models=["base", dpo.id, broken], dataset="human-like", limit=8,
-                      evaluators=["rouge", agrees, "eval_loss"], generation={"max_new_tokens": 12, "batch_size": 4})
-    assert isinstance(job, ft.EvalJob) and job.spec.dataset == pref.ref and job.spec.split == "eval"
-    job.wait(timeout=400)
+    from jupyter_ft.serve.stand_in_judge import StandInJudge
+
+    with StandInJudge() as judge:
+        j = {"base_url": judge.url, "model": "stand-in"}
+        job = ft.evaluate(models=["base", dpo.id, broken], dataset="human-like", limit=8,
+                          evaluators=["rouge", agrees, "eval_loss",
+                                      {"type": "pairwise_judge", "name": "judge", "judge": j},
+                                      {"type": "rubric_judge", "name": "rubric", "judge": j,
+                                       "criteria": ["relevance", "human-likeness"]}],
+                          generation={"max_new_tokens": 12, "batch_size": 4})
+        assert isinstance(job, ft.EvalJob) and job.spec.dataset == pref.ref and job.spec.split == "eval"
+        job.wait(timeout=400)
     r = ft.eval_results(job.id)
     # the hub model cannot load: it fails naming itself, the other two models' results stand, marked partial
     assert job.status == "failed" and broken in job.error, job.logs(tail=30)
@@ -47,12 +55,20 @@ def test_base_against_dpo_adapter_results_table_mlflow_and_answer_cache(ws, tiny
         assert {(model, "rouge", "rougeL"), (model, "agrees", "overlap"), (model, "agrees", "answer_chars"),
                 (model, "eval_loss", "loss"), (model, "eval_loss", "perplexity")} <= got
     for m in r["metrics"]:
-        assert m["n"] == 8 and m["ci_low"] <= m["value"] <= m["ci_high"], m
+        if m["ci_low"] is not None:
+            assert m["n"] == 8 and m["ci_low"] <= m["value"] <= m["ci_high"], m
     loss = {m["model"]: m["value"] for m in r["metrics"] if m["metric"] == "loss"}
     assert loss["base"] != loss[label]  # the adapter is really switched on
     assert len(r["samples"]) == 8
     s = r["samples"][0]
     assert s["reference"] and set(s["answers"]) == {"base", label} and set(s["scores"]["base"]) >= {"rougeL", "overlap"}
+    # the judges, wired in: the DPO answers against the base's in both orders, rubric scores with reasons
+    (pw,) = r["pairwise"]
+    assert (pw["model"], pw["baseline"], pw["n"]) == (label, "base", 8) and pw["consistency"] is not None
+    assert abs(pw["win"] + pw["tie"] + pw["loss"] - 1) < 1e-9 and set(pw["mean_length"]) == {label, "base"}
+    assert set(s["verdicts"]["judge"][f"{label} vs base"]) >= {"ab", "ba", "final"}
+    assert {(label, "rubric", "relevance"), ("base", "rubric", "human-likeness")} <= got
+    assert set(s["reasons"][label]) == {"relevance", "human-likeness"} and s["scores"][label]["relevance"] >= 1
 
     # MLflow: metrics per model on the evaluation's own run, linked to the DPO training run, the per-sample table
     wait_forwarded(ws, job)
@@ -60,7 +76,7 @@ def test_base_against_dpo_adapter_results_table_mlflow_and_answer_cache(ws, tiny
     mine = next(m for m in r["metrics"] if m["model"] == label and m["metric"] == "overlap")
     assert run.data.metrics[f"{label}/agrees/overlap"] == pytest.approx(mine["value"])
     assert run.data.metrics[f"{label}/agrees/overlap_ci_high"] == pytest.approx(mine["ci_high"])
-    assert "base/rouge/rougeL" in run.data.metrics
+    assert "base/rouge/rougeL" in run.data.metrics and f"{label}/judge/win_vs_base" in run.data.metrics
     assert run.data.tags["jupyter_ft.eval.model.1.training_run_id"] == dpo.run_id
     assert run.data.tags["jupyter_ft.technique"] == "eval"
     from mlflow.tracking import MlflowClient

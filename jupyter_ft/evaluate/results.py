@@ -192,6 +192,8 @@ def samples_table(results: dict[str, Any]) -> dict[str, list[Any]]:
 def log_metrics(ws: Workspace, job_id: str, metrics: list[dict[str, Any]]) -> None:
     values: dict[str, float] = {}
     for m in metrics:
+        if m.get("value") is None:
+            continue
         name = mlflow_name(m["model"], m["evaluator"], m["metric"])
         values[name] = float(m["value"])
         if m.get("ci_low") is not None:

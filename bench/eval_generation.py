@@ -27,13 +27,15 @@ def build_model(folder: Path, hidden: int) -> Path:
     return make_tiny_model(folder, hidden_size=hidden, num_layers=4, num_heads=4)
 
 
-def bench_generation(model_dir: Path, n: int, batch_size: int, max_new_tokens: int) -> None:
+def bench_generation(model_dir: Path, n: int, batch_size: int, max_new_tokens: int, threads: int = 0) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from jupyter_ft.core import demo_data
     from jupyter_ft.evaluate.generate import generate_batched, generate_one_by_one, render
 
+    if threads:
+        torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     prompts = [r["prompt"] for r in demo_data.preference_rows(n)]
@@ -50,7 +52,8 @@ def bench_generation(model_dir: Path, n: int, batch_size: int, max_new_tokens: i
     print(f"generation, {n} prompts, max_new_tokens {max_new_tokens}, greedy, CPU threads {torch.get_num_threads()}:")
     print(f"  per-sample generate loop : {t_loop:7.2f} s  {n / t_loop:7.2f} answers/s")
     print(f"  batched (batch {batch_size:3d})      : {t_batch:7.2f} s  {n / t_batch:7.2f} answers/s")
-    print(f"  ratio batched / loop     : {t_loop / t_batch:5.2f}x   (target >= 3x); identical answers {same}/{n}")
+    print(f"  ratio batched / loop     : {t_loop / t_batch:5.2f}x   (target >= 3x); identical answers {same}/{n}",
+          flush=True)
 
 
 def make_adapters(model_dir: Path, out: Path, k: int) -> list[str]:
@@ -69,8 +72,10 @@ def make_adapters(model_dir: Path, out: Path, k: int) -> list[str]:
     return paths
 
 
-def bench_many_models(model_dir: Path, root: Path, samples: int, max_new_tokens: int) -> None:
+def bench_many_models(model_dir: Path, root: Path, samples: int, max_new_tokens: int, threads: int = 0) -> None:
     os.environ["JUPYTER_FT_HOME"] = str(root / "ws")
+    if threads:  # every job process (started by the scheduler this process starts) inherits it
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     import jupyter_ft as ft
     from jupyter_ft.core import catalog, demo_data
     from jupyter_ft.core.scheduler import stop_scheduler
@@ -121,13 +126,16 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--skip-jobs", action="store_true")
+    ap.add_argument("--skip-generation", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); on a shared machine 1 avoids threads spinning on each other")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model_dir = build_model(root / "model", a.hidden)
-        bench_generation(model_dir, a.prompts, a.batch_size, a.max_new_tokens)
+        if not a.skip_generation:
+            bench_generation(model_dir, a.prompts, a.batch_size, a.max_new_tokens, a.threads)
         if not a.skip_jobs:
-            bench_many_models(model_dir, root, a.samples, a.max_new_tokens)
+            bench_many_models(model_dir, root, a.samples, a.max_new_tokens, a.threads)
     return 0
 
 

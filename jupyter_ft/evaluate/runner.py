@@ -132,6 +132,10 @@ class EvalRun:
                 except MCShapeError as exc:
                     raise JobInputError(f"evaluator {evaluator_name(e)!r}: {exc}") from None
                 self.mc[evaluator_name(e)] = (qs, dev)
+                self.extra.setdefault("multiple_choice", {})[evaluator_name(e)] = {
+                    "chat_template": e.chat_template, "num_fewshot": e.num_fewshot, "fewshot_split": e.fewshot_split,
+                    "prompt": "Question: {question}\nAnswer:", "continuation": "{choice}" if e.chat_template
+                    else " {choice}", "scoring": "lm-evaluation-harness log-likelihood (acc, acc_norm by characters)"}
         counted = [e for e in spec.evaluators if e.type != "lm_eval"]
         total = len(self.labels) * len(self.samples) * len(counted)
         jobstore.set_fields(self.ws, self.job.id, total_steps=total, step=len(self.store.records), progress_at=time.time())

@@ -576,14 +576,15 @@ def run_pairwise(ev: PairwiseJudgeEval, pool: JudgePool, *, evaluator: str, mode
                  prompts: Sequence[Any], answers: Sequence[str], baseline_answers: Sequence[str],
                  rows: Sequence[dict[str, Any]] | None = None, cache_dir: Path | None = None,
                  bootstrap: int = 1000, seed: int = 0, progress: Progress | None = None) -> PairwiseOutcome:
-    """A `pairwise_judge` evaluator of an EvalSpec, for one model against `ev.baseline`."""
+    """A `pairwise_judge` evaluator of an EvalSpec, for one model against `ev.baseline` (the judge's answers
+    cached in `cache_dir/judge-<evaluator>.jsonl`)."""
     labels = None
     if ev.human_label_column and rows is not None:
         labels = [r.get(ev.human_label_column) for r in rows]
     return judge_pairwise(pool.get(ev.judge), evaluator=evaluator, model=model, baseline=ev.baseline,
                           samples=samples, prompts=prompts, answers=answers, baseline_answers=baseline_answers,
                           instruction=ev.prompt, human_labels=labels,
-                          cache_path=(cache_dir / f"judge-{evaluator}.jsonl") if cache_dir else None,
+                          cache_path=(Path(cache_dir) / f"judge-{evaluator}.jsonl") if cache_dir else None,
                           bootstrap=bootstrap, seed=seed, progress=progress)
 
 
@@ -591,12 +592,13 @@ def run_rubric(ev: RubricJudgeEval, pool: JudgePool, *, evaluator: str, model: s
                prompts: Sequence[Any], answers: Sequence[str], rows: Sequence[dict[str, Any]] | None = None,
                cache_dir: Path | None = None, bootstrap: int = 1000, seed: int = 0,
                progress: Progress | None = None) -> RubricOutcome:
-    """A `rubric_judge` evaluator of an EvalSpec, for one model."""
+    """A `rubric_judge` evaluator of an EvalSpec, for one model (cached like `run_pairwise`)."""
     human = None
     if ev.human_score_column and rows is not None:
         human = [r.get(ev.human_score_column) for r in rows]
     return judge_rubric(pool.get(ev.judge), evaluator=evaluator, model=model, criteria=ev.criteria,
                         samples=samples, prompts=prompts, answers=answers, min_score=ev.min_score,
                         max_score=ev.max_score, human_scores=human,
-                        cache_path=(cache_dir / f"judge-{evaluator}.jsonl") if cache_dir else None,
+                        cache_path=(Path(cache_dir) / f"judge-{evaluator}.jsonl") if cache_dir else None,
                         bootstrap=bootstrap, seed=seed, progress=progress)
+

@@ -132,3 +132,59 @@ def test_results_widget_before_any_score(ws):
     w = ft.ui.eval_results({"job_id": "eval-x", "state": "running", "models": ["base"], "samples": []}, live=False)
     assert w.figure is None and "waiting for the first scores" in w.figure_box.children[0].value
     assert "no samples scored yet" in w.table.value
+
+
+# --- the evaluation form ---------------------------------------------------------------------------------------
+
+def my_relevance(prediction, reference, row):
+    return {"overlap": float(bool(set(prediction.split()) & set(str(reference).split())))}
+
+
+def test_eval_form_is_generated_from_the_schema_and_builds_a_valid_spec(ws):
+    from jupyter_ft.core.eval_spec import EvalSpec
+
+    form = ft.ui.evaluate()
+    expected = {name for name in EvalSpec.model_fields if name not in ("kind", "auto")}
+    assert {p.split(".")[0] for p in list(form.controls) + list(form.sections)} == expected
+    assert "generation.max_new_tokens" in form.controls and "tracking.experiment" in form.controls
+    advanced = form.advanced.children[0].children
+    assert form.sections["generation"] in advanced and form.controls["models"].row not in advanced
+    assert form.controls["tracking.experiment"].get() == "jupyter_ft-eval"  # the spec's default, not TrackingSpec's
+    assert "Evaluation" in form.children[0].value
+
+    form.set(models=["base", "dpo-1"], base="./tiny", dataset="qa.jsonl", evaluators=["exact_match", my_relevance])
+    assert form.controls["models"].get() == "base, dpo-1"  # a list of strings is a comma-separated text field
+    assert "def my_relevance(prediction, reference, row):" in form.controls["evaluators"].get()
+    form.add_evaluator("pairwise_judge")
+    form.controls["generation.max_new_tokens"].widget.value = "16"
+    spec = form.spec()
+    assert isinstance(spec, EvalSpec) and spec.models == ["base", "dpo-1"] and spec.generation.max_new_tokens == 16
+    assert [e.type for e in spec.evaluators] == ["exact_match", "python", "pairwise_judge"]
+    assert spec.evaluators[1].function == "my_relevance" and spec.evaluators[2].judge.base_url.startswith("http://")
+    d = form.spec_dict()
+    assert d["generation"] == {"max_new_tokens": 16} and "tracking" not in d and "seed" not in d  # only what was chosen
+    assert "EvalForm\n" in form._repr_mimebundle_()["text/plain"]
+
+
+def test_eval_form_marks_bad_fields_with_the_schema_message(ws):
+    form = ft.ui.evaluate(models="base, base", dataset="qa.jsonl", evaluators=[{"type": "multiple_choice",
+                                                                                   "num_fewshot": -1}])
+    with pytest.raises(ft.SpecError):
+        form.spec()
+    assert "greater than or equal to 0" in form.errors["evaluators"]
+    assert "jft-invalid" in form.controls["evaluators"].widget._dom_classes
+    form.set(evaluators=["exact_match"])
+    assert "listed twice" in form.errors["models"] and "evaluators" not in form.errors
+    form.set(models=["base", "dpo-1"], evaluators=[{"type": "frobnicate"}])
+    assert "unknown evaluator type" in form.errors["evaluators"] and "models" not in form.errors
+    form.controls["evaluators"].widget.value = "[unclosed"
+    assert "not valid YAML" in form.errors["evaluators"]
+    form.add_evaluator("rouge")
+    assert "not a YAML list" in form.status.value
+    form.set(evaluators=["rouge"])
+    form.controls["limit"].widget.value = "0"
+    assert "greater than 0" in form.errors["limit"]
+    with pytest.raises(ft.SpecError, match="unknown evaluator 'bleu'"):
+        form.set(evaluators=["bleu"])
+    with pytest.raises(ft.SpecError, match="unknown field"):
+        form.set(learning_rate=1e-3)

@@ -96,11 +96,6 @@ def panels(results: dict[str, Any]) -> list[Panel]:
     return out
 
 
-def structure(ps: list[Panel]) -> tuple:
-    """What decides the figure's traces and axes (values aside): a change means redrawing, not updating."""
-    return tuple((p.key, p.title, tuple(p.metrics), tuple(b.model for b in p.bars)) for p in ps)
-
-
 # --- pairwise ----------------------------------------------------------------------------------------------------
 
 def _ci(x: Any) -> tuple[float, float] | None:

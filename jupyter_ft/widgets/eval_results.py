@@ -73,14 +73,15 @@ class EvalResults(widgets.VBox):
         self.panels: list[Panel] = []
         self.shown: list[dict[str, Any]] = []   # the samples the filter keeps (all pages)
         self.page = 0
-        self.redraws = 0                         # figures built (structure changes); value updates do not count
-        self._structure: tuple | None = None
+        self.redraws = 0                         # figures sent to the front end (only when something changed)
+        self._drawn: dict | None = None          # the plotly JSON last sent to the front end
         self._lock = threading.RLock()
         self._ticker: Ticker | None = None
 
         self.header = widgets.HTML()
         self.errors = widgets.HTML()
-        self.figure: go.FigureWidget | None = None
+        self.figure: go.Figure | None = None      # what the bars show (the Python object of the drawn figure)
+        self.plot = widgets.Output()
         self.figure_box = widgets.VBox()
         self.pairwise = widgets.HTML()
         self.disagree = widgets.Checkbox(value=False, description="only samples where the models disagree",
@@ -181,23 +182,25 @@ class EvalResults(widgets.VBox):
 
     def _draw_bars(self) -> None:
         self.panels = eval_view.panels(self.results)
-        shape = eval_view.structure(self.panels)
         if not self.panels:
-            self.figure, self._structure = None, shape
             note = "waiting for the first scores…" if self.results.get("state") not in DONE_STATES else "no metrics"
+            self.figure, self._drawn = None, None
             self.figure_box.children = [widgets.HTML(f"<i>{note}</i>")]
             return
-        if shape != self._structure or self.figure is None:
-            self.figure = go.FigureWidget(self._build_figure())   # every trace property set at creation
-            self.figure_box.children = [self.figure]
-            self._structure = shape
-            self.redraws += 1
+        fig = self._build_figure()
+        spec = fig.to_plotly_json()
+        if spec == self._drawn:
             return
-        with self.figure.batch_update():   # same traces: only values change
-            for trace, (panel, bars) in zip(self.figure.data, self._bar_list()):
-                trace.y = bars.values
-                trace.error_y = self._error_y(bars)
-                trace.customdata = self._custom(panel, bars)
+        # Sent as plotly's own output (rendered by jupyterlab-plotly) inside an Output widget, replaced by value:
+        # a FigureWidget here lost its data or layout in real JupyterLab about half the time (plotly 7 over
+        # anywidget: state that arrives before its view renders is dropped), whichever way it was filled.
+        self.plot.outputs = ({"output_type": "display_data", "metadata": {},
+                              "data": {"application/vnd.plotly.v1+json": spec,
+                                       "text/plain": f"bars: {', '.join(p.title for p in self.panels)}"}},)
+        if self.figure_box.children != (self.plot,):
+            self.figure_box.children = [self.plot]
+        self.figure, self._drawn = fig, spec
+        self.redraws += 1
 
     def _bar_list(self) -> list[tuple[Panel, Any]]:
         return [(p, b) for p in self.panels for b in p.bars]
@@ -215,6 +218,7 @@ class EvalResults(widgets.VBox):
                 for v, p, m, n in zip(bars.values, bars.err_plus, bars.err_minus, bars.n)]
 
     def _build_figure(self) -> go.Figure:
+        """One axis pair per panel (two columns), one bar trace per model and panel, legend entry once per model."""
         n = len(self.panels)
         cols = 1 if n == 1 else 2
         rows = math.ceil(n / cols)
@@ -222,14 +226,14 @@ class EvalResults(widgets.VBox):
         vgap, hgap = min(0.3, 80 / plot_px), 0.1
         w, h = (1 - hgap * (cols - 1)) / cols, (1 - vgap * (rows - 1)) / rows
         colors = self._colors()
-        layout: dict[str, Any] = {}
+        axes: dict[str, Any] = {}
         notes, traces, legend_shown = [], [], set()
         for k, panel in enumerate(self.panels):
             r, c = divmod(k, cols)
             x0, y1 = c * (w + hgap), 1 - r * (h + vgap)
             i = "" if k == 0 else str(k + 1)
-            layout[f"xaxis{i}"] = dict(domain=[max(0, x0), min(1, x0 + w)], anchor=f"y{i}", type="category")
-            layout[f"yaxis{i}"] = dict(domain=[max(0, y1 - h), min(1, y1)], anchor=f"x{i}", rangemode="tozero")
+            axes[f"xaxis{i}"] = dict(domain=[max(0, x0), min(1, x0 + w)], anchor=f"y{i}", type="category")
+            axes[f"yaxis{i}"] = dict(domain=[max(0, y1 - h), min(1, y1)], anchor=f"x{i}", rangemode="tozero")
             notes.append(dict(text=f"<b>{html.escape(panel.title)}</b>", x=x0 + w / 2, y=y1, xref="paper",
                               yref="paper", xanchor="center", yanchor="bottom", showarrow=False))
             for bars in panel.bars:
@@ -245,7 +249,7 @@ class EvalResults(widgets.VBox):
         return go.Figure(data=traces, layout=go.Layout(
             template="plotly_white", barmode="group", annotations=notes, height=top + plot_px + bottom + legend_px,
             margin=dict(l=55, r=20, t=top, b=bottom + legend_px),
-            legend=dict(orientation="h", x=0, yanchor="top", y=-bottom / plot_px), **layout))
+            legend=dict(orientation="h", x=0, yanchor="top", y=-bottom / plot_px), **axes))
 
     # --- pairwise ----------------------------------------------------------------------------------------------
     def _draw_pairwise(self) -> None:

@@ -9,6 +9,15 @@ __version__ = "0.1.0"
 
 from .core.api import Job, JobFailed, cancel, get_job, jobs, preview, submit, train, workspace  # noqa: E402
 from .core.specs import SpecError, TrainSpec  # noqa: E402
+from .core.eval_spec import EvalSpec  # noqa: E402
+from .core.evaluation import EvalJob, dry_run_evaluator, eval_jobs, evaluate  # noqa: E402
+from .core.evaluation import results as _eval_results  # noqa: E402
+
+
+def eval_results(job_id: str, workspace_root=None) -> dict:
+    """The results of an evaluation job (metrics with 95% intervals, per-sample answers and scores, errors),
+    current while it runs; see `jupyter_ft.core.evaluation.results` for the schema."""
+    return _eval_results(workspace(workspace_root) if workspace_root else None, job_id)
 from . import datasets  # noqa: E402  (ft.datasets: the dataset catalog)
 from . import ui  # noqa: E402  (cheap: each panel imports ipywidgets/plotly when opened)
 
@@ -46,5 +55,6 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyter_ft"}]
 
 
-__all__ = ["Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "datasets", "get_job", "jobs", "make_tiny_model",
+__all__ = ["EvalJob", "EvalSpec", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "dry_run_evaluator",
+           "eval_jobs", "eval_results", "evaluate", "datasets", "get_job", "jobs", "make_tiny_model",
            "preview", "submit", "train", "ui", "workspace"]

@@ -61,7 +61,12 @@ class Job:
 
     @property
     def spec(self) -> TrainSpec:
-        return TrainSpec.model_validate(self.record.spec)
+        rec = self.record
+        if rec.kind == "eval":
+            from .eval_spec import EvalSpec
+
+            return EvalSpec.model_validate(rec.spec)  # type: ignore[return-value]
+        return TrainSpec.model_validate(rec.spec)
 
     @property
     def run_id(self) -> str | None:
@@ -204,7 +209,13 @@ def jobs(ws: Workspace | None = None, states: list[str] | None = None) -> list[J
 
 
 def get_job(job_id: str, ws: Workspace | None = None) -> Job:
-    return Job(job_id, ws)
+    """A handle on any job; an evaluation's is an `EvalJob` (with `results()`)."""
+    job = Job(job_id, ws)
+    if job.record.kind == "eval":
+        from .evaluation import EvalJob
+
+        return EvalJob(job_id, job.ws)
+    return job
 
 
 def cancel(job_id: str, ws: Workspace | None = None) -> str:

@@ -45,8 +45,13 @@ class Executor(Protocol):
     def start(self, ws: Workspace, job: jobstore.JobRecord) -> RunningJob: ...
 
 
+# the module each kind of job runs as (`python -m MODULE --root ROOT JOB_ID`)
+JOB_MODULES = {"train": "jupyter_ft.training", "eval": "jupyter_ft.evaluate"}
+
+
 class LocalProcessExecutor:
-    """Each job is `python -m jupyter_ft.training <job>` in its own session, output appended to the job's log."""
+    """Each job is `python -m jupyter_ft.training <job>` (evaluations: `jupyter_ft.evaluate`) in its own session,
+    output appended to the job's log."""
 
     def start(self, ws: Workspace, job: jobstore.JobRecord) -> subprocess.Popen:
         job_dir = ws.job_dir(job.id)
@@ -54,7 +59,7 @@ class LocalProcessExecutor:
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         with open(job_dir / "job.log", "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "jupyter_ft.training", "--root", str(ws.root), job.id],
+                [sys.executable, "-m", JOB_MODULES.get(job.kind, "jupyter_ft.training"), "--root", str(ws.root), job.id],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, cwd=job_dir, env=env,
             )

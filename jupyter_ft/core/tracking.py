@@ -83,7 +83,7 @@ def create_run(ws: Workspace, job_id: str, spec: dict[str, Any]) -> tuple[str, s
     uri = tracking_uri_for(ws, spec)
     tracking = spec.get("tracking") or {}
     exp_id = _experiment_id(ws, uri, tracking.get("experiment") or "jupyter_ft")
-    tags = {TAG_JOB: job_id, TAG_TECHNIQUE: spec["technique"], **code_version()}
+    tags = {TAG_JOB: job_id, TAG_TECHNIQUE: spec.get("technique") or spec.get("kind", "train"), **code_version()}
     c = client(uri)
     run = c.create_run(exp_id, run_name=tracking.get("run_name") or spec.get("name") or job_id, tags=tags)
     # Values still unknown (None) are left out: the job logs them once resolved, and MLflow params never change.
@@ -142,6 +142,11 @@ def apply_event(uri: str, run_id: str, kind: str, step: int | None, payload: dic
             source=payload["source"], schema=payload.get("schema"), profile=payload.get("profile"),
         )
         c.log_inputs(run_id, datasets=[DatasetInput(ds, tags=[InputTag("mlflow.data.context", payload.get("context", "train"))])])
+    elif kind == "table":  # a per-sample table (evaluations): MLflow's table artifact, shown in its UI
+        import json
+
+        data = json.loads(Path(payload["path"]).read_text())  # {column: [values]} written by the job
+        c.log_table(run_id, data=data, artifact_file=payload["artifact_file"])
     elif kind == "tag":
         c.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in payload.items()])
     elif kind == "param":

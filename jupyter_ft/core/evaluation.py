@@ -1,0 +1,259 @@
+"""Evaluation jobs from every face: submit one, read its results, try an evaluator before launching.
+
+    import jupyter_ft as ft
+    job = ft.evaluate(models=["base", train_job.id], dataset="qa", evaluators=["exact_match", "rouge", my_eval])
+    job.wait(); ft.eval_results(job.id)["metrics"]
+
+An evaluation is a job like any other (same `jobs` table, `kind='eval'`, technique `'eval'`): queued, run
+detached by the scheduler as `python -m jupyter_ft.evaluate`, retried and resumed after its process dies, tracked
+in its own MLflow run. What can be checked without loading a model is checked here, so a bad spec fails at once
+naming the field: the dataset (pinned to a catalog version; anything else is added to the catalog first), each
+model entry, and multiple-choice rows (shape and answers, by row). No torch is imported on this path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import catalog, devices, jobstore
+from .api import Job, _jsonable, workspace
+from .eval_rows import EvalSample, to_sample
+from .eval_spec import EvalSpec, MultipleChoiceEval, parse_eval_spec
+from .mc_rows import MCShapeError, layout, parse_rows
+from .models import ModelEntryError, resolve_models
+from .scheduler import ensure_scheduler
+from .specs import SpecError
+from .workspace import Workspace
+
+RESULTS_FILE = "results.json"
+
+
+class EvalJob(Job):
+    """A handle on an evaluation job: `Job` plus its `EvalSpec` and `results()`."""
+
+    @property
+    def spec(self) -> EvalSpec:  # type: ignore[override]
+        return EvalSpec.model_validate(self.record.spec)
+
+    def results(self) -> dict[str, Any]:
+        return results(self.ws, self.id)
+
+    def __repr__(self) -> str:
+        r = self.record
+        p = f" {r.step}/{r.total_steps} scored" if r.total_steps else ""
+        return f"<EvalJob {self.id} {r.state}{p}>"
+
+
+# --- rows of the scored split ------------------------------------------------------------------------------------
+
+def split_rows(version: catalog.DatasetVersion, split: str) -> list[dict[str, Any]]:
+    """Rows of a catalog version's split ('train', 'eval' or 'all' = train then eval), read with pyarrow."""
+    parts = ("train", "eval") if split == "all" else (split,)
+    out: list[dict[str, Any]] = []
+    for p in parts:
+        n = version.split_rows(p)
+        if n:
+            out.extend(version.rows(0, n, p))
+    return out
+
+
+def samples(version: catalog.DatasetVersion, split: str, limit: int | None = None) -> list[EvalSample]:
+    rows = split_rows(version, split)
+    return [to_sample(i, r) for i, r in enumerate(rows[:limit] if limit else rows)]
+
+
+# --- submission --------------------------------------------------------------------------------------------------
+
+def _pin_dataset(ws: Workspace, spec: EvalSpec, explicit: set[str]) -> tuple[EvalSpec, catalog.DatasetVersion]:
+    """Pin a catalog name to `name@version`; add any other source (file, hub id) to the catalog first."""
+    auto = dict(spec.auto)
+    ref = spec.dataset
+    version = None
+    name, ver = catalog.parse_ref(ref)
+    if catalog.NAME_RE.fullmatch(name) and catalog.has_name(ws, name) and not Path(ref).expanduser().exists():
+        try:
+            version = catalog.get(ws, ref)
+        except catalog.DatasetNotFound as exc:
+            raise SpecError([("dataset", str(exc))]) from None
+        if ver in (None, "latest") or ver != version.version:
+            auto["dataset"] = f"{ref} -> {version.ref} (latest version at submission)"
+    else:
+        try:
+            version = catalog.add(ws, str(Path(ref).expanduser().resolve()) if Path(ref).expanduser().exists() else ref,
+                                  technique=_catalog_kind(spec))
+        except Exception as exc:  # DatasetImportError / validation: the catalog's message names file, rows, shapes
+            raise SpecError([("dataset", f"{ref}: {exc}")]) from None
+        auto["dataset"] = f"{ref} -> {version.ref} (added to the catalog by this evaluation)"
+        if "split" not in explicit:
+            spec = spec.model_copy(update={"split": "all"})
+            auto["split"] = ("all: the rows were added to the catalog by this evaluation, so every row is scored "
+                             "(name a catalog version to score its held-out split)")
+    if spec.split != "all" and version.split_rows(spec.split) == 0:
+        raise SpecError([("split", f"{version.ref} has no {spec.split!r} rows ({version.num_train} train, "
+                                   f"{version.num_eval} eval); use split: all or another split")])
+    return spec.model_copy(update={"dataset": version.ref, "auto": auto}), version
+
+
+def _catalog_kind(spec: EvalSpec) -> str | None:
+    """Benchmarks are added as the catalog's `prompt` kind, which keeps every column (choices, A..D, answer,
+    subject); detection could otherwise read `question,answer` as SFT prompt/completion and drop the choices."""
+    return "prompt" if any(isinstance(e, MultipleChoiceEval) for e in spec.evaluators) else None
+
+
+def _check_models(ws: Workspace, spec: EvalSpec) -> None:
+    for i, entry in enumerate(spec.models):
+        if entry == "base":
+            continue
+        try:
+            resolve_models([entry], ws)
+        except ModelEntryError as exc:
+            raise SpecError([(f"models.{i}", str(exc))]) from None
+    try:
+        resolve_models(spec.models, ws, base=spec.base)
+    except ModelEntryError as exc:
+        raise SpecError([("base", str(exc))]) from None
+
+
+def _check_multiple_choice(spec: EvalSpec, version: catalog.DatasetVersion) -> None:
+    for i, ev in enumerate(spec.evaluators):
+        if not isinstance(ev, MultipleChoiceEval):
+            continue
+        rows = split_rows(version, spec.split)
+        if spec.limit:
+            rows = rows[: spec.limit]
+        where = f"{version.ref} ({spec.split} split)"
+        if version.kind != "prompt":
+            where += (f", stored as {version.kind} data: add benchmark files with technique='prompt' so the catalog "
+                      "keeps every column")
+        try:
+            lay = layout(rows[0].keys() if rows else [], ev.mapping, ev.subject_column, where)
+            parse_rows(rows, lay, where)
+            if ev.num_fewshot:
+                dev = split_rows(version, ev.fewshot_split)
+                if len(dev) < ev.num_fewshot + (1 if ev.fewshot_split == spec.split or ev.fewshot_split == "all" else 0):
+                    raise MCShapeError(f"{version.ref} has {len(dev)} rows in its {ev.fewshot_split!r} split: too few "
+                                       f"to draw {ev.num_fewshot} shots from")
+                parse_rows(dev, lay, f"{version.ref} ({ev.fewshot_split} split, the shots)")
+        except MCShapeError as exc:
+            raise SpecError([(f"evaluators.{i}", str(exc))]) from None
+
+
+def preview_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | None = None,
+                 explicit: set[str] | None = None) -> EvalSpec:
+    """What `submit_eval` would store, without submitting: the dataset pinned, models and rows checked. Raises
+    `SpecError` naming fields."""
+    ws = ws or workspace()
+    parsed = parse_eval_spec(spec)
+    explicit = explicit if explicit is not None else set(parsed.model_fields_set)
+    try:
+        devices.resolve(parsed.device, ws.root / "devices.json")
+    except ValueError as exc:
+        raise SpecError([("device", str(exc))]) from None
+    parsed, version = _pin_dataset(ws, parsed, explicit)
+    _check_models(ws, parsed)
+    _check_multiple_choice(parsed, version)
+    return parsed
+
+
+def submit_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | None = None) -> EvalJob:
+    """Validate and queue an evaluation job; create its MLflow run. Raises `SpecError` (naming fields) first."""
+    ws = ws or workspace()
+    parsed = parse_eval_spec(spec)
+    submitted = parsed.model_dump(mode="json", exclude_unset=True)
+    resolved = preview_eval(parsed, ws, set(parsed.model_fields_set))
+    job_id = jobstore.new_job_id("eval")
+    job_dir = ws.job_dir(job_id)
+    job_dir.mkdir(parents=True)
+    (job_dir / "spec.yaml").write_text(resolved.to_yaml())
+    spec_dict = resolved.model_dump(mode="json")
+    jobstore.insert(ws, job_id=job_id, kind="eval", technique="eval", name=resolved.name, device=resolved.device,
+                    spec=spec_dict, submitted=_jsonable(submitted), max_attempts=resolved.max_attempts)
+    ensure_scheduler(ws)
+    try:
+        from . import tracking
+
+        run_id, exp_id, uri = tracking.create_run(ws, job_id, spec_dict)
+        jobstore.set_fields(ws, job_id, mlflow_run_id=run_id, mlflow_experiment_id=exp_id, tracking_uri=uri)
+    except Exception as exc:  # the forwarder creates it later
+        with open(job_dir / "job.log", "a") as fh:
+            fh.write(f"[jupyter_ft] MLflow run not created at submission ({type(exc).__name__}: {exc}); will retry\n")
+    return EvalJob(job_id, ws)
+
+
+def _dataset_arg(ws: Workspace, dataset: Any, evaluators: Any = ()) -> str:
+    """`ft.evaluate(dataset=...)` takes what the catalog takes (rows, a DataFrame, a `datasets.Dataset`, a
+    `DatasetVersion`); anything that is not a reference string is added to the catalog and named by its version."""
+    if isinstance(dataset, catalog.DatasetVersion):
+        return dataset.ref
+    if isinstance(dataset, (str, Path)):
+        return str(dataset)
+    mc = any((isinstance(e, dict) and e.get("type") == "multiple_choice") or e == "multiple_choice"
+             or isinstance(e, MultipleChoiceEval) for e in (evaluators or []))
+    try:
+        return catalog.add(ws, dataset, technique="prompt" if mc else None).ref
+    except Exception as exc:
+        raise SpecError([("dataset", str(exc))]) from None
+
+
+def evaluate(models: list[str] | str, dataset: Any, evaluators: list[Any], *,
+             workspace_root: str | Path | None = None, **fields: Any) -> EvalJob:
+    """Submit an evaluation of `models` on `dataset`. Any `EvalSpec` field may be given (`split`, `limit`,
+    `generation={...}`, `base`, `bootstrap`, ...); evaluators are type names, mappings or functions
+    `(prediction, reference, row) -> float | dict`."""
+    ws = workspace(workspace_root) if workspace_root else workspace()
+    return submit_eval({"models": models, "dataset": _dataset_arg(ws, dataset, evaluators), "evaluators": evaluators, **fields},
+                       ws)
+
+
+def eval_jobs(ws: Workspace | None = None, states: list[str] | None = None) -> list[EvalJob]:
+    ws = ws or workspace()
+    return [EvalJob(r.id, ws) for r in jobstore.list_jobs(ws, states) if r.kind == "eval"]
+
+
+# --- results -----------------------------------------------------------------------------------------------------
+
+def results(ws: Workspace | None, job_id: str) -> dict[str, Any]:
+    """The results of an evaluation job (the schema of `results.json`), current while it runs: what has been
+    scored so far, `partial` until every model and evaluator finished without error."""
+    ws = ws or workspace()
+    rec = jobstore.get(ws, job_id)
+    if rec.kind != "eval":
+        raise SpecError([("job_id", f"{job_id} is a {rec.kind} job, not an evaluation")])
+    path = ws.job_dir(job_id) / RESULTS_FILE
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:  # being replaced this instant: the runner writes a temporary file and renames it
+            data = {}
+    spec = rec.spec
+    base = {"job_id": job_id, "models": list(spec.get("models", [])), "model_refs": {},
+            "dataset": spec.get("dataset"), "num_samples": 0, "errors": [], "metrics": [], "pairwise": [],
+            "samples": []}
+    out = {**base, **data, "job_id": job_id, "state": rec.state}
+    out["partial"] = rec.state != "succeeded" or bool(out.get("errors")) or bool(data.get("partial", True))
+    if rec.error and not any(e.get("message") == rec.error for e in out["errors"]):
+        out["job_error"] = rec.error
+    return out
+
+
+# --- dry run -----------------------------------------------------------------------------------------------------
+
+def dry_run_evaluator(evaluator: Any, rows: Any, predictions: list[str] | None = None, *,
+                      ws: Workspace | None = None, n: int = 5):
+    """Run an evaluator (a function `(prediction, reference, row)`, a reward, or a spec entry) in this process on a
+    few rows, with the same checks the job makes, and return a table of its scores. `rows`: a list of dicts or a
+    dataset reference (its first `n` rows). `predictions`: the answers to score (default: each row's reference,
+    which shows what a perfect answer scores). Raises `EvaluatorError` naming the evaluator and the sample."""
+    from jupyter_ft.evaluate.evaluators import dry_run  # torch-free module
+
+    if isinstance(rows, (str, catalog.DatasetVersion)):
+        ws = ws or workspace()
+        version = rows if isinstance(rows, catalog.DatasetVersion) else catalog.get(ws, str(rows))
+        split = "eval" if version.num_eval else "train"
+        sample_list = samples(version, split, n)
+    else:
+        sample_list = [to_sample(i, dict(r)) for i, r in enumerate(list(rows)[:n])]
+    return dry_run(evaluator, sample_list, predictions)

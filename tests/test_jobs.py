@@ -175,6 +175,10 @@ def test_sigkill_resumes_from_checkpoint_with_same_total_steps(ws, tiny_model, s
     assert f"starting at step {resumed_at}" in log
     steps = [m["step"] for m in job.metrics() if "loss" in m]
     assert steps == list(range(10, 401, 10))  # one point per step: the re-run steps replace the dead attempt's
+    raw = [e["values"]["num_tokens"] for e in jobstore.events(ws, job.id, "metrics") if "num_tokens" in e["values"]]
+    tokens = [m["num_tokens"] for m in job.metrics() if "num_tokens" in m]
+    assert any(b < a for a, b in zip(raw, raw[1:])), raw  # TRL restarted its count in the resumed attempt...
+    assert tokens == sorted(tokens) and tokens[-1] > max(raw)  # ...and the history continues it: no sawtooth
 
 
 @pytest.mark.slow

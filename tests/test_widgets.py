@@ -163,6 +163,39 @@ def test_form_prefills_auto_sized_values_with_reasons(ws, tiny_model):
     assert "auto:" not in form.controls["batch_size"].hint.value and form.spec_dict()["batch_size"] == 2
 
 
+def test_form_shows_a_wrong_kind_dataset_on_its_field_and_keeps_the_other_hints(ws, tiny_model, sft_file):
+    """Chat rows with technique=dpo: only the preview finds it (the schema cannot), so it is shown on the dataset
+    field when the background sizing meets it, and the other fields keep their auto hints, as they do while any
+    one field is invalid."""
+    form = ft.ui.train(model=str(tiny_model), dataset=str(sft_file), technique="dpo")
+    form.wait_sized(timeout=120)
+    hint = lambda path: form.controls[path].hint.value  # noqa: E731
+    assert "dpo needs columns" in form.errors["dataset"] and "fit technique sft" in form.errors["dataset"]
+    assert "dpo needs columns" in form.controls["dataset"].error.value and "Please fix: dataset" in form.status.value
+    assert "auto: <b>" in hint("batch_size") and "usual for dpo with LoRA" in hint("learning_rate")
+    assert "rank for a" in hint("lora.r")
+
+    form.controls["technique"].widget.value = "sft"  # the user picks a technique the rows fit: the error goes at once
+    assert "dataset" not in form.errors and form.controls["dataset"].error.value == ""
+    form.wait_sized(timeout=60)
+    assert form.errors == {} and "usual for sft with LoRA" in hint("learning_rate")
+
+    form.controls["lora.r"].widget.value = "0"  # one invalid field: the others keep their auto values
+    form.wait_sized(timeout=60)
+    assert "greater than 0" in form.errors["lora.r"] and "greater than 0" in form.controls["lora.r"].error.value
+    assert "auto: <b>" in hint("batch_size") and "usual for sft with LoRA" in hint("learning_rate")
+    assert "auto:" not in hint("lora.r")
+    form.controls["max_length"].widget.value = "lots"  # a second one, outside sizing's own inputs
+    form.wait_sized(timeout=60)
+    assert set(form.errors) == {"lora.r", "max_length"} and "auto: <b>" in hint("batch_size")
+
+    form.set(technique="dpo", lora={"r": 8}, max_length=256)
+    with pytest.raises(ft.SpecError) as ei:  # Submit without waiting for sizing: refused on the same field
+        form.submit()
+    assert [f for f, _ in ei.value.errors] == ["dataset"] and ft.jobs() == []
+    assert "dpo needs columns" in form.controls["dataset"].error.value
+
+
 def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path):
     submitted = {"model": str(tmp_path / "missing-model"), "dataset": "d.jsonl", "name": "orig", "max_steps": 7,
                  "lora": {"r": 4}, "sft": {"packing": True}, "eval_fraction": 0.1}
@@ -264,6 +297,63 @@ def test_chart_panels_resume_dedup_throttle_and_overlay(ws):
     text = chart.summary()
     assert "dpo run: succeeded" in text and "reward function 'fmt' raised" in text
     assert chart.runs[0].bar.bar_style == "success" and chart.runs[1].bar.bar_style == "danger"
+
+
+def _front_end_messages(fig) -> list[tuple[str, dict]]:
+    """What a FigureWidget sends plotly.js in the browser (its `_py2js_*` messages), recorded as they go out."""
+    sent: list[tuple[str, dict]] = []
+    fig.observe(lambda ch: ch["new"] is not None and sent.append((ch["name"], ch["new"])),
+                names=["_py2js_addTraces", "_py2js_restyle", "_py2js_relayout", "_py2js_update"])
+    return sent
+
+
+def _refused_together(layout: dict) -> list[str]:
+    """Keys plotly.js refuses in one update, dropping the whole update: an attribute with one of its own parts
+    (`xaxis3` and `xaxis3.domain`: "cannot set xaxis3.domain and a parent attribute simultaneously")."""
+    return [k for k in layout for other in layout if other.startswith(k + ".")]
+
+
+def test_chart_sends_the_browser_named_traces_on_a_panel_each(ws):
+    """The browser draws what the messages carry, not what `figure.data` holds. A batch that added panels used to
+    send `xaxis3` with `xaxis3.domain`; plotly.js refused that update, and with it every trace name and axis, so
+    the page showed one panel with `trace 0..3` and tokens on the loss axis."""
+    _fake_job(ws, "sft-a", "a")
+    for s in (1, 2, 3):
+        _log(ws, "sft-a", s, loss=3 / s, num_tokens=1000 * s, learning_rate=1e-3)
+    chart = ft.ui.chart("sft-a", start=False)
+    sent = _front_end_messages(chart.figure)
+    chart.refresh()
+    _log(ws, "sft-a", 4, loss=0.7, eval_loss=0.9, grad_norm=1.5)  # a panel arrives later: the grid is redone
+    chart.refresh()
+    for kind, msg in sent:
+        layout = msg.get("relayout_data") or msg.get("layout_data") or {}
+        assert not _refused_together(layout), (kind, layout)
+    added = {t["name"]: t for kind, msg in sent if kind == "_py2js_addTraces" for t in msg["trace_data"]}
+    assert sorted(added) == ["eval_loss", "grad_norm", "learning_rate", "loss", "num_tokens"]
+    assert added["loss"]["yaxis"] == added["eval_loss"]["yaxis"] == "y"  # train and eval share the loss panel
+    assert added["eval_loss"]["line"]["color"] == added["loss"]["line"]["color"]
+    assert added["eval_loss"]["line"]["dash"] == "dot"
+    assert len({added[n]["line"]["color"] for n in ("loss", "learning_rate", "num_tokens", "grad_norm")}) == 4
+    # after the grid was redone, every trace sits on its panel's axes (tokens moved from y3 to y4)
+    assert chart.panels == ["loss", "learning rate", "grad norm", "tokens seen"]
+    axes = {t.name: (t.xaxis, t.yaxis) for t in chart.figure.data}
+    assert axes == {"loss": ("x", "y"), "eval_loss": ("x", "y"), "learning_rate": ("x2", "y2"),
+                    "grad_norm": ("x3", "y3"), "num_tokens": ("x4", "y4")}
+    moved = [msg for kind, msg in sent if kind == "_py2js_update" and msg["style_data"].get("yaxis")]
+    assert moved and "y4" in moved[-1]["style_data"]["yaxis"]
+    layout = chart.figure.layout
+    assert [layout[f"xaxis{i}"].title.text for i in ("", "2", "3", "4")] == ["", "", "step", "step"]
+    assert layout.yaxis.domain != layout.yaxis4.domain and layout.xaxis.domain != layout.xaxis4.domain
+
+    _fake_job(ws, "sft-b", "b")
+    _log(ws, "sft-b", 1, loss=2.0, num_tokens=500)
+    chart.add("sft-b")
+    chart.refresh()
+    renamed = [msg["style_data"]["name"] for kind, msg in sent if kind == "_py2js_update" and "name" in msg["style_data"]]
+    assert renamed and "a · loss" in renamed[-1]
+    assert {t.name for t in chart.figure.data} >= {"a · loss", "a · num_tokens", "b · loss", "b · num_tokens"}
+    for kind, msg in sent:
+        assert not _refused_together(msg.get("relayout_data") or msg.get("layout_data") or {}), (kind, msg)
 
 
 def test_chart_receives_points_from_a_real_run_as_they_are_logged(ws, tiny_model, sft_file):

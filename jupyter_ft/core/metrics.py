@@ -37,6 +37,9 @@ GROUP_RULES: list[tuple[str, str]] = [
     (r"^completions/", "completion length"),
     (r"^num_(input_)?tokens", "tokens seen"),
 ]
+# Counters that only count up over a run (TRL's `num_tokens`, transformers' `num_input_tokens_seen`). Some trainers
+# restore them from a checkpoint, others restart them at zero in a resumed attempt; `Series` continues them either way.
+COUNTER_RULE = r"^num_(input_)?tokens(_seen)?$"
 GROUP_ORDER: tuple[str, ...] = ("loss", "rewards", "accuracy", "kl", "reward spread", "learning rate", "grad norm",
                                 "entropy", "log-probs", "completion length", "tokens seen")
 
@@ -52,6 +55,11 @@ def metric_group(name: str) -> str | None:
     return base.split("/")[0] if "/" in base else "other"
 
 
+def is_counter(name: str) -> bool:
+    """Whether a metric counts up over the whole run (train or eval), so a resumed attempt continues it."""
+    return re.search(COUNTER_RULE, name[5:] if name.startswith("eval_") else name) is not None
+
+
 def group_order(groups: list[str] | set[str]) -> list[str]:
     """Known panels in their fixed order, then the rest alphabetically (so every face lays them out alike)."""
     known = [g for g in GROUP_ORDER if g in groups]
@@ -60,21 +68,37 @@ def group_order(groups: list[str] | set[str]) -> list[str]:
 
 @dataclass
 class Series:
+    """One metric's points. A `counter` series also keeps each point's raw logged value, to continue the count
+    across a resumed attempt that restarted it."""
+
     steps: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     logged_at: list[float] = field(default_factory=list)  # when the job process wrote each point (event ts)
+    counter: bool = False
+    raw: list[float] = field(default_factory=list)  # counter series only: the values as logged
 
     def put(self, step: int, value: float, ts: float) -> bool:
         """Add a point. A step at or before the last one means the job resumed from a checkpoint: the points from
-        that step on came from the dead attempt and are dropped. Returns True if points were dropped/replaced."""
+        that step on came from the dead attempt and are dropped. Returns True if points were dropped/replaced.
+
+        A counter that falls below its last kept raw value was restarted by the new attempt: from then on it
+        is shown on top of the last kept value (no sawtooth). One that a trainer restored from the checkpoint
+        keeps rising and is left as logged."""
         if self.steps and step <= self.steps[-1]:
             cut = bisect_left(self.steps, step)
-            del self.steps[cut:], self.values[cut:], self.logged_at[cut:]
+            del self.steps[cut:], self.values[cut:], self.logged_at[cut:], self.raw[cut:]
             replaced = True
         else:
             replaced = False
+        shown = value
+        if self.counter:
+            if self.raw:
+                restarted = value < self.raw[-1]
+                offset = self.values[-1] if restarted else self.values[-1] - self.raw[-1]
+                shown = value + offset
+            self.raw.append(value)
         self.steps.append(step)
-        self.values.append(value)
+        self.values.append(shown)
         self.logged_at.append(ts)
         return replaced
 
@@ -115,10 +139,13 @@ class MetricHistory:
             self.cursor = ev["seq"]
             step = int(ev["step"] or 0)
             for name, value in ev["values"].items():
-                if self.series.setdefault(name, Series()).put(step, float(value), ev["ts"]):
+                series = self.series.get(name)
+                if series is None:
+                    series = self.series[name] = Series(counter=is_counter(name))
+                if series.put(step, float(value), ev["ts"]):
                     up.rewritten.add(name)
                 up.changed.add(name)
-                up.points.append(Point(name, step, float(value), ev["ts"]))
+                up.points.append(Point(name, step, series.values[-1], ev["ts"]))
         return up
 
     def charted(self) -> dict[str, list[str]]:

@@ -339,3 +339,45 @@ def auto_hints(fields: list[FieldSpec], values: dict[str, Any], resolved: TrainS
             shown = str(v) if f.kind == "choice" else str(to_raw(f, v))
         out[path] = (shown, why)
     return out
+
+
+# --- sizing a form that is partly invalid ---------------------------------------------------------------------
+
+NO_DATASET_YET = "(not chosen yet)"  # sizing depends on the model and the device, not on the data
+UNCLEARABLE = ("model", "technique")  # sizing cannot go on without these
+
+
+def clear_fields(fields: list[FieldSpec], values: dict[str, Any],
+                 errors: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The raw values with every field an error names put back to its default (empty: auto), so the rest of the
+    form can still be sized; None if an error names a field sizing cannot do without, or nothing changed."""
+    by_path = all_fields(fields)
+    out = dict(values)
+    for error_field, _ in errors:
+        path = locate(error_field, by_path)
+        if path is None or path in UNCLEARABLE:
+            return None
+        for f in by_path[path].walk():  # a section's error (e.g. its own validator) clears its fields
+            if f.kind != "section":
+                out[f.path] = to_raw(f, f.default)
+    return out if out != values else None
+
+
+def size_valid_part(fields: list[FieldSpec], values: dict[str, Any], preview: typing.Callable[[dict], TrainSpec],
+                    rounds: int = 4) -> tuple[TrainSpec | None, list[tuple[str, str]]]:
+    """(sized spec, errors) for a form's raw values: every error found on the way (schema, YAML, a dataset of the
+    wrong kind for the technique, which only `preview` finds), and the spec `preview` sizes once the fields those
+    errors name are left to auto. One invalid field does not cost the other fields their auto values."""
+    errors: list[tuple[str, str]] = []
+    trial: dict[str, Any] | None = values
+    for _ in range(rounds):
+        try:
+            spec = to_spec(fields, trial)
+            spec.setdefault("dataset", NO_DATASET_YET)
+            return preview(spec), errors
+        except SpecError as exc:
+            errors.extend(e for e in exc.errors if e not in errors)
+            trial = clear_fields(fields, trial, exc.errors)
+            if trial is None:
+                break
+    return None, errors

@@ -66,6 +66,7 @@ class LiveChart(widgets.VBox):
         self._rows = 1
         self.updates = 0  # figure updates so far (one per tick with new points)
         self._traces: dict[tuple[str, str], Any] = {}
+        self._slots: list[str] = []  # metric names (without eval_) in order of first appearance
         self._lock = threading.RLock()
         self._ticker: Ticker | None = None
         self.figure = go.FigureWidget(layout=go.Layout(
@@ -155,10 +156,10 @@ class LiveChart(widgets.VBox):
                     s = run.history.series[name]
                     trace = self._traces.get((run.job_id, name))
                     if trace is None:
-                        self.figure.add_scatter(x=list(s.steps), y=list(s.values), mode="lines+markers",
-                                                marker=dict(size=4))
-                        trace = self._traces[(run.job_id, name)] = self.figure.data[-1]
-                        self._style(run, name, trace)
+                        # Built whole, so the front end gets name, axes and style in the one add-traces message.
+                        self.figure.add_trace(go.Scatter(x=list(s.steps), y=list(s.values), mode="lines+markers",
+                                                         **self._trace_props(run, name)))
+                        self._traces[(run.job_id, name)] = self.figure.data[-1]
                     else:
                         trace.x, trace.y = list(s.steps), list(s.values)
             if len(self._traces) != traces_before:
@@ -175,7 +176,11 @@ class LiveChart(widgets.VBox):
         return self.panels.index(panel) + 1
 
     def _layout(self) -> None:
-        """Place one x/y axis pair per panel on a grid of two columns (the set of panels only grows)."""
+        """Place one x/y axis pair per panel on a grid of two columns (the set of panels only grows).
+
+        Each axis is assigned as a whole object: updating a not-yet-existing axis field by field inside
+        `batch_update` sends both `xaxis3` and `xaxis3.domain`, which plotly.js refuses as a whole ("cannot set
+        xaxis3.domain and a parent attribute simultaneously"), losing the batch's trace names and axes with it."""
         n = len(self.panels)
         cols = 1 if n == 1 else 2
         rows = self._rows = math.ceil(n / cols)
@@ -183,24 +188,23 @@ class LiveChart(widgets.VBox):
         vgap, hgap = min(0.3, 70 / plot_px), 0.1
         w = (1 - hgap * (cols - 1)) / cols
         h = (1 - vgap * (rows - 1)) / rows
-        upd: dict[str, Any] = {}
         notes = []
         for k, panel in enumerate(self.panels):
             r, c = divmod(k, cols)
             x0, y1 = c * (w + hgap), 1 - r * (h + vgap)
             i = "" if k == 0 else str(k + 1)
-            upd[f"xaxis{i}"] = dict(domain=[_unit(x0), _unit(x0 + w)], anchor=f"y{i}",
-                                    title=dict(text="step") if r == rows - 1 else None)
-            upd[f"yaxis{i}"] = dict(domain=[_unit(y1 - h), _unit(y1)], anchor=f"x{i}",
-                                    exponentformat="e" if panel == "learning rate" else "B")
+            bottom = k + cols >= n  # no panel below this one: it carries the step axis title
+            self.figure.layout[f"xaxis{i}"] = go.layout.XAxis(
+                domain=[_unit(x0), _unit(x0 + w)], anchor=f"y{i}", title=dict(text="step" if bottom else ""))
+            self.figure.layout[f"yaxis{i}"] = go.layout.YAxis(
+                domain=[_unit(y1 - h), _unit(y1)], anchor=f"x{i}",
+                exponentformat="e" if panel == "learning rate" else "B")
             notes.append(dict(text=f"<b>{html.escape(panel)}</b>", x=x0 + w / 2, y=y1, xref="paper", yref="paper",
                               xanchor="center", yanchor="bottom", showarrow=False))
-        self.figure.update_layout(**upd)
         self.figure.layout.annotations = [go.layout.Annotation(**n) for n in notes]  # replace, not merge
         self._fit_height()
         for (job_id, name), trace in self._traces.items():
-            i = self._axis(metric_group(name))
-            trace.xaxis, trace.yaxis = ("x", "y") if i == 1 else (f"x{i}", f"y{i}")
+            trace.xaxis, trace.yaxis = self._axes(name)
 
     def _fit_height(self) -> None:
         """Grow the figure so the panels keep their height whatever the legend below them needs."""
@@ -212,26 +216,37 @@ class LiveChart(widgets.VBox):
                                   margin=dict(t=top, b=below_axes + legend_px, l=55, r=20),
                                   legend=dict(orientation="h", x=0, yanchor="top", y=-below_axes / plot_px))
 
-    def _style(self, run: _Run, name: str, trace: Any) -> None:
-        panel = metric_group(name)
-        i = self._axis(panel)
-        base = name[5:] if name.startswith("eval_") else name
-        siblings = sorted({(n[5:] if n.startswith("eval_") else n) for n in run.history.series
-                           if metric_group(n) == panel})
-        k = siblings.index(base) if base in siblings else 0
+    def _axes(self, name: str) -> tuple[str, str]:
+        i = self._axis(metric_group(name))
+        return ("x", "y") if i == 1 else (f"x{i}", f"y{i}")
+
+    def _slot(self, base: str) -> tuple[int, int]:
+        """A metric's stable (index overall, index within its panel), in order of first appearance, so a trace keeps
+        its colour and dash however many metrics arrive after it."""
+        if base not in self._slots:
+            self._slots.append(base)
+        panel = metric_group(base)
+        same_panel = [b for b in self._slots if metric_group(b) == panel]
+        return self._slots.index(base), same_panel.index(base)
+
+    def _trace_props(self, run: _Run, name: str) -> dict[str, Any]:
+        """Name, axes and style of one run's metric: one colour per metric for a single run; for several runs one
+        colour per run and a dash per metric, so a panel shared by two jobs still tells them apart. Train and eval
+        of the same metric share a colour; eval is dotted with diamonds."""
         is_eval = name.startswith("eval_")
-        # Inside `batch_update` a trace reads back its old values, so everything is computed here first.
+        overall, in_panel = self._slot(name[5:] if is_eval else name)
         if len(self.runs) == 1:
-            color, dash = PALETTE[k % len(PALETTE)], "dot" if is_eval else "solid"
-            label, group = name, None
+            color = PALETTE[overall % len(PALETTE)]
+            dash, label, group = "dot" if is_eval else "solid", name, None
         else:
-            color, dash = PALETTE[self.runs.index(run) % len(PALETTE)], DASHES[(k + (3 if is_eval else 0)) % len(DASHES)]
+            color = PALETTE[self.runs.index(run) % len(PALETTE)]
+            dash = DASHES[(in_panel + (3 if is_eval else 0)) % len(DASHES)]
             label, group = f"{run.label} · {name}", run.label
-        trace.name, trace.legendgroup = label, group
-        trace.line = dict(color=color, dash=dash, width=1.8)
-        trace.marker = dict(color=color, size=5 if is_eval else 3, symbol="diamond" if is_eval else "circle")
-        trace.xaxis, trace.yaxis = ("x", "y") if i == 1 else (f"x{i}", f"y{i}")
-        trace.hovertemplate = f"{html.escape(label)}: %{{y:.4g}}<extra></extra>"
+        xaxis, yaxis = self._axes(name)
+        return dict(name=label, legendgroup=group, xaxis=xaxis, yaxis=yaxis,
+                    line=dict(color=color, dash=dash, width=1.8),
+                    marker=dict(color=color, size=5 if is_eval else 3, symbol="diamond" if is_eval else "circle"),
+                    hovertemplate=f"{html.escape(label)}: %{{y:.4g}}<extra></extra>")
 
     def _restyle(self) -> None:
         if not self._traces:
@@ -239,7 +254,7 @@ class LiveChart(widgets.VBox):
         by_id = {r.job_id: r for r in self.runs}
         with self.figure.batch_update():
             for (job_id, name), trace in self._traces.items():
-                self._style(by_id[job_id], name, trace)
+                trace.update(self._trace_props(by_id[job_id], name))
 
     def _draw_progress(self) -> None:
         now = time.time()

@@ -20,8 +20,8 @@ LABEL_WIDTH = "150px"
 MAX_TEXT_ROWS = 24  # a YAML field showing a shipped reward function grows up to this
 ERROR_STYLE = "color:#c62828"
 HINT_STYLE = "color:#666;font-size:90%"
-# Changing one of these changes what sizing picks.
-SIZING_INPUTS = {"model", "technique", "lora", "lora.r", "lora.alpha", "max_length", "device", "precision",
+# Changing one of these changes what sizing picks, or what only the preview checks (the dataset's kind).
+SIZING_INPUTS = {"model", "technique", "dataset", "lora", "lora.r", "lora.alpha", "max_length", "device", "precision",
                  "batch_size", "grad_accum", "gradient_checkpointing", "learning_rate"}
 # Messages the form does not show while a field is simply still empty (they are shown on Submit).
 _MISSING = ("Field required",)
@@ -37,6 +37,10 @@ class _Control:
         self.error = widgets.HTML()
         self.row = widgets.VBox([widgets.HBox([widget, self.hint]), self.error],
                                 layout=widgets.Layout(margin="0 0 2px 0"))
+        self.row.add_class("jft-field")  # addressable in the page (browser tests): .jft-field-lora-r .jft-hint
+        self.row.add_class("jft-field-" + f.path.replace(".", "-"))
+        self.hint.add_class("jft-hint")
+        self.error.add_class("jft-error")
         self._describe()
 
     def _describe(self, auto: tuple[str, str] | None = None) -> None:
@@ -121,6 +125,8 @@ class JobForm(widgets.VBox):
         self._quiet = False
         self._size_gen = 0
         self._size_thread: threading.Thread | None = None
+        # Errors only sizing finds (a dataset of the wrong kind): {form path: (message, what they were found for)}
+        self._late_errors: dict[str, tuple[str, tuple[Any, Any]]] = {}
 
         main, technique_boxes, advanced = [], [], []
         for f in self.fields:
@@ -296,13 +302,24 @@ class JobForm(widgets.VBox):
             return
         if path == "technique":
             self._show_technique()
-        try:
-            self.spec(mark=False)
-            self._mark([])
-        except SpecError as exc:
-            self._mark(exc.errors, skip_missing=True)
+        self._mark(self._schema_errors() + self._late_still_valid(), skip_missing=True)
         if self.auto_size and (path is None or path in SIZING_INPUTS):
             self._size_in_background()
+
+    def _schema_errors(self) -> list[tuple[str, str]]:
+        try:
+            self.spec(mark=False)
+            return []
+        except SpecError as exc:
+            return list(exc.errors)
+
+    def _late_key(self, path: str, values: dict[str, Any]) -> tuple[Any, Any]:
+        return values.get(path), values.get("technique")
+
+    def _late_still_valid(self) -> list[tuple[str, str]]:
+        """Errors sizing found that still hold: their field and the technique have not changed since."""
+        values = self.values
+        return [(p, msg) for p, (msg, key) in self._late_errors.items() if self._late_key(p, values) == key]
 
     def _section_toggled(self, path: str, resize: bool = True) -> None:
         self._bodies[path].layout.display = None if self._toggles[path].value else "none"
@@ -324,24 +341,33 @@ class JobForm(widgets.VBox):
         seconds the first time; the form calls this on a background thread.)"""
         return self._show_sizing(*self._sizing())
 
-    def _sizing(self) -> tuple[TrainSpec | None, dict[str, Any]]:
+    def _sizing(self) -> tuple[TrainSpec | None, dict[str, Any], list[tuple[str, str]]]:
         values = self.values
         if not str(values.get("model", "")).strip() or self.schema is not TrainSpec:
-            return None, values
-        try:
-            d = self.spec_dict()
-            d.setdefault("dataset", "(not chosen yet)")  # sizing depends on the model and device, not the data
-            return api.preview(d, self.ws), values
-        except SpecError:
-            return None, values
+            return None, values, []
+        resolved, errors = spec_fields.size_valid_part(self.fields, values, lambda d: api.preview(d, self.ws))
+        return resolved, values, errors
 
-    def _show_sizing(self, resolved: TrainSpec | None, values: dict[str, Any]) -> TrainSpec | None:
+    def _show_sizing(self, resolved: TrainSpec | None, values: dict[str, Any],
+                     errors: list[tuple[str, str]] = ()) -> TrainSpec | None:
+        """Auto hints on every field left empty and valid; errors only sizing found shown on their fields."""
+        paths = [*self.controls, *self.sections]
+        invalid = {spec_fields.locate(f, paths) for f, _ in errors}
         hints = spec_fields.auto_hints(self.fields, values, resolved) if resolved is not None else {}
         if "grad_accum" in hints and not hints["grad_accum"][1]:
             hints["grad_accum"] = (hints["grad_accum"][0], "see batch_size")
         for path, c in self.controls.items():
-            c._describe(hints.get(path))
+            c._describe(None if path in invalid else hints.get(path))
         self.resolved = resolved
+        if values == self.values:  # still what the user sees: show what only sizing could tell
+            schema = self._schema_errors()
+            late = {}
+            for field, message in errors:
+                path = spec_fields.locate(field, paths)
+                if path is not None and (field, message) not in schema and message not in _MISSING:
+                    late[path] = (message, self._late_key(path, values))
+            self._late_errors = late
+            self._mark(schema + self._late_still_valid(), skip_missing=True)
         return resolved
 
     def _size_in_background(self) -> None:

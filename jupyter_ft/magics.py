@@ -293,6 +293,8 @@ class FineTuningMagics(Magics):
                 view.wait(timeout=10)
                 view.refresh()
             rec = job.record
+            if view is not None:
+                print(view.summary())  # the final results as text too (the widget above was shown while it ran)
             if rec.state != "succeeded":
                 raise UsageError(f"evaluation {job.id} {rec.state}: {rec.error}")
             print(f"{job.id} succeeded in {progress.fmt_duration(job.progress['elapsed_s'])}")

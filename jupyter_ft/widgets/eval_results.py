@@ -17,7 +17,7 @@ from typing import Any, Callable
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from jupyter_ft.core import api, eval_view
+from jupyter_ft.core import api, eval_view, jobstore, progress
 from jupyter_ft.core.eval_view import ANY_SCORE, Panel, fmt
 
 from ._ticker import Ticker
@@ -69,6 +69,7 @@ class EvalResults(widgets.VBox):
         self.interval = interval
         self.page_size = page_size
         self._load, self.job_id = _loader(source, ws)
+        self._from_job = isinstance(source, (str, api.Job))
         self.results: dict[str, Any] = {}
         self.panels: list[Panel] = []
         self.shown: list[dict[str, Any]] = []   # the samples the filter keeps (all pages)
@@ -157,11 +158,19 @@ class EvalResults(widgets.VBox):
                    "border-radius:3px'>partial results</span>") if r.get("partial") else ""
         refs = r.get("model_refs") or {}
         models = ", ".join(f"<span title='{_esc(refs.get(m, ''))}'>{_esc(m)}</span>" for m in r.get("models") or [])
+        where = ""
+        if self._from_job:
+            try:
+                where = f" · {_esc(progress.describe(jobstore.get(self.ws or api.workspace(), self.job_id)))}"
+            except jobstore.JobNotFound:
+                pass
+        failure = (f"<div class='jft-job-error' style='color:#c62828'>the job failed: {_esc(r['job_error'])}</div>"
+                   if r.get("job_error") else "")
         self.header.value = (
             f"<h4 style='margin:4px 0'>Evaluation {_esc(r.get('job_id') or '')} "
             f"<span class='jft-state' style='color:{color}'>{_esc(state)}</span>{partial}</h4>"
             f"<span style='color:#555'>{_esc(r.get('num_samples', '?'))} samples of {_esc(r.get('dataset', '?'))}"
-            f" · models: {models}</span>")
+            f" · models: {models}{where}</span>{failure}")
         errors = r.get("errors") or []
         if errors:
             items = "".join(f"<li>{_esc(e.get('model'))} · {_esc(e.get('evaluator'))}"

@@ -1,161 +1,74 @@
-"""The evaluation widgets in a real browser: a real `jupyter lab` on loopback, a real kernel, Debian's Chromium
-driven by Playwright. A notebook opens the results widget on an evaluation's results and the evaluation form; the
-test reads the rendered DOM (bar traces named per model, error bars drawn, table rows, the disagreement filter
-changing the row count, a form error shown on its field) and keeps screenshots beside the test's output."""
+"""The evaluation widgets in a real browser (tests/browser.py: real `jupyter lab`, a real kernel, Debian Chromium
+driven by Playwright). A real evaluation job (the tiny model and a LoRA adapter on the shipped multiple-choice set)
+is opened in the results widget while it runs; the test reads what the page draws once it ends (bar traces named per
+model, error bars, a panel per evaluator, table rows, the disagreement filter changing the row count), then opens the
+evaluation form and types a bad value (the error shows on its field). Screenshots are kept in the artifacts folder."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from .test_sidebar import CHROMIUM_ARGS, free_port, require_chromium, stop_process
+import jupyter_ft as ft
+from jupyter_ft.core import eval_view
+
+from .browser import lab, notebook, page  # noqa: F401  (fixtures)
+from .test_widgets import random_adapter  # noqa: F401
 
 pytestmark = pytest.mark.slow
-TOKEN = "eval-browser-token"
-UI_TIMEOUT_MS = 120_000  # the shared 2-core machine can be slow to start a kernel and render
-SHOTS = os.environ.get("JUPYTER_FT_SCREENSHOTS")  # also copy the screenshots here when set
+MC_FILE = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "mc_facts.jsonl"
+ROWS = 8
 
 
-class Lab:
-    """`jupyter lab` serving `root` on 127.0.0.1 with the app exposed as `window.jupyterapp` (for its commands)."""
-
-    def __init__(self, tmp_path: Path, root: Path):
-        config = tmp_path / "jupyter-config"
-        config.mkdir()
-        self.port = free_port()
-        (config / "jupyter_server_config.json").write_text(json.dumps({
-            "ServerApp": {"ip": "127.0.0.1", "port": self.port, "port_retries": 0, "open_browser": False,
-                          "root_dir": str(root), "allow_root": True},
-            "IdentityProvider": {"token": TOKEN}, "LabApp": {"expose_app_in_browser": True}}))
-        settings = tmp_path / "lab-settings"
-        news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-        news.parent.mkdir(parents=True)
-        news.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))  # no pop-up over the widgets
-        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
-                   JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"), JUPYTERLAB_SETTINGS_DIR=str(settings))
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = tmp_path / "jupyter-lab.log"
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "jupyterlab"], stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, env=env, cwd=root)
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                req = urllib.request.Request(f"{self.base}/api/status", headers={"Authorization": f"token {TOKEN}"})
-                urllib.request.urlopen(req, timeout=5).read()
-                return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if self.proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"jupyter lab did not answer on {self.base}:\n{self.log.read_text()[-3000:]}")
-                time.sleep(0.25)
+@pytest.fixture
+def mc_eval(ws, tiny_model, random_adapter):  # noqa: F811
+    """A real evaluation, submitted before JupyterLab starts so that both boot at once."""
+    return ft.evaluate(models=["base", str(random_adapter)], base=str(tiny_model), dataset=str(MC_FILE), split="all",
+                       limit=ROWS, evaluators=["multiple_choice"], bootstrap=200, name="browser-mc")
 
 
-def notebook(path: Path, cells: list[str]) -> None:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+def test_eval_results_and_form_in_jupyterlab(mc_eval, notebook, ws):  # noqa: F811
+    page = notebook.page
+    cell = notebook.run(f"import jupyter_ft as ft\nview = ft.ui.eval_results({mc_eval.id!r})\nview")
+    out = cell.output.locator(".jft-eval-results")
+    out.wait_for()
+    out.locator(".jft-state", has_text="succeeded").wait_for(timeout=300_000)  # followed live until the job ended
+    assert mc_eval.status == "succeeded", mc_eval.error
+    results = ft.eval_results(mc_eval.id)
+    models = results["models"]
+    disagreeing = len(eval_view.filter_samples(results, disagree_only=True))
+    assert models == ["base", "adapter"] and len(results["samples"]) == ROWS
+    assert 0 < disagreeing < ROWS  # the random adapter picks other answers on some questions: the filter must bite
 
-
-def shot(page, tmp_path: Path, name: str, locator=None) -> Path:
-    path = tmp_path / name
-    (locator or page).screenshot(path=str(path))
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(SHOTS) / name)
-    print(f"screenshot: {path}")
-    return path
-
-
-def open_and_run(page, lab: Lab, name: str) -> None:
-    page.goto(f"{lab.base}/lab/tree/{name}?token={TOKEN}")
-    page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'")
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-
-
-def check_results_widget(page, tmp_path: Path, models: list[str], rows: int, disagreeing: int) -> None:
-    view = page.locator(".jft-eval-results").first
-    view.wait_for()
-    plot = view.locator(".js-plotly-plot").first
+    plot = out.locator(".js-plotly-plot")
     plot.wait_for()
-    page.wait_for_function("document.querySelector('.jft-eval-results .js-plotly-plot').data "
-                           "&& document.querySelector('.jft-eval-results .js-plotly-plot').data.length > 0")
     traces = plot.evaluate("gd => gd.data.map(t => ({name: t.name, type: t.type, err: !!(t.error_y && "
-                           "t.error_y.visible), xaxis: t.xaxis || 'x'}))")
+                           "t.error_y.visible), x: t.x, xaxis: t.xaxis || 'x'}))")
     assert {t["type"] for t in traces} == {"bar"}
-    assert sorted({t["name"] for t in traces}) == sorted(models)     # traces named per model, not "trace 0"
-    assert any(t["err"] for t in traces)
+    assert [t["name"] for t in traces] == models                      # named per model, not "trace 0"
+    assert all(t["err"] for t in traces) and "acc" in traces[0]["x"] and "acc_norm" in traces[0]["x"]
     legend = plot.locator(".legend .legendtext").evaluate_all("els => els.map(e => e.textContent)")
-    assert sorted(legend) == sorted(models)                          # one legend entry per model, drawn
-    assert plot.locator(".errorbar path.yerror").count() > 0         # error bars drawn
-    assert len({t["xaxis"] for t in traces}) >= 2                    # one panel per evaluator
-    table = view.locator("table.jft-samples")
-    assert table.locator("tr.jft-sample").count() == rows
-    shot(page, tmp_path, "eval-results.png", view)
-    view.get_by_text("only samples where the models disagree").click()
-    page.wait_for_function(f"document.querySelectorAll('.jft-eval-results table.jft-samples tr.jft-sample').length "
-                           f"=== {disagreeing}")
-    assert f"{disagreeing} of {rows} samples" in view.locator(".jft-count").inner_text()
-    shot(page, tmp_path, "eval-results-disagree.png", view)
+    assert legend == models
+    assert plot.locator(".errorbar path.yerror").count() > 0          # the intervals are drawn
+    rows = out.locator("table.jft-samples tr.jft-sample")
+    assert rows.count() == ROWS
+    notebook.screenshot(cell, "eval-results", out)
 
+    out.get_by_text("only samples where the models disagree").click()
+    page.wait_for_function("n => document.querySelectorAll('.jft-eval-results table.jft-samples tr.jft-sample')"
+                           ".length === n", arg=disagreeing)
+    assert f"{disagreeing} of {ROWS} samples" in out.locator(".jft-count").inner_text()
+    assert rows.count() == disagreeing
+    notebook.screenshot(cell, "eval-results-disagree", out)
 
-def check_form(page, tmp_path: Path) -> None:
-    form = page.locator(".jft-eval-form").first
+    form_cell = notebook.run(f"form = ft.ui.evaluate({mc_eval.id!r})\nform.add_class('jft-eval-form')\nform")
+    form = form_cell.output.locator(".jft-eval-form")
     form.wait_for()
-    assert "Evaluation" in form.inner_text()
-    assert "exact_match" in form.locator("textarea").first.input_value()
+    assert "Evaluation" in form.inner_text() and "multiple_choice" in form.locator("textarea").first.input_value()
     limit = form.locator(".widget-text", has_text="limit").locator("input")
+    assert limit.input_value() == str(ROWS)                           # cloned from the job
     limit.fill("0")
     limit.press("Enter")
     form.get_by_text("limit: Input should be greater than 0").first.wait_for()
-    shot(page, tmp_path, "eval-form.png", form)
-
-
-def test_eval_widgets_render_and_filter_in_jupyterlab(ws, tmp_path):
-    require_chromium()
-    from .eval_fixtures import RESULTS
-
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    (root / "results.json").write_text(json.dumps(RESULTS))
-    notebook(root / "eval.ipynb", [
-        "import json\nimport jupyter_ft as ft\nresults = json.load(open('results.json'))",
-        "view = ft.ui.eval_results(results)\nview",
-        "form = ft.ui.evaluate(models=['base', 'dpo-1'], dataset='qa.jsonl', evaluators=['exact_match'])\n"
-        "form.add_class('jft-eval-form')\nform",
-    ])
-    lab = Lab(tmp_path, root)
-    try:
-        lab.wait_ready()
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1800})
-                page.set_default_timeout(UI_TIMEOUT_MS)
-                try:
-                    open_and_run(page, lab, "eval.ipynb")
-                    check_results_widget(page, tmp_path, RESULTS["models"], rows=6, disagreeing=3)
-                    check_form(page, tmp_path)
-                finally:
-                    shot(page, tmp_path, "eval-notebook.png")  # on failure too: what the page showed
-            finally:
-                browser.close()
-    finally:
-        stop_process(lab.proc)
+    notebook.screenshot(form_cell, "eval-form", form)

@@ -337,16 +337,17 @@ class EvalResults(widgets.VBox):
 
     def _draw_table(self) -> None:
         models = list(self.results.get("models") or [])
+        judged = bool(eval_view.judge_names(self.results))  # the judge column only when a pairwise judge ran
         head = ("<tr><th>#</th><th>prompt</th>" + "".join(f"<th>{_esc(m)}</th>" for m in models)
-                + "<th>reference</th><th>judge</th></tr>")
-        rows = [self._row(s, models) for s in self.page_samples]
+                + "<th>reference</th>" + ("<th>judge</th>" if judged else "") + "</tr>")
+        rows = [self._row(s, models, judged) for s in self.page_samples]
         if not rows:
             note = "no sample matches" if self.results.get("samples") else "no samples scored yet"
-            rows = [f"<tr><td colspan='{len(models) + 4}'><i>{note}</i></td></tr>"]
+            rows = [f"<tr><td colspan='{len(models) + 3 + judged}'><i>{note}</i></td></tr>"]
         self.table.value = TABLE_CSS + "<table class='jft-eval-table jft-samples'>" + head + "".join(rows) + "</table>"
 
     @staticmethod
-    def _row(s: dict[str, Any], models: list[str]) -> str:
+    def _row(s: dict[str, Any], models: list[str], judged: bool) -> str:
         answers, scores, reasons = s.get("answers") or {}, s.get("scores") or {}, s.get("reasons") or {}
         cells = []
         for m in models:
@@ -364,7 +365,8 @@ class EvalResults(widgets.VBox):
         disagree = " data-disagree='1'" if eval_view.disagrees(s) else ""
         return (f"<tr class='jft-sample' data-sample-id='{_esc(s.get('id'))}'{disagree}><td>{_esc(s.get('id'))}</td>"
                 f"<td><div class='jft-text'>{_esc(s.get('prompt'))}</div></td>" + "".join(cells)
-                + f"<td><div class='jft-text'>{_esc(s.get('reference'))}</div></td><td>{''.join(verdicts)}</td></tr>")
+                + f"<td><div class='jft-text'>{_esc(s.get('reference'))}</div></td>"
+                + (f"<td>{''.join(verdicts)}</td>" if judged else "") + "</tr>")
 
     # --- text ----------------------------------------------------------------------------------------------------
     def summary(self) -> str:

@@ -148,9 +148,11 @@ def preview_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | N
     parsed = parse_eval_spec(spec)
     explicit = explicit if explicit is not None else set(parsed.model_fields_set)
     try:
-        devices.resolve(parsed.device, ws.root / "devices.json")
+        dev = devices.resolve(parsed.device, ws.root / "devices.json")
     except ValueError as exc:
         raise SpecError([("device", str(exc))]) from None
+    if parsed.device == "auto":  # the queue runs one job per device: an evaluation waits for its device too
+        parsed = parsed.model_copy(update={"device": dev.name, "auto": {**parsed.auto, "device": f"{dev.name}: {dev.label}"}})
     parsed, version = _pin_dataset(ws, parsed, explicit)
     _check_models(ws, parsed)
     _check_multiple_choice(parsed, version)
@@ -203,8 +205,11 @@ def evaluate(models: list[str] | str, dataset: Any, evaluators: list[Any], *,
     `generation={...}`, `base`, `bootstrap`, ...); evaluators are type names, mappings or functions
     `(prediction, reference, row) -> float | dict`."""
     ws = workspace(workspace_root) if workspace_root else workspace()
-    return submit_eval({"models": models, "dataset": _dataset_arg(ws, dataset, evaluators), "evaluators": evaluators, **fields},
-                       ws)
+    ref = _dataset_arg(ws, dataset, evaluators)
+    if ref != dataset and not isinstance(dataset, (str, Path, catalog.DatasetVersion)) and "split" not in fields:
+        fields["split"] = "all"  # rows handed over here were never trained on: score every one
+        fields["auto"] = {**fields.get("auto", {}), "split": "all: the rows were added to the catalog by this evaluation"}
+    return submit_eval({"models": models, "dataset": ref, "evaluators": evaluators, **fields}, ws)
 
 
 def eval_jobs(ws: Workspace | None = None, states: list[str] | None = None) -> list[EvalJob]:

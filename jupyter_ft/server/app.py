@@ -8,7 +8,7 @@ from jupyter_ft.core import jobstore
 from jupyter_ft.core.api import workspace
 from jupyter_ft.core.scheduler import ensure_scheduler
 
-from . import dataset_handlers, handlers
+from . import dataset_handlers, eval_handlers, handlers
 
 
 class JupyterFTApp(ExtensionApp):
@@ -25,3 +25,4 @@ class JupyterFTApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers.routes("jupyter-ft/api"))
         self.handlers.extend(dataset_handlers.routes("jupyter-ft/api"))
+        self.handlers.extend(eval_handlers.routes("jupyter-ft/api"))

@@ -1,0 +1,61 @@
+"""Evaluation REST routes through a real jupyter-server (pytest-jupyter's jp_fetch)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+import jupyter_ft as ft
+from jupyter_ft.core import catalog
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config):
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_ft": True}, "allow_unauthenticated_access": False}}
+
+
+async def test_evaluation_routes_submit_list_get_results_and_errors(ws, jp_fetch, tmp_path):
+    v = catalog.add(ws, [{"prompt": f"q{i}", "answer": str(i)} for i in range(10)], name="qa")
+    with pytest.raises(HTTPClientError) as ei:
+        await jp_fetch("jupyter-ft", "api", "evaluations", method="POST",
+                       body=json.dumps({"models": [], "dataset": "qa", "evaluators": [{"type": "nope"}]}))
+    assert ei.value.code == 400
+    fields = {e["field"] for e in json.loads(ei.value.response.body)["errors"]}
+    assert fields == {"models", "evaluators.0"}
+    with pytest.raises(HTTPClientError) as ei:
+        await jp_fetch("jupyter-ft", "api", "evaluations", method="POST",
+                       body=json.dumps({"models": ["base"], "dataset": "qa", "evaluators": ["exact_match"]}))
+    assert ei.value.code == 400 and json.loads(ei.value.response.body)["errors"][0]["field"] == "base"
+
+    missing = str(tmp_path / "no-model")
+    with pytest.raises(HTTPClientError) as ei:
+        await jp_fetch("jupyter-ft", "api", "evaluations", method="POST",
+                       body=json.dumps({"models": [missing], "dataset": "qa", "evaluators": ["exact_match"]}))
+    assert ei.value.code == 400 and json.loads(ei.value.response.body)["errors"][0]["field"] == "models.0"
+    assert ft.eval_jobs() == []
+
+    r = await jp_fetch("jupyter-ft", "api", "evaluations", method="POST", request_timeout=120,  # probes devices once
+                       body=json.dumps({"models": ["some-org/some-model"], "dataset": "qa", "limit": 3,
+                                        "evaluators": ["exact_match"]}))
+    assert r.code == 201
+    job_id = json.loads(r.body)["evaluation"]["id"]
+    r = await jp_fetch("jupyter-ft", "api", "evaluations")
+    (row,) = json.loads(r.body)["evaluations"]
+    assert row["id"] == job_id and row["kind"] == "eval" and row["models"] == ["some-org/some-model"]
+    r = await jp_fetch("jupyter-ft", "api", "evaluations", job_id)
+    assert json.loads(r.body)["evaluation"]["spec"]["dataset"] == v.ref
+    r = await jp_fetch("jupyter-ft", "api", "evaluations", job_id, "results")
+    res = json.loads(r.body)
+    assert res["job_id"] == job_id and res["models"] == ["some-org/some-model"] and res["dataset"] == v.ref
+    assert res["state"] in ("queued", "running", "failed") and res["partial"] is True
+    sdk = ft.eval_results(job_id)  # the same results through the SDK
+    assert {k: res[k] for k in ("job_id", "models", "model_refs", "dataset")} == {
+        k: sdk[k] for k in ("job_id", "models", "model_refs", "dataset")}
+
+    train = ft.submit({"model": str(tmp_path / "m"), "dataset": "d.jsonl"}, ws)
+    for path in (("evaluations", train.id), ("evaluations", "eval-nope", "results")):
+        with pytest.raises(HTTPClientError) as ei:
+            await jp_fetch("jupyter-ft", "api", *path)
+        assert ei.value.code == 404

@@ -6,6 +6,12 @@ up; "regarding", "inquiry", "consequently" down), which is what the seed's RLAIF
 also plays the judge's failure modes for tests: a delay (timeouts), a fixed reply (unparseable answers) and HTTP
 errors.
 
+It understands evaluation's judge prompts too (`jupyter_ft.evaluate.judges`): a pairwise prompt gets `[[A]]`,
+`[[B]]` or `[[C]]` for whichever answer scores higher, a rubric prompt gets a JSON object scoring every criterion
+(`relevance`: the share of the question's words the answer uses; any other criterion: `score`), each with a reason.
+`answer=` scripts the judge completely: a function of the request's messages returning the reply text, e.g. one
+that always prefers whichever answer is shown first (a position-biased judge).
+
     with StandInJudge() as judge:            # or StandInJudge(score=lambda prompt, response: 7)
         spec = {"kind": "openai", "base_url": judge.url, "model": "stand-in"}
 """
@@ -34,14 +40,54 @@ def warmth(prompt: str, response: str) -> int:
 
 _RESPONSE = re.compile(r"Response to rate:\n(.*?)\n\nScore", re.DOTALL)
 _PROMPT = re.compile(r"Prompt:\n(.*?)\n\nResponse to rate:", re.DOTALL)
+_PAIR = re.compile(r"\[Question\]\n(.*?)\n\n\[Answer A\]\n(.*?)\n\[End of answer A\]\n\n\[Answer B\]\n(.*?)\n"
+                   r"\[End of answer B\]", re.DOTALL)
+_RUBRIC = re.compile(r"\[Criteria\]\n(.*?)\n\n\[Question\]\n(.*?)\n\n\[Answer\]\n(.*?)\n\[End of answer\]", re.DOTALL)
+_SCALE = re.compile(r"from (\d+) \(worst\) to (\d+) \(best\)")
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def relevance(prompt: str, response: str) -> int:
+    """1..10: the share of the prompt's longer words that the response uses (a stand-in for 'stays on topic')."""
+    asked = {w for w in _WORD.findall(prompt.lower()) if len(w) > 3}
+    if not asked:
+        return 5
+    used = asked & set(_WORD.findall(response.lower()))
+    return max(1, min(10, round(1 + 9 * len(used) / len(asked))))
+
+
+def _pairwise_reply(score: Callable[[str, str], float], prompt: str, a: str, b: str) -> str:
+    sa, sb = score(prompt, a), score(prompt, b)
+    if sa == sb:
+        return f"[[C]] Both answers score {sa:g}."
+    return f"[[{'A' if sa > sb else 'B'}]] Answer {'A' if sa > sb else 'B'} scores {max(sa, sb):g} against {min(sa, sb):g}."
+
+
+def _rubric_reply(score: Callable[[str, str], float], criteria: str, prompt: str, answer: str, system: str) -> str:
+    scale = _SCALE.search(system)
+    lo, hi = (int(scale.group(1)), int(scale.group(2))) if scale else (1, 10)
+    out = {}
+    for line in criteria.splitlines():
+        name = line.lstrip("- ").split(":", 1)[0].strip()
+        if not name:
+            continue
+        if "relev" in name.lower():
+            value, why = relevance(prompt, answer), "uses the question's words"
+        else:
+            value, why = score(prompt, answer), "how warm and natural it sounds"
+        value = lo + (hi - lo) * (value - 1) / 9
+        out[name] = {"score": round(value), "reason": f"{name}: {why} ({round(value)}/{hi})."}
+    return json.dumps(out)
 
 
 class StandInJudge:
     """Start with `start()` (or `with`), stop with `stop()`. `requests` counts the chat requests answered."""
 
     def __init__(self, score: Callable[[str, str], float] = warmth, *, delay_s: float = 0.0, reply: str | None = None,
-                 status: int = 200, fail_first: int = 0, host: str = "127.0.0.1", port: int = 0):
+                 status: int = 200, fail_first: int = 0, answer: Callable[[list[dict]], str] | None = None,
+                 host: str = "127.0.0.1", port: int = 0):
         self.score, self.delay_s, self.reply, self.status, self.fail_first = score, delay_s, reply, status, fail_first
+        self.answer = answer
         self.requests = 0
         self.bodies: list[dict] = []
         self._lock = threading.Lock()
@@ -82,9 +128,18 @@ class StandInJudge:
                     return self._send(503, {"error": {"message": "warming up"}})
                 if judge.status != 200:
                     return self._send(judge.status, {"error": {"message": f"stand-in judge set to {judge.status}"}})
-                user = next((m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"), "")
+                messages = body.get("messages", [])
+                user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
+                system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+                pair, rubric = _PAIR.search(user), _RUBRIC.search(user)
                 if judge.reply is not None:
                     content = judge.reply
+                elif judge.answer is not None:
+                    content = judge.answer(messages)
+                elif pair:
+                    content = _pairwise_reply(judge.score, *pair.groups())
+                elif rubric:
+                    content = _rubric_reply(judge.score, *rubric.groups(), system)
                 else:
                     resp = _RESPONSE.search(user)
                     prompt = _PROMPT.search(user)

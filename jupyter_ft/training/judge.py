@@ -12,6 +12,10 @@ Two kinds of judge, one interface (`score(pairs) -> raw scores`):
 `JudgeReward` wraps either as a reward function: normalises scores to 0..1, caches them by (prompt, completion)
 in memory and in the job folder (a resumed attempt does not ask again), and never turns a failure into a zero.
 The HTTP client is httpx (a dependency of jupyterlab, declared here too): per-request timeouts, pooled connections.
+
+Evaluation's LLM-as-judge (`jupyter_ft.evaluate.judges`: pairwise verdicts, rubric scores) goes through the same two
+clients: `OpenAIJudge.ask` sends any chat request with its own parser under the same retries and concurrency bound,
+`LocalJudge.choose` picks the likeliest of a few fixed answers, and `JudgeCache` is the on-disk cache both use.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from jupyter_ft.core.specs import JudgeSpec
 
@@ -34,7 +39,27 @@ BACKOFF_S = 0.5
 
 
 class JudgeError(JobInputError):
-    """The judge could not give a score after bounded retries (unreachable, timed out, unparseable, refused)."""
+    """The judge could not give a score after bounded retries (unreachable, timed out, unparseable, refused).
+    `unparseable` is True when the judge answered but never in the expected form: that sample alone failed, the
+    judge itself works (an evaluation records it against the sample and goes on)."""
+
+    def __init__(self, message: str, *, unparseable: bool = False):
+        super().__init__(message)
+        self.unparseable = unparseable
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class JudgeRequest(Generic[T]):
+    """One chat request to a judge: `parse` turns its answer into a value (None = unparseable, asked again);
+    `expected` says what a parseable answer looks like and `what` names the item, both for error messages."""
+
+    messages: list[dict[str, str]]
+    parse: Callable[[str], T | None]
+    expected: str
+    what: str
 
 
 # --- prompts and parsing ----------------------------------------------------------------------------------------
@@ -130,11 +155,25 @@ class OpenAIJudge:
         self.client.close()
 
     def score(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
-        if len(pairs) <= 1:
-            return [self._ask(p, c) for p, c in pairs]
-        with ThreadPoolExecutor(max_workers=min(self.spec.concurrency, len(pairs)),
+        spec = self.spec
+        requests = [JudgeRequest(judge_messages(spec, p, c), lambda t: parse_score(t, spec.min_score, spec.max_score),
+                                 f"a score from {spec.min_score} to {spec.max_score}",
+                                 f"prompt {_short(render_prompt(p))}, completion {_short(c)}") for p, c in pairs]
+        out = self.ask(requests)
+        for v in out:
+            if isinstance(v, JudgeError):
+                raise v
+        return out  # type: ignore[return-value]
+
+    def ask(self, requests: Sequence[JudgeRequest[T]]) -> list[T | JudgeError]:
+        """Send each request (`concurrency` at a time) and parse its answer. An answer that stays unparseable after
+        the retries comes back as a `JudgeError` in its place; any other failure (unreachable, timed out, refused)
+        raises, since every other request would fail the same way."""
+        if len(requests) <= 1:
+            return [self._ask_one(r) for r in requests]
+        with ThreadPoolExecutor(max_workers=min(self.spec.concurrency, len(requests)),
                                 thread_name_prefix="judge") as pool:
-            futures = [pool.submit(self._ask, p, c) for p, c in pairs]
+            futures = [pool.submit(self._ask_one, r) for r in requests]
             try:
                 return [f.result() for f in futures]
             except BaseException:
@@ -142,15 +181,24 @@ class OpenAIJudge:
                     f.cancel()
                 raise
 
-    def _ask(self, prompt: Any, completion: str) -> float:
+    def _ask_one(self, request: JudgeRequest[T]) -> T | JudgeError:
+        try:
+            return self._chat(request)
+        except JudgeError as exc:
+            if exc.unparseable:
+                return exc
+            raise
+
+    def _chat(self, request: JudgeRequest[T]) -> T:
         spec, httpx = self.spec, self._httpx
-        body = {"model": spec.model, "messages": judge_messages(spec, prompt, completion),
+        body = {"model": spec.model, "messages": request.messages,
                 "temperature": spec.temperature, "max_tokens": spec.max_tokens}
         attempts = spec.max_retries + 1
-        reason = ""
+        reason, unparseable = "", False
         for attempt in range(attempts):
             if attempt:
                 time.sleep(min(BACKOFF_S * 2 ** (attempt - 1), 10.0))
+            unparseable = False
             try:
                 r = self.client.post(self.url, json=body)
             except httpx.TimeoutException:
@@ -170,14 +218,13 @@ class OpenAIJudge:
             except (ValueError, KeyError, IndexError, TypeError):
                 reason = f"answered with something that is not an OpenAI chat completion: {_short(r.text, 200)}"
                 continue
-            value = parse_score(text, spec.min_score, spec.max_score)
+            value = request.parse(text)
             if value is None:
-                reason = (f"answered unparseably: {_short(text, 200)} (expected a score from {spec.min_score} "
-                          f"to {spec.max_score})")
+                reason, unparseable = f"answered unparseably: {_short(text, 200)} (expected {request.expected})", True
                 continue
             return value
         raise JudgeError(f"judge {spec.model!r} at {self.url} {reason}; gave up after {attempts} attempt(s) "
-                         f"(prompt {_short(render_prompt(prompt))}, completion {_short(completion)})")
+                         f"({request.what})", unparseable=unparseable)
 
 
 class LocalJudge:
@@ -195,31 +242,29 @@ class LocalJudge:
         except Exception as exc:
             raise JudgeError(f"judge: cannot load local model {spec.model!r}: {type(exc).__name__}: {exc}") from None
         self.values = list(range(spec.min_score, spec.max_score + 1))
-        self.value_ids = [self.tokenizer.encode(str(v), add_special_tokens=False) for v in self.values]
         self._torch = torch
 
     def close(self) -> None:
         pass
 
-    def _context_ids(self, prompt: Any, completion: str) -> list[int]:
-        messages = judge_messages(self.spec, prompt, completion)
+    def _chat_ids(self, messages: list[dict[str, str]], prefix: str = "") -> list[int]:
+        """The judge's context for `messages`: its chat template with the generation prompt (plain text joined by
+        blank lines when it has none), then `prefix` (e.g. 'Verdict: [[')."""
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                                      return_dict=False)
-        text = "\n\n".join(m["content"] for m in messages) + " "
+            ids = list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                          return_dict=False))
+            return ids + (self.tokenizer.encode(prefix, add_special_tokens=False) if prefix else [])
+        text = "\n\n".join(m["content"] for m in messages) + " " + prefix
         return self.tokenizer.encode(text)
 
-    def score(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
+    def _continuation_logps(self, seqs: Sequence[tuple[list[int], list[int]]]) -> list[float]:
+        """For each (context ids, continuation ids): the sum of the continuation tokens' log-probabilities."""
         torch = self._torch
-        seqs: list[tuple[list[int], int]] = []  # (ids, length of the score's tokens)
-        for p, c in pairs:
-            ctx = list(self._context_ids(p, c))
-            seqs.extend((ctx + ids, len(ids)) for ids in self.value_ids)
         logps: list[float] = []
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         with torch.inference_mode():
             for i in range(0, len(seqs), self.batch_size):
-                chunk = seqs[i:i + self.batch_size]
+                chunk = [(ctx + cont, len(cont)) for ctx, cont in seqs[i:i + self.batch_size]]
                 width = max(len(ids) for ids, _ in chunk)
                 input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -231,16 +276,71 @@ class LocalJudge:
                 for j, (ids, k) in enumerate(chunk):
                     n = len(ids)
                     logps.append(sum(float(lp[j, t - 1, ids[t]]) for t in range(n - k, n)))
-        out = []
-        per = len(self.values)
-        for i in range(len(pairs)):
-            w = torch.softmax(torch.tensor(logps[i * per:(i + 1) * per]), dim=0)
-            out.append(float(sum(float(wi) * v for wi, v in zip(w, self.values))))
-        return out
+        return logps
+
+    def choose(self, contexts: Sequence[tuple[list[dict[str, str]], str]], options: Sequence[str]) -> list[list[float]]:
+        """For each (messages, prefix): the judge's probability of each of `options` as its next words (softmax
+        over the options' summed log-probabilities). Deterministic and always parseable."""
+        torch = self._torch
+        option_ids = [self.tokenizer.encode(o, add_special_tokens=False) for o in options]
+        seqs = [(self._chat_ids(m, prefix), ids) for m, prefix in contexts for ids in option_ids]
+        logps = self._continuation_logps(seqs)
+        per = len(options)
+        return [torch.softmax(torch.tensor(logps[i * per:(i + 1) * per]), dim=0).tolist()
+                for i in range(len(contexts))]
+
+    def score(self, pairs: Sequence[tuple[Any, str]]) -> list[float]:
+        probs = self.choose([(judge_messages(self.spec, p, c), "") for p, c in pairs], [str(v) for v in self.values])
+        return [float(sum(w * v for w, v in zip(row, self.values))) for row in probs]
 
 
 def make_judge(spec: JudgeSpec, device: str = "cpu"):
     return OpenAIJudge(spec) if spec.kind == "openai" else LocalJudge(spec, device)
+
+
+# --- the cache ----------------------------------------------------------------------------------------------------
+
+class JudgeCache:
+    """Judge answers by key, in memory and appended to a JSON-lines file in the job folder, so a resumed job (or an
+    evaluation that adds an evaluator) never asks the judge again. `salt` is the judge's identity: a different
+    model, endpoint or instruction never hits another's entries."""
+
+    def __init__(self, path: Path | None, salt: Any):
+        self.path = path
+        self.salt = hashlib.sha256(json.dumps(salt, ensure_ascii=False).encode()).hexdigest()[:16]
+        self.values: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        if path and path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                    self.values[rec["key"]] = rec["value"] if "value" in rec else float(rec["score"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a kill: ignore it
+
+    def key(self, *parts: Any) -> str:
+        blob = json.dumps([self.salt, *parts], ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def update(self, fresh: dict[str, Any]) -> None:
+        if not fresh:
+            return
+        with self._lock:
+            self.values.update(fresh)
+            if self.path:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a") as fh:
+                    fh.writelines(json.dumps({"key": k, "value": v}, ensure_ascii=False) + "\n"
+                                  for k, v in fresh.items())
 
 
 # --- the reward ---------------------------------------------------------------------------------------------------
@@ -254,24 +354,15 @@ class JudgeReward:
         self.name = spec.name
         self.weight = spec.weight
         self.judge = judge or make_judge(spec, device)
-        identity = json.dumps([spec.kind, spec.model, spec.base_url, spec.rubric, spec.min_score, spec.max_score])
-        self._salt = hashlib.sha256(identity.encode()).hexdigest()[:16]
-        self.cache: dict[str, float] = {}
+        self._store = JudgeCache(cache_path, [spec.kind, spec.model, spec.base_url, spec.rubric, spec.min_score,
+                                              spec.max_score])
+        self.cache = self._store.values
         self.cache_path = cache_path
-        self._lock = threading.Lock()
         self.requests = 0
         self.hits = 0
-        if cache_path and cache_path.is_file():
-            for line in cache_path.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                    self.cache[rec["key"]] = float(rec["score"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a kill: ignore it
 
     def key(self, prompt: Any, completion: str) -> str:
-        blob = json.dumps([self._salt, render_prompt(prompt), completion], ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return self._store.key(render_prompt(prompt), completion)
 
     def __repr__(self) -> str:
         return f"<judge reward {self.name} ({self.spec.kind} {self.spec.model}) weight {self.weight:g}>"
@@ -288,12 +379,7 @@ class JudgeReward:
         if todo:
             raw = self.judge.score(list(todo.values()))
             lo, hi = self.spec.min_score, self.spec.max_score
-            fresh = {k: (v - lo) / (hi - lo) for k, v in zip(todo, raw)}
-            with self._lock:
-                self.cache.update(fresh)
-                if self.cache_path:
-                    with self.cache_path.open("a") as fh:
-                        fh.writelines(json.dumps({"key": k, "score": v}) + "\n" for k, v in fresh.items())
+            self._store.update({k: (v - lo) / (hi - lo) for k, v in zip(todo, raw)})
         self.requests += len(todo)
         self.hits += len(texts) - len(todo)
         log_metric = row.get("log_metric")

@@ -46,8 +46,9 @@ def test_eval_results_and_form_in_jupyterlab(mc_eval, notebook, ws):  # noqa: F8
     traces = plot.evaluate("gd => gd.data.map(t => ({name: t.name, type: t.type, err: !!(t.error_y && "
                            "t.error_y.visible), x: t.x, xaxis: t.xaxis || 'x'}))")
     assert {t["type"] for t in traces} == {"bar"}
-    assert [t["name"] for t in traces] == models                      # named per model, not "trace 0"
-    assert all(t["err"] for t in traces) and "acc" in traces[0]["x"] and "acc_norm" in traces[0]["x"]
+    assert [t["name"] for t in traces] == models * 2                  # named per model, not "trace 0"
+    assert [t["xaxis"] for t in traces] == ["x", "x", "x2", "x2"]     # accuracy, then the per-subject panel
+    assert all(t["err"] for t in traces) and traces[0]["x"] == ["acc", "acc_norm"]
     legend = plot.locator(".legend .legendtext").evaluate_all("els => els.map(e => e.textContent)")
     assert legend == models
     assert plot.locator(".errorbar path.yerror").count() > 0          # the intervals are drawn

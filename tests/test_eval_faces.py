@@ -30,6 +30,14 @@ def test_panels_group_by_evaluator_and_split_magnitudes():
     assert ps[1].bars[0].err_plus == [None]
 
 
+def test_a_per_subject_breakdown_gets_its_own_panel():
+    rows = [{"model": m, "evaluator": "mmlu", "metric": metric, "value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 9,
+             **({"subject": metric.split("/")[1]} if "/" in metric else {})}
+            for m in ("base", "dpo-1") for metric in ("acc", "acc_norm", "acc/law", "acc/math")]
+    assert [(p.title, p.metrics) for p in eval_view.panels(results(metrics=rows))] == [
+        ("mmlu", ["acc", "acc_norm"]), ("mmlu · per subject", ["acc/law", "acc/math"])]
+
+
 def test_a_model_without_a_metric_gets_no_bar_and_bad_values_are_skipped():
     r = results(metrics=[{"model": "base", "evaluator": "em", "metric": "exact_match", "value": 0.5},
                          {"model": "dpo-1", "evaluator": "em", "metric": "exact_match", "value": float("nan")},

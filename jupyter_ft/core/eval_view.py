@@ -71,15 +71,19 @@ def panels(results: dict[str, Any]) -> list[Panel]:
         by_eval.setdefault(str(m.get("evaluator")), {}).setdefault(str(m.get("metric")), []).append(m)
     out: list[Panel] = []
     for evaluator, metrics in by_eval.items():
-        groups: dict[int, list[str]] = {}
+        groups: dict[tuple[bool, int], list[str]] = {}
         for metric, ms in metrics.items():
             mag = _magnitude(v for x in ms for v in (_num(x.get("value")), _num(x.get("ci_high"))) if v is not None)
-            groups.setdefault(mag, []).append(metric)
-        split = len(groups) > 1
-        for mag in sorted(groups):
-            names = groups[mag]
-            title = f"{evaluator} · {', '.join(names)}" if split else evaluator
-            panel = Panel(key=f"{evaluator}#{mag}", title=title, evaluator=evaluator, metrics=names)
+            per_subject = any(x.get("subject") is not None for x in ms)  # a benchmark's breakdown: its own panel
+            groups.setdefault((per_subject, mag), []).append(metric)
+        split = len({mag for _, mag in groups}) > 1
+        for key in sorted(groups):
+            per_subject, mag = key
+            names = groups[key]
+            title = (f"{evaluator} · per subject" if per_subject
+                     else f"{evaluator} · {', '.join(names)}" if split else evaluator)
+            panel = Panel(key=f"{evaluator}#{'s' if per_subject else ''}{mag}", title=title, evaluator=evaluator,
+                          metrics=names)
             for model in models:
                 b = Bars(model, [], [], [], [])
                 for metric in names:

@@ -136,6 +136,26 @@ def test_results_widget_follows_a_running_evaluation(ws):
     assert "6 of 6 samples" in w.count.value
 
 
+def test_results_widget_names_a_bad_job_and_keeps_polling_through_a_read_error(ws):
+    from jupyter_ft.core import jobstore
+
+    with pytest.raises(jobstore.JobNotFound, match="no job with id 'eval-nope'"):
+        ft.ui.eval_results("eval-nope")
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("results.json: disk hiccup")
+        return results(state="running" if len(calls) < 4 else "succeeded")
+
+    w = ft.ui.eval_results(flaky, live=True, interval=0.3)
+    shown = []
+    w.status.observe(lambda change: shown.append(change["new"]), names="value")  # before the first tick
+    assert w.wait(timeout=10) and len(calls) == 4 and "succeeded" in w.header.value
+    assert "could not read the results: OSError: results.json: disk hiccup" in shown[0] and w.status.value == ""
+
+
 def test_results_widget_before_any_score(ws):
     w = ft.ui.eval_results({"job_id": "eval-x", "state": "running", "models": ["base"], "samples": []}, live=False)
     assert w.figure is None and "waiting for the first scores" in w.figure_box.children[0].value

@@ -80,6 +80,7 @@ class EvalResults(widgets.VBox):
         self._ticker: Ticker | None = None
 
         self.header = widgets.HTML()
+        self.status = widgets.HTML()
         self.errors = widgets.HTML()
         self.figure: go.Figure | None = None      # what the bars show (the Python object of the drawn figure)
         self.plot = widgets.Output()
@@ -101,7 +102,7 @@ class EvalResults(widgets.VBox):
         self.next_button.on_click(lambda _: self._turn(+1))
         controls = widgets.HBox([self.disagree, self.criterion, self.search, self.prev_button, self.next_button,
                                  self.count], layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
-        super().__init__([self.header, self.errors, self.figure_box, self.pairwise,
+        super().__init__([self.header, self.status, self.errors, self.figure_box, self.pairwise,
                           widgets.HTML("<b>Samples</b>"), controls, self.table])
         self.add_class("jft-eval-results")
         self.refresh()
@@ -111,7 +112,14 @@ class EvalResults(widgets.VBox):
 
     # --- the loop ------------------------------------------------------------------------------------------
     def _tick(self) -> bool:
-        self.refresh()
+        try:
+            self.refresh()
+        except Exception as exc:  # shown on the panel, and polled again: the last results drawn stay
+            self.status.value = (f"<span class='jft-eval-status' style='color:#c62828'>could not read the results: "
+                                 f"{_esc(type(exc).__name__)}: {_esc(exc)}</span>")
+            return True
+        if self.status.value:
+            self.status.value = ""
         return self.results.get("state") not in DONE_STATES
 
     def refresh(self) -> dict[str, Any]:

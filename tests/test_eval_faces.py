@@ -145,14 +145,14 @@ def test_results_widget_names_a_bad_job_and_keeps_polling_through_a_read_error(w
 
     def flaky():
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) == 3:  # the second tick (the first runs at once, before the observer below is attached)
             raise OSError("results.json: disk hiccup")
-        return results(state="running" if len(calls) < 4 else "succeeded")
+        return results(state="running" if len(calls) < 5 else "succeeded")
 
     w = ft.ui.eval_results(flaky, live=True, interval=0.3)
     shown = []
     w.status.observe(lambda change: shown.append(change["new"]), names="value")  # before the first tick
-    assert w.wait(timeout=10) and len(calls) == 4 and "succeeded" in w.header.value
+    assert w.wait(timeout=10) and len(calls) == 5 and "succeeded" in w.header.value
     assert "could not read the results: OSError: results.json: disk hiccup" in shown[0] and w.status.value == ""
 
 

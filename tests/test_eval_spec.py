@@ -53,3 +53,17 @@ def test_bad_fields_are_named(data, field):
     with pytest.raises(SpecError) as info:
         parse_eval_spec(data)
     assert field in [f for f, _ in info.value.errors], info.value.errors
+
+
+@pytest.mark.slow
+def test_submit_and_the_cli_path_take_an_eval_spec(ws, tmp_path):
+    import jupyter_ft as ft
+    from jupyter_ft.core import catalog
+
+    v = catalog.add(ws, [{"prompt": f"q{i}", "answer": str(i)} for i in range(10)], name="qa")
+    path = tmp_path / "eval.yaml"
+    path.write_text(f"kind: eval\nmodels: [some-org/some-model]\ndataset: qa\nevaluators: [exact_match]\nlimit: 2\n")
+    job = ft.submit(path, ws)
+    assert isinstance(job, ft.EvalJob) and job.record.kind == "eval" and job.spec.dataset == v.ref
+    assert ft.get_job(job.id).results()["models"] == ["some-org/some-model"]
+    job.cancel()

@@ -125,8 +125,13 @@ class Job:
 
 
 def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None) -> Job:
-    """Validate, size and queue a job; create its MLflow run. Raises `SpecError` (naming fields) before queueing."""
+    """Validate, size and queue a job; create its MLflow run. Raises `SpecError` (naming fields) before queueing.
+    An evaluation spec (`kind: eval`) goes to `evaluation.submit_eval`, so the CLI and `POST /jobs` take both."""
     ws = ws or workspace()
+    if _is_eval(spec):
+        from .evaluation import submit_eval
+
+        return submit_eval(spec, ws)
     if isinstance(spec, TrainSpec):
         submitted = spec.model_dump(mode="json", exclude_unset=True)
     else:
@@ -156,6 +161,21 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
         with open(job_dir / "job.log", "a") as fh:
             fh.write(f"[jupyter_ft] MLflow run not created at submission ({type(exc).__name__}: {exc}); will retry\n")
     return Job(job_id, ws)
+
+
+def _is_eval(spec: Any) -> bool:
+    if type(spec).__name__ == "EvalSpec":
+        return True
+    if isinstance(spec, (str, Path)):
+        try:
+            import yaml
+
+            text = Path(spec).read_text() if isinstance(spec, Path) or (
+                "\n" not in str(spec) and str(spec).endswith((".yaml", ".yml", ".json")) and Path(spec).is_file()) else spec
+            spec = yaml.safe_load(text)
+        except Exception:
+            return False
+    return isinstance(spec, dict) and spec.get("kind") == "eval"
 
 
 def preview(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None) -> TrainSpec:

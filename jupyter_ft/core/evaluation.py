@@ -20,7 +20,7 @@ from typing import Any
 from . import catalog, devices, jobstore
 from .api import Job, _jsonable, workspace
 from .eval_rows import EvalSample, to_sample
-from .eval_spec import EvalSpec, MultipleChoiceEval, parse_eval_spec
+from .eval_spec import EvalSpec, LmEvalEval, MultipleChoiceEval, parse_eval_spec
 from .mc_rows import MCShapeError, layout, parse_rows
 from .models import ModelEntryError, resolve_models
 from .scheduler import ensure_scheduler
@@ -96,6 +96,16 @@ def _pin_dataset(ws: Workspace, spec: EvalSpec, explicit: set[str]) -> tuple[Eva
     return spec.model_copy(update={"dataset": version.ref, "auto": auto}), version
 
 
+def _local_task_paths(spec: EvalSpec) -> EvalSpec:
+    """An lm-eval task given as a local YAML path is stored absolute: the job runs in its own folder."""
+    evs = []
+    for e in spec.evaluators:
+        if isinstance(e, LmEvalEval) and Path(e.task).expanduser().exists():
+            e = e.model_copy(update={"task": str(Path(e.task).expanduser().resolve())})
+        evs.append(e)
+    return spec.model_copy(update={"evaluators": evs})
+
+
 def _catalog_kind(spec: EvalSpec) -> str | None:
     """Benchmarks are added as the catalog's `prompt` kind, which keeps every column (choices, A..D, answer,
     subject); detection could otherwise read `question,answer` as SFT prompt/completion and drop the choices."""
@@ -154,6 +164,7 @@ def preview_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | N
     if parsed.device == "auto":  # the queue runs one job per device: an evaluation waits for its device too
         parsed = parsed.model_copy(update={"device": dev.name, "auto": {**parsed.auto, "device": f"{dev.name}: {dev.label}"}})
     parsed, version = _pin_dataset(ws, parsed, explicit)
+    parsed = _local_task_paths(parsed)
     _check_models(ws, parsed)
     _check_multiple_choice(parsed, version)
     return parsed

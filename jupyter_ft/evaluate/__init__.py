@@ -1,6 +1,9 @@
 """What runs inside an evaluation job process (`python -m jupyter_ft.evaluate --root ROOT JOB_ID`): models loaded
 once per base, batched generation with an answer cache, multiple choice by log-likelihood, generation metrics,
-reward and custom evaluators, and the results writer. Started by the scheduler for jobs of kind `eval`."""
+reward and custom evaluators, and the results writer. Started by the scheduler for jobs of kind `eval`.
+
+`ft.evaluate(models=[...], dataset=..., evaluators=[...], **EvalSpec fields)` submits an evaluation job (see
+`jupyter_ft.core.evaluation.evaluate`); calling this module does the same."""
 
 import sys as _sys
 import types as _types

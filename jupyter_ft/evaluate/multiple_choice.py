@@ -111,7 +111,7 @@ def score_question(q: MCQuestion, lls: Sequence[float]) -> dict[str, Any]:
     return {"scores": {"acc": float(pred == q.answer), "acc_norm": float(pred_norm == q.answer)},
             "extra": {"loglikelihoods": [float(x) for x in lls], "pred": pred, "pred_norm": pred_norm,
                       "answer": q.answer, "subject": q.subject,
-                      "answer_text": q.choices[pred]}}
+                      "answer_text": q.choices[pred], "correct_text": q.choices[q.answer]}}
 
 
 def nll_to_loss(ll: float, n: int) -> dict[str, float]:

@@ -130,6 +130,7 @@ def build_results(*, job_id: str, state: str, labels: list[str], model_refs: dic
         reasons: dict[str, dict[str, str]] = {}
         verdicts: dict[str, dict[str, Any]] = {}
         mc_answers: dict[str, str] = {}
+        reference = s.reference
         for label in labels:
             for e, _etype in evaluators:
                 rec = store.records.get((label, e, s.id))
@@ -144,10 +145,11 @@ def build_results(*, job_id: str, state: str, labels: list[str], model_refs: dic
                     verdicts.setdefault(e, {})[f"{label} vs {ex['baseline']}"] = ex["verdict"]
                 if ex.get("answer_text") is not None:
                     mc_answers.setdefault(label, ex["answer_text"])
+                    reference = ex.get("correct_text", reference)
         ans = {label: answers[label][s.id] for label in labels if s.id in answers.get(label, {})}
         for label, a in mc_answers.items():
             ans.setdefault(label, a)
-        rows.append({"id": s.id, "prompt": prompt_text(s.prompt), "reference": s.reference, "answers": ans,
+        rows.append({"id": s.id, "prompt": prompt_text(s.prompt), "reference": reference, "answers": ans,
                      "scores": scores, "reasons": reasons, "verdicts": verdicts})
     return {"job_id": job_id, "state": state, "partial": partial, "models": labels, "model_refs": model_refs,
             "dataset": dataset, "num_samples": len(samples), "errors": errors, "metrics": metrics,
@@ -192,6 +194,8 @@ def samples_table(results: dict[str, Any]) -> dict[str, list[Any]]:
 def log_metrics(ws: Workspace, job_id: str, metrics: list[dict[str, Any]]) -> None:
     values: dict[str, float] = {}
     for m in metrics:
+        if m.get("value") is None:
+            continue
         name = mlflow_name(m["model"], m["evaluator"], m["metric"])
         values[name] = float(m["value"])
         if m.get("ci_low") is not None:

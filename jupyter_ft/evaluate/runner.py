@@ -11,7 +11,9 @@ models' results stand; the job then ends failed with that reason and its results
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import signal
 import sys
 import time
@@ -39,6 +41,8 @@ from .multiple_choice import (build_context, chat_context, draw_shots, loglikeli
 CHUNK = 8             # samples scored between writes of their records (the resume granularity)
 PROGRESS_EVERY_S = 2.0
 TRAINING_RUN_TAG = "jupyter_ft.eval.model"
+JUDGES = ("pairwise_judge", "rubric_judge")
+OWN_METRICS = JUDGES + ("lm_eval",)   # evaluators whose metric rows come from their own module, not the score store
 
 
 def _on_sigterm(signum, frame):
@@ -55,6 +59,7 @@ class EvalRun:
         self.errors: list[dict[str, Any]] = []
         self.answers: dict[str, dict[int, str]] = {}
         self.metrics: dict[str, list[dict[str, Any]]] = {}
+        self.own_metrics: dict[str, list[dict[str, Any]]] = {}   # lm_eval and judge rows, per model
         self.pairwise: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {"chat_template": {}, "generation": self.spec.generation.model_dump(),
                                       "answers_generated": {}, "answers_cached": {}, "model_loads": {},
@@ -127,7 +132,12 @@ class EvalRun:
                 except MCShapeError as exc:
                     raise JobInputError(f"evaluator {evaluator_name(e)!r}: {exc}") from None
                 self.mc[evaluator_name(e)] = (qs, dev)
-        total = len(self.labels) * len(self.samples) * len(spec.evaluators)
+                self.extra.setdefault("multiple_choice", {})[evaluator_name(e)] = {
+                    "chat_template": e.chat_template, "num_fewshot": e.num_fewshot, "fewshot_split": e.fewshot_split,
+                    "prompt": "Question: {question}\nAnswer:", "continuation": "{choice}" if e.chat_template
+                    else " {choice}", "scoring": "lm-evaluation-harness log-likelihood (acc, acc_norm by characters)"}
+        counted = [e for e in spec.evaluators if e.type != "lm_eval"]
+        total = len(self.labels) * len(self.samples) * len(counted)
         jobstore.set_fields(self.ws, self.job.id, total_steps=total, step=len(self.store.records), progress_at=time.time())
         tags = {}
         for i, r in enumerate(self.refs):
@@ -158,7 +168,13 @@ class EvalRun:
         for ev in self.spec.evaluators:
             name = evaluator_name(ev)
             todo = [s for s in self.samples if not self.store.has(label, name, s.id)]
-            if not todo or ev.type in ("pairwise_judge", "rubric_judge"):
+            if ev.type in JUDGES:  # judged after every model answered; here only the answers are made
+                try:
+                    self._answers(ref, use, tokenizer, endpoint, bool(chat))
+                except ModelLoadError as exc:
+                    self.error(label, name, None, f"model {label!r}: {exc}")
+                continue
+            if not todo and ev.type != "lm_eval":
                 continue
             try:
                 if ev.type in ("multiple_choice", "eval_loss") and endpoint is not None and not endpoint.supports_logprobs():
@@ -171,16 +187,21 @@ class EvalRun:
                 elif ev.type == "eval_loss":
                     self._eval_loss(ev, name, label, todo, use, tokenizer, endpoint, bool(chat) and endpoint is None)
                 elif ev.type == "lm_eval":
-                    self._lm_eval(ev, name, ref)
+                    self._lm_eval(ev, name, ref, use, tokenizer)
                 elif ev.type in GENERATIVE:
                     answers = self._answers(ref, use, tokenizer, endpoint, bool(chat))
                     self._generative(ev, name, label, todo, answers)
             except EvaluatorError as exc:
                 self.error(label, name, exc.sample, str(exc))
             self.progress(force=True)
-        self.metrics[label] = [m for ev in self.spec.evaluators
+        self.aggregate(label)
+
+    def aggregate(self, label: str) -> None:
+        """The model's metric rows: from its stored scores, plus those lm_eval and the judges computed."""
+        self.metrics[label] = [m for ev in self.spec.evaluators if ev.type not in OWN_METRICS
                                for m in res.aggregate(self.store, label, evaluator_name(ev), ev.type,
                                                       self.spec.bootstrap, self.spec.seed)]
+        self.metrics[label] += self.own_metrics.get(label, [])
 
     def _multiple_choice(self, ev, name, label, todo, use, tokenizer, endpoint, chat) -> None:
         qs, dev = self.mc[name]
@@ -227,14 +248,33 @@ class EvalRun:
                                   "extra": {"ll": ll, "tokens": n}} for s, (ll, n, _) in zip(chunk, out)])
             self.progress()
 
-    def _lm_eval(self, ev, name, ref) -> None:
-        try:
-            from . import lm_eval_bridge
-        except ImportError:
-            raise EvaluatorError(f"evaluator {name!r}: the lm-evaluation-harness bridge is not part of this build",
-                                 name) from None
-        rows = lm_eval_bridge.run(ev, ref, device=self.device, seed=self.spec.seed)
-        self.store.add_many([{"model": ref.label, "evaluator": name, **r} for r in rows])
+    def _lm_eval(self, ev, name, ref, use, tokenizer) -> None:
+        """An lm-evaluation-harness task on the model already in memory (base or adapter switched on); its metric
+        rows join the results, its documents are kept in the job folder (a resumed run reads them back)."""
+        from . import lm_eval_bridge
+
+        label = ref.label
+        done = self.dir / f"lm_eval-{name}-{re.sub(r'[^A-Za-z0-9_.-]', '_', label)}.json"
+        if done.is_file():
+            out = json.loads(done.read_text())
+        else:
+            print(f"[jupyter_ft] {label}: lm-eval task {ev.task}", flush=True)
+            try:
+                if use is None:
+                    o = lm_eval_bridge.run(ev, ref, evaluator=name, device=self.device, seed=self.spec.seed,
+                                           bootstrap=self.spec.bootstrap)
+                else:
+                    with use() as model:
+                        o = lm_eval_bridge.run(ev, ref, evaluator=name, device=self.device, seed=self.spec.seed,
+                                               bootstrap=self.spec.bootstrap, model=model, tokenizer=tokenizer)
+            except EvaluatorError:
+                raise
+            except Exception as exc:  # LmEvalError names the task and the model
+                raise EvaluatorError(f"evaluator {name!r}: {exc}", name) from None
+            out = {"metrics": o.metrics, "docs": o.docs, "info": o.info}
+            res.write_json(done, out)
+        self.own_metrics.setdefault(label, []).extend(out["metrics"])
+        self.extra.setdefault("lm_eval", {})[f"{label}/{name}"] = out["info"]
 
     def _answers(self, ref: ModelRef, use, tokenizer, endpoint, chat: bool) -> dict[int, str]:
         """Every sample's answer from this model: from the cache, else generated in batches (and cached)."""
@@ -328,6 +368,11 @@ class EvalRun:
                 self.write_results("running", True)
                 res.log_metrics(self.ws, self.job.id, self.metrics.get(r.label, []))
         self.run_judges()
+        for label in self.labels:
+            if self.own_metrics.get(label):
+                res.log_metrics(self.ws, self.job.id, [m for m in self.metrics.get(label, [])
+                                                       if m["evaluator"] in {evaluator_name(e) for e in self.spec.evaluators
+                                                                             if e.type in JUDGES}])
         self.progress(force=True)
         state = "failed" if self.errors else "succeeded"
         data = self.write_results(state, bool(self.errors))
@@ -350,7 +395,61 @@ class EvalRun:
                 self.error(None, evaluator_name(e), None, f"evaluator {evaluator_name(e)!r}: LLM-as-judge is not part "
                                                           "of this build")
             return
-        judges.run(self, judged)
+        pool = judges.JudgePool(self.device)
+        label_of = {r.entry: r.label for r in self.refs}
+        by_id = {s.id: s for s in self.samples}
+        try:
+            for ev in judged:
+                name = evaluator_name(ev)
+                for r in self.refs:
+                    label = r.label
+                    have = self.answers.get(label)
+                    if not have:
+                        continue  # the model failed before answering: its error is recorded
+                    ids = [s.id for s in self.samples if s.id in have]
+                    common = dict(evaluator=name, model=label, samples=ids, prompts=[by_id[i].prompt for i in ids],
+                                  answers=[have[i] for i in ids], rows=[by_id[i].row for i in ids],
+                                  cache_dir=self.dir, bootstrap=self.spec.bootstrap, seed=self.spec.seed)
+                    print(f"[jupyter_ft] {name}: judging {label}", flush=True)
+                    if ev.type == "pairwise_judge":
+                        baseline = label_of.get(ev.baseline, ev.baseline)
+                        if label == baseline:
+                            continue
+                        if baseline not in self.answers:
+                            self.error(label, name, None, f"evaluator {name!r}: the baseline {baseline!r} has no "
+                                                          "answers (it failed), so nothing is compared")
+                            continue
+                        out = judges.run_pairwise(ev, pool, baseline_answers=[self.answers[baseline][i] for i in ids],
+                                                  **common)
+                        self.pairwise.append(out.summary)
+                        self.store.add_many([{"model": label, "evaluator": name, "sample": sid, "scores": None,
+                                              "extra": {"verdict": v, "baseline": baseline}}
+                                             for sid, v in out.verdicts.items()])
+                        self.own_metrics.setdefault(label, []).extend(_pairwise_metrics(out.summary))
+                    else:
+                        out = judges.run_rubric(ev, pool, **common)
+                        self.store.add_many([{"model": label, "evaluator": name, "sample": sid, "scores": sc,
+                                              "extra": {"reasons": out.reasons.get(sid, {})}}
+                                             for sid, sc in out.scores.items()])
+                        self.own_metrics.setdefault(label, []).extend(out.metrics)
+                    for e in out.errors:
+                        self.error(e.get("model"), e.get("evaluator"), e.get("sample"), e["message"])
+                    self.aggregate(label)
+                    self.progress(force=True)
+        finally:
+            pool.close()
+
+
+def _pairwise_metrics(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Win / tie / loss shares (with intervals) and the consistency rate as metric rows, for MLflow and the bars."""
+    out = []
+    for k in ("win", "tie", "loss"):
+        ci = row.get(f"{k}_ci") or [None, None]
+        out.append({"model": row["model"], "evaluator": row["evaluator"], "metric": f"{k}_vs_{row['baseline']}",
+                    "value": row[k], "ci_low": ci[0], "ci_high": ci[1], "n": row["n"]})
+    out.append({"model": row["model"], "evaluator": row["evaluator"], "metric": "consistency",
+                "value": row["consistency"], "ci_low": None, "ci_high": None, "n": row["n"]})
+    return [m for m in out if m["value"] is not None]
 
 
 def _endpoint_text(prompt: Any) -> Any:
@@ -407,9 +506,7 @@ def _keep_partial(er: EvalRun | None, state: str) -> None:
     try:
         for label in er.labels:
             if label not in er.metrics:
-                er.metrics[label] = [m for ev in er.spec.evaluators
-                                     for m in res.aggregate(er.store, label, evaluator_name(ev), ev.type,
-                                                            er.spec.bootstrap, er.spec.seed)]
+                er.aggregate(label)
         er.write_results(state, True)
     except Exception:
         traceback.print_exc()

@@ -294,7 +294,8 @@ def test_entry_points_from_an_eval_spec(tmp_path):
     assert out.summary["win"] == 1.0 and out.summary["human_agreement"] == 0.5 and out.summary["human_n"] == 2
     assert rub.scores[0]["human-likeness"] > rub.scores[1]["human-likeness"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["judge-judge.jsonl", "judge-rubric.jsonl"]
-    assert all(json.loads(line)["value"] for line in (tmp_path / "judge-judge.jsonl").read_text().splitlines())
+    assert len((tmp_path / "judge-judge.jsonl").read_text().splitlines()) == 2 * 2  # two pairs, both orders
+    assert all(json.loads(line)["value"] for line in (tmp_path / "judge-rubric.jsonl").read_text().splitlines())
 
 
 def test_local_judge_pairwise_and_rubric(tiny_model):
@@ -317,3 +318,67 @@ def test_local_judge_pairwise_and_rubric(tiny_model):
     assert all(1 <= rb.scores[s]["relevance"] <= 10 for s in (0, 1))
     assert rb.reasons[0]["relevance"].startswith("local judge: expected ")
     assert again.scores == rb.scores  # deterministic
+
+
+# --- in an evaluation job ---------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_evaluation_job_with_pairwise_and_rubric_judges(ws, tiny_model, tmp_path):
+    """ft.evaluate with both judge evaluators on base and an adapter: the job process asks the judge (a real server
+    in this process) on loopback, results.json carries the pairwise row, the per-sample verdicts and reasons, MLflow
+    gets the figures, and the judge's answers are cached in the job folder (a resumed attempt asks nothing again)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    import jupyter_ft as ft
+
+    from .test_jobs import mlflow_run, wait_forwarded
+
+    torch.manual_seed(0)
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                          LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.save_pretrained(tmp_path / "tuned")
+    rows = [{"prompt": f"Tell me something nice about day {i}.", "preferred": "AB"[i % 2], "human": 3 + i % 5}
+            for i in range(6)]
+    with StandInJudge() as judge:
+        spec = {"kind": "openai", "base_url": judge.url, "model": "stand-in", "concurrency": 4}
+        evaluators = [{"type": "pairwise_judge", "name": "judge", "baseline": "base", "judge": spec,
+                       "human_label_column": "preferred"},
+                      {"type": "rubric_judge", "name": "rubric", "judge": spec, "human_score_column": "human",
+                       "criteria": [{"name": "relevance"}, {"name": "human-likeness"}]}]
+        job = ft.evaluate(models=["base", str(tmp_path / "tuned")], base=str(tiny_model), dataset=rows,
+                          evaluators=evaluators, generation={"max_new_tokens": 8, "batch_size": 6}, bootstrap=200)
+        job.wait(timeout=400)
+        assert job.status == "succeeded", job.logs(tail=40)
+        asked = judge.requests
+        assert asked == 6 * 2 + 6 * 2  # 6 pairs in both orders, 6 answers of each model on the rubric
+
+        r = ft.eval_results(job.id)
+        assert r["models"] == ["base", "tuned"] and not r["partial"] and r["errors"] == []
+        (pw,) = r["pairwise"]
+        assert (pw["evaluator"], pw["model"], pw["baseline"], pw["n"]) == ("judge", "tuned", "base", 6)
+        assert pw["win"] + pw["tie"] + pw["loss"] == pytest.approx(1.0) and 0.0 <= pw["consistency"] <= 1.0
+        assert pw["win_ci"][0] <= pw["win"] <= pw["win_ci"][1] and pw["human_n"] == 6
+        answers = {label: [s["answers"][label] for s in r["samples"]] for label in ("base", "tuned")}
+        assert pw["mean_length"]["tuned"] == pytest.approx(np.mean([len(a) for a in answers["tuned"]]))
+        for s in r["samples"]:
+            v = s["verdicts"]["judge"]["tuned vs base"]
+            assert v["final"] in ("win", "tie", "loss") and v["ab"] in ("A", "B", "tie")
+            assert v["consistent"] == ((v["ab"] == "A" and v["ba"] == "B") or (v["ab"] == "B" and v["ba"] == "A")
+                                       or v["ab"] == v["ba"] == "tie")
+            for label in ("base", "tuned"):
+                assert s["scores"][label]["human-likeness"] == warmth(s["prompt"], s["answers"][label])
+                assert s["reasons"][label]["relevance"].startswith("relevance: uses the question's words")
+        got = {(m["model"], m["evaluator"], m["metric"]) for m in r["metrics"]}
+        assert {("tuned", "judge", "win_vs_base"), ("tuned", "judge", "consistency"), ("base", "rubric", "relevance"),
+                ("tuned", "rubric", "human-likeness"), ("tuned", "rubric", "mean"),
+                ("tuned", "rubric", "human_mae/mean")} <= got
+        wait_forwarded(ws, job)
+        run = mlflow_run(job)
+        assert run.data.metrics["tuned/judge/win_vs_base"] == pytest.approx(pw["win"])
+        assert run.data.metrics["tuned/judge/consistency"] == pytest.approx(pw["consistency"])
+        assert "base/rubric/human-likeness_ci_high" in run.data.metrics
+
+        assert len((job.dir / "judge-judge.jsonl").read_text().splitlines()) == 12
+        assert len((job.dir / "judge-rubric.jsonl").read_text().splitlines()) == 12

@@ -1,8 +1,9 @@
 """The lm-evaluation-harness bridge, offline: a local task YAML over a small local multiple-choice set on the tiny
 model gives the same `acc` and `acc_norm` (and per-choice log-likelihoods) through lm-eval as through jupyter_ft's
-own multiple-choice scorer; results rows carry lm-eval's stderr as an interval; a PEFT adapter is scored through
-lm-eval's `peft=` exactly as on the model in memory; and the failures (no lm-eval, unknown task, missing file,
-an endpoint model) say what to do."""
+own multiple-choice scorer, as functions and inside an evaluation job; results rows carry lm-eval's stderr as an
+interval; a PEFT adapter is scored through lm-eval's `peft=` exactly as on the model in memory; and the failures
+(no lm-eval, a missing or bad task file, an endpoint model) say what to do. (An unknown task *name* gets the
+closest registered names too; not tested here: indexing lm-eval's 14,000 task entries takes 10-40 s.)"""
 
 from __future__ import annotations
 
@@ -75,13 +76,6 @@ def test_without_lm_eval_the_message_names_the_extra(monkeypatch):
                                                   r"pip install 'jupyter_ft\[lmeval\]'"):
         bridge.run(LmEvalEval(type="lm_eval", task="hellaswag"), ModelRef(entry="base", label="base", kind="base",
                                                                            model="x"))
-
-
-@needs_lm_eval
-@pytest.mark.slow
-def test_unknown_task_name_gets_the_closest_names():
-    with pytest.raises(bridge.LmEvalError, match=r"lm_eval task 'hellaswg' is not a task.*did you mean hellaswag"):
-        bridge.resolve_task("hellaswg")  # (indexing lm-eval's 14k task entries takes ~10 s)
 
 
 @needs_lm_eval
@@ -164,6 +158,45 @@ def test_adapter_through_peft_equals_the_model_in_memory(tiny_model, task_file, 
     b = sorted(in_memory.docs, key=lambda d: d["doc_id"])
     assert [d["loglikelihoods"] for d in a] == [pytest.approx(d["loglikelihoods"], abs=1e-4) for d in b]
     assert {r["metric"]: r["value"] for r in by_path.metrics} == {r["metric"]: r["value"] for r in in_memory.metrics}
-    plain = bridge.run(ev, base_ref(tiny_model), evaluator="harness")
-    assert [d["loglikelihoods"] for d in a] != [pytest.approx(d["loglikelihoods"], abs=1e-4)
-                                                for d in sorted(plain.docs, key=lambda d: d["doc_id"])]
+    base = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    plain = jupyter_ft_scores(base, tok)  # the adapter really changes the scores
+    assert [d["loglikelihoods"] for d in a] != [pytest.approx(s["lls"], abs=1e-4) for s in plain]
+
+
+@needs_lm_eval
+@pytest.mark.slow
+def test_evaluation_job_lm_eval_equals_multiple_choice_on_base_and_adapter(ws, tiny_model, task_file, tmp_path):
+    """One evaluation job, base and an adapter on it: the `lm_eval` evaluator (the task YAML) and the
+    `multiple_choice` evaluator (the same questions through the catalog) give the same acc and acc_norm per model;
+    lm-eval's rows carry its stderr interval and land in MLflow; a resumed attempt does not run the task again."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    import jupyter_ft as ft
+
+    from .test_jobs import mlflow_run, wait_forwarded
+
+    torch.manual_seed(1)
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                          LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.save_pretrained(tmp_path / "tuned")
+    rows = [{"question": q, "choices": c, "answer": a} for q, c, a in QUESTIONS]
+    job = ft.evaluate(models=["base", str(tmp_path / "tuned")], base=str(tiny_model), dataset=rows,
+                      evaluators=[{"type": "multiple_choice", "name": "mc", "batch_size": 4},
+                                  {"type": "lm_eval", "name": "harness", "task": str(task_file), "batch_size": 4}],
+                      bootstrap=100)
+    job.wait(timeout=500)
+    assert job.status == "succeeded", job.logs(tail=40)
+    r = ft.eval_results(job.id)
+    value = {(m["model"], m["evaluator"], m["metric"]): m for m in r["metrics"]}
+    for model in ("base", "tuned"):
+        for metric in ("acc", "acc_norm"):
+            ours, theirs = value[(model, "mc", metric)], value[(model, "harness", metric)]
+            assert theirs["value"] == pytest.approx(ours["value"], abs=1e-12), (model, metric)
+            assert theirs["n"] == ours["n"] == len(QUESTIONS) and theirs["source"] == "lm-eval"
+            assert theirs["ci_low"] <= theirs["value"] <= theirs["ci_high"]
+    assert r["lm_eval"]["tuned/harness"]["task"] == "jft_tiny_mc"
+    wait_forwarded(ws, job)
+    assert mlflow_run(job).data.metrics["tuned/harness/acc_norm"] == pytest.approx(value[("tuned", "harness",
+                                                                                            "acc_norm")]["value"])

@@ -576,14 +576,15 @@ def run_pairwise(ev: PairwiseJudgeEval, pool: JudgePool, *, evaluator: str, mode
                  prompts: Sequence[Any], answers: Sequence[str], baseline_answers: Sequence[str],
                  rows: Sequence[dict[str, Any]] | None = None, cache_dir: Path | None = None,
                  bootstrap: int = 1000, seed: int = 0, progress: Progress | None = None) -> PairwiseOutcome:
-    """A `pairwise_judge` evaluator of an EvalSpec, for one model against `ev.baseline`."""
+    """A `pairwise_judge` evaluator of an EvalSpec, for one model against `ev.baseline` (the judge's answers
+    cached in `cache_dir/judge-<evaluator>.jsonl`)."""
     labels = None
     if ev.human_label_column and rows is not None:
         labels = [r.get(ev.human_label_column) for r in rows]
     return judge_pairwise(pool.get(ev.judge), evaluator=evaluator, model=model, baseline=ev.baseline,
                           samples=samples, prompts=prompts, answers=answers, baseline_answers=baseline_answers,
                           instruction=ev.prompt, human_labels=labels,
-                          cache_path=(cache_dir / f"judge-{evaluator}.jsonl") if cache_dir else None,
+                          cache_path=(Path(cache_dir) / f"judge-{evaluator}.jsonl") if cache_dir else None,
                           bootstrap=bootstrap, seed=seed, progress=progress)
 
 
@@ -591,108 +592,13 @@ def run_rubric(ev: RubricJudgeEval, pool: JudgePool, *, evaluator: str, model: s
                prompts: Sequence[Any], answers: Sequence[str], rows: Sequence[dict[str, Any]] | None = None,
                cache_dir: Path | None = None, bootstrap: int = 1000, seed: int = 0,
                progress: Progress | None = None) -> RubricOutcome:
-    """A `rubric_judge` evaluator of an EvalSpec, for one model."""
+    """A `rubric_judge` evaluator of an EvalSpec, for one model (cached like `run_pairwise`)."""
     human = None
     if ev.human_score_column and rows is not None:
         human = [r.get(ev.human_score_column) for r in rows]
     return judge_rubric(pool.get(ev.judge), evaluator=evaluator, model=model, criteria=ev.criteria,
                         samples=samples, prompts=prompts, answers=answers, min_score=ev.min_score,
                         max_score=ev.max_score, human_scores=human,
-                        cache_path=(cache_dir / f"judge-{evaluator}.jsonl") if cache_dir else None,
+                        cache_path=(Path(cache_dir) / f"judge-{evaluator}.jsonl") if cache_dir else None,
                         bootstrap=bootstrap, seed=seed, progress=progress)
 
-
-# --- the evaluation job's judge step ----------------------------------------------------------------------------------
-
-def run(er: Any, evaluators: Sequence[Any]) -> None:
-    """Run the pairwise and rubric evaluators of an evaluation job (`evaluate.runner.EvalRun.run_judges` calls
-    this after every model has answered). Reads the run's samples and answers; writes per-sample records to its
-    score store (`extra.verdict` / `extra.reasons`), summary rows to `er.pairwise`, metric rows to `er.metrics`
-    and MLflow, and each failure to `er.error(model, evaluator, sample, message)`; the judge's answers are cached
-    in the job folder, so a resumed job asks only for what is new."""
-    from jupyter_ft.core.eval_spec import evaluator_name
-
-    pool = JudgePool(getattr(er, "device", "cpu"))
-    try:
-        for ev in evaluators:
-            name = evaluator_name(ev)
-            try:
-                if ev.type == "pairwise_judge":
-                    _pairwise_step(er, ev, name, pool)
-                else:
-                    _rubric_step(er, ev, name, pool)
-            except JudgeError as exc:  # the judge itself cannot start (local model missing, API key unset)
-                er.error(None, name, None, f"evaluator {name!r}: {exc}")
-    finally:
-        pool.close()
-
-
-def _label_of(er: Any, entry: str) -> str:
-    return next((r.label for r in getattr(er, "refs", []) if entry in (r.entry, r.label)), entry)
-
-
-def _reporter(er: Any, name: str, label: str) -> Progress:
-    def report(done: int, total: int) -> None:
-        print(f"[jupyter_ft] {name}: {label}: {done}/{total} judged", flush=True)
-        er.progress()
-    return report
-
-
-def _record_metrics(er: Any, label: str, name: str, rows: list[dict[str, Any]]) -> None:
-    from . import results as res
-
-    kept = [m for m in er.metrics.get(label, []) if m.get("evaluator") != name]
-    er.metrics[label] = kept + rows
-    res.log_metrics(er.ws, er.job.id, [m for m in rows if m.get("value") is not None])
-
-
-def _pairwise_step(er: Any, ev: PairwiseJudgeEval, name: str, pool: JudgePool) -> None:
-    baseline = _label_of(er, ev.baseline)
-    base_answers = er.answers.get(baseline)
-    if not base_answers:
-        er.error(None, name, None, f"evaluator {name!r}: the baseline {baseline!r} has no answers (see its error)")
-        return
-    for label in er.labels:
-        answers = er.answers.get(label)
-        if label == baseline or not answers:
-            continue
-        samples = [s for s in er.samples if s.id in answers and s.id in base_answers]
-        out = run_pairwise(ev, pool, evaluator=name, model=label, samples=[s.id for s in samples],
-                           prompts=[s.prompt for s in samples], answers=[answers[s.id] for s in samples],
-                           baseline_answers=[base_answers[s.id] for s in samples], rows=[s.row for s in samples],
-                           cache_dir=er.dir, bootstrap=er.spec.bootstrap, seed=er.spec.seed,
-                           progress=_reporter(er, name, f"{label} vs {baseline}"))
-        points = {"win": 1.0, "tie": 0.5, "loss": 0.0}
-        er.store.add_many([{"model": label, "evaluator": name, "sample": sid, "scores": {"pairwise": points[v["final"]]},
-                            "extra": {"verdict": v, "baseline": baseline}}
-                           for sid, v in out.verdicts.items() if not er.store.has(label, name, sid)])
-        er.pairwise[:] = [p for p in er.pairwise if not (p["evaluator"] == name and p["model"] == label)]
-        er.pairwise.append(out.summary)
-        for e in out.errors:
-            er.error(e["model"], e["evaluator"], e["sample"], e["message"])
-        s = out.summary
-        rows = [{"model": label, "evaluator": name, "metric": k, "value": s[k],
-                 "ci_low": (s.get(f"{k}_ci") or [None, None])[0], "ci_high": (s.get(f"{k}_ci") or [None, None])[1],
-                 "n": s["n"], "baseline": baseline}
-                for k in ("win", "tie", "loss", "win_rate", "consistency", "human_agreement") if s.get(k) is not None]
-        rows.append({"model": label, "evaluator": name, "metric": "mean_length", "value": s["mean_length"][label],
-                     "ci_low": None, "ci_high": None, "n": s["n"], "baseline": baseline})
-        _record_metrics(er, label, name, [r for r in rows if r["value"] is not None])
-
-
-def _rubric_step(er: Any, ev: RubricJudgeEval, name: str, pool: JudgePool) -> None:
-    for label in er.labels:
-        answers = er.answers.get(label)
-        if not answers:
-            continue
-        samples = [s for s in er.samples if s.id in answers]
-        out = run_rubric(ev, pool, evaluator=name, model=label, samples=[s.id for s in samples],
-                         prompts=[s.prompt for s in samples], answers=[answers[s.id] for s in samples],
-                         rows=[s.row for s in samples], cache_dir=er.dir, bootstrap=er.spec.bootstrap,
-                         seed=er.spec.seed, progress=_reporter(er, name, label))
-        er.store.add_many([{"model": label, "evaluator": name, "sample": sid, "scores": scores,
-                            "extra": {"reasons": out.reasons[sid]}}
-                           for sid, scores in out.scores.items() if not er.store.has(label, name, sid)])
-        for e in out.errors:
-            er.error(e["model"], e["evaluator"], e["sample"], e["message"])
-        _record_metrics(er, label, name, [m for m in out.metrics if m["value"] is not None])

@@ -183,7 +183,7 @@ class EvalRun:
                         "log-likelihoods, which need /v1/completions with echo and logprobs, and this endpoint does "
                         "not give them", name)
                 if ev.type == "multiple_choice":
-                    self._multiple_choice(ev, name, label, todo, use, tokenizer, endpoint, bool(chat) and endpoint is None)
+                    self._multiple_choice(ev, name, label, todo, use, tokenizer, endpoint, ev.chat_template and endpoint is None)
                 elif ev.type == "eval_loss":
                     self._eval_loss(ev, name, label, todo, use, tokenizer, endpoint, bool(chat) and endpoint is None)
                 elif ev.type == "lm_eval":

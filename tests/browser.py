@@ -300,15 +300,16 @@ class Notebook:
         return path
 
 
-def wait_until(cond: Callable[[], Any], timeout: float = 60, poll: float = 0.25, what: str = "condition") -> Any:
-    """Poll `cond` until it returns something truthy (returned), or fail naming `what`."""
+def wait_until(cond: Callable[[], Any], timeout: float = 60, poll: float = 0.25, what: str = "condition",
+               until: Callable[[Any], bool] = bool) -> Any:
+    """Poll `cond` until `until(value)` holds, and return that value; or fail naming `what` and the last value."""
     deadline = time.time() + timeout
     while True:
         v = cond()
-        if v:
+        if until(v):
             return v
         if time.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {v!r}"[:4000])
         time.sleep(poll)
 
 
@@ -332,6 +333,10 @@ def page(lab):
 
 
 @pytest.fixture
-def notebook(page, lab, tmp_path, request) -> Notebook:
-    """A new notebook open in JupyterLab, its kernel idle; screenshots go to `artifacts_dir`."""
-    return Notebook(page, lab, shots=artifacts_dir(tmp_path, request.node.name))
+def notebook(page, lab, tmp_path, request) -> Iterator[Notebook]:
+    """A new notebook open in JupyterLab, its kernel idle; screenshots go to `artifacts_dir`, and the whole page
+    is kept as `last-page.png` when the test ends (what it showed when a check failed)."""
+    nb = Notebook(page, lab, shots=artifacts_dir(tmp_path, request.node.name))
+    yield nb
+    with contextlib.suppress(Exception):
+        page.screenshot(path=str(nb.shots / "last-page.png"), full_page=True)

@@ -5,11 +5,17 @@ A background thread polls each job's event log from a cursor (`core.metrics.Metr
 new in one `batch_update` per tick, so the figure changes at most once per `interval` however fast metrics arrive,
 and the kernel stays free. A chart built later (after a kernel restart, in another notebook) reads from cursor 0:
 the whole history, then live points.
+
+The page is sent the whole figure as state (a plotly output in an `Output` widget), not plotly's `FigureWidget`
+edit messages: those travel as traitlets set and reset at once, and in JupyterLab they were lost whenever the page
+was busy or still loading plotly's code (a chart drawn as one empty panel, or with names missing). State is never
+lost: a view shows the latest figure whenever it is drawn, in this cell or another.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
 import threading
 import time
@@ -18,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from jupyter_ft.core import api, jobstore, progress
 from jupyter_ft.core.metrics import MetricHistory, Point, group_order, metric_group
@@ -41,6 +48,10 @@ class _Run:
     bar: widgets.IntProgress = field(default_factory=lambda: widgets.IntProgress(min=0, max=1, value=0,
                                                                                 layout=widgets.Layout(width="240px")))
     info: widgets.HTML = field(default_factory=widgets.HTML)
+
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def _unit(x: float) -> float:
@@ -69,12 +80,14 @@ class LiveChart(widgets.VBox):
         self._slots: list[str] = []  # metric names (without eval_) in order of first appearance
         self._lock = threading.RLock()
         self._ticker: Ticker | None = None
-        self.figure = go.FigureWidget(layout=go.Layout(
+        self.figure = go.Figure(layout=go.Layout(
             template="plotly_white", height=160, margin=dict(l=55, r=20, t=30, b=40), hovermode="x unified",
         ))
         self.status = widgets.HTML()
         self.bars = widgets.VBox()
-        super().__init__([self.bars, self.status, self.figure])
+        self.plot = widgets.Output()  # shows `figure`, sent whole after each change (see the module docstring)
+        self.plot.add_class("jft-chart-plot")
+        super().__init__([self.bars, self.status, self.plot])
         for job in ([jobs] if isinstance(jobs, (str, api.Job)) else list(jobs)):
             self.add(job)
         if start:
@@ -141,6 +154,13 @@ class LiveChart(widgets.VBox):
                 self.on_points(run.job_id, points)
         return not done
 
+    def _show(self) -> None:
+        """Send the page the whole figure, as the state of the plot output."""
+        spec = json.loads(pio.to_json(self.figure, validate=False))
+        spec["config"] = PLOT_CONFIG
+        self.plot.outputs = ({"output_type": "display_data", "metadata": {},
+                              "data": {PLOTLY_MIME: spec, "text/plain": self.summary()}},)
+
     # --- drawing -------------------------------------------------------------------------------------------
     def _draw(self, changed: dict[_Run, set[str]]) -> None:
         panels = self._panel_set()
@@ -164,6 +184,7 @@ class LiveChart(widgets.VBox):
                         trace.x, trace.y = list(s.steps), list(s.values)
             if len(self._traces) != traces_before:
                 self._fit_height()
+        self._show()
         self.updates += 1
 
     def _panel_set(self) -> list[str]:
@@ -176,11 +197,8 @@ class LiveChart(widgets.VBox):
         return self.panels.index(panel) + 1
 
     def _layout(self) -> None:
-        """Place one x/y axis pair per panel on a grid of two columns (the set of panels only grows).
-
-        Each axis is assigned as a whole object: updating a not-yet-existing axis field by field inside
-        `batch_update` sends both `xaxis3` and `xaxis3.domain`, which plotly.js refuses as a whole ("cannot set
-        xaxis3.domain and a parent attribute simultaneously"), losing the batch's trace names and axes with it."""
+        """Place one x/y axis pair per panel on a grid of two columns (the set of panels only grows). Each axis is
+        assigned whole, so nothing of an earlier grid (a domain, a title) lingers on a moved panel."""
         n = len(self.panels)
         cols = 1 if n == 1 else 2
         rows = self._rows = math.ceil(n / cols)
@@ -255,6 +273,7 @@ class LiveChart(widgets.VBox):
         with self.figure.batch_update():
             for (job_id, name), trace in self._traces.items():
                 trace.update(self._trace_props(by_id[job_id], name))
+        self._show()
 
     def _draw_progress(self) -> None:
         now = time.time()

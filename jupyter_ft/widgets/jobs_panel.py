@@ -4,6 +4,7 @@ dataset, and per job: open its live chart, cancel it, open its MLflow run, clone
 from __future__ import annotations
 
 import html
+import os
 import time
 from typing import Any
 
@@ -16,7 +17,18 @@ from ._ticker import Ticker
 from .chart import BAR_STYLE, STATE_COLOR
 
 COLUMNS = ("job", "technique", "status", "progress", "duration", "dataset", "")
-GRID = "minmax(180px,2fr) 80px 90px 200px 80px minmax(120px,2fr) 330px"
+# Text columns share what is left; the actions column is as wide as its buttons and link, never cut: at 1,500 px
+# with the file browser open, fixed widths clipped the buttons to "Ch…", "Ca…", "Clo…" and hid the MLflow link.
+GRID = "minmax(150px,2fr) max-content max-content 190px max-content minmax(110px,1fr) max-content"
+ACTION = dict(width="auto", flex="0 0 auto", margin="0 4px 0 0")
+
+
+def _short_ref(ref: str) -> str:
+    """A dataset as a column shows it: a local file by its name (the full path is the tooltip); catalog names and
+    hub ids as they are."""
+    if os.path.isabs(ref) or ref.startswith(("./", "../", "~")):
+        return os.path.basename(ref.rstrip("/")) or ref
+    return ref
 
 
 def _cell(text: str = "") -> widgets.HTML:
@@ -35,16 +47,27 @@ class _Row:
         self.steps = widgets.HTML()
         self.duration = _cell()
         self.dataset = _cell()
-        btn = dict(layout=widgets.Layout(width="72px"))
-        self.chart_button = widgets.Button(description="Chart", icon="line-chart", tooltip="open the live chart", **btn)
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", tooltip="cancel this job", **btn)
-        self.clone_button = widgets.Button(description="Clone", icon="copy", tooltip="edit a copy of this job's spec", **btn)
-        self.mlflow = widgets.HTML()
+        self.chart_button = widgets.Button(description="Chart", icon="line-chart", tooltip="open the live chart",
+                                           layout=widgets.Layout(**ACTION))
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", tooltip="cancel this job",
+                                            layout=widgets.Layout(**ACTION))
+        self.clone_button = widgets.Button(description="Clone", icon="copy", tooltip="edit a copy of this job's spec",
+                                           layout=widgets.Layout(**ACTION))
+        self.mlflow = widgets.HTML(layout=widgets.Layout(flex="0 0 auto"))
         self.chart_button.on_click(lambda _: panel.open_chart(job_id))
         self.cancel_button.on_click(lambda _: panel.cancel(job_id))
         self.clone_button.on_click(lambda _: panel.open_form(job_id))
+        actions = widgets.HBox([self.chart_button, self.cancel_button, self.clone_button, self.mlflow],
+                               layout=widgets.Layout(align_items="center", overflow="visible"))
         self.cells = [self.name, self.technique, self.state, widgets.HBox([self.bar, self.steps]), self.duration,
-                      self.dataset, widgets.HBox([self.chart_button, self.cancel_button, self.clone_button, self.mlflow])]
+                      self.dataset, actions]
+        for cell, role in zip(self.cells, COLUMNS[:-1] + ("actions",)):  # addressable in the page (browser tests)
+            cell.add_class("jft-job-cell")
+            cell.add_class(f"jft-job-{role}")
+            cell.add_class(f"jft-row-{job_id}")
+        for button, role in ((self.chart_button, "chart"), (self.cancel_button, "cancel"), (self.clone_button, "clone"),
+                             (self.mlflow, "mlflow")):
+            button.add_class(f"jft-{role}")
         self.data: dict[str, Any] = {}
 
     def update(self, row: dict[str, Any]) -> None:
@@ -63,7 +86,8 @@ class _Row:
         self.steps.value = f"{row['step']}/{total}" if total else ""
         eta = f"<br><span style='color:#777'>ETA {progress.fmt_duration(row['eta_s'])}</span>" if row["eta_s"] is not None else ""
         self.duration.value = progress.fmt_duration(row["duration_s"]) + eta
-        self.dataset.value = f"<span title='{html.escape(str(row['dataset']), quote=True)}'>{html.escape(str(row['dataset']))}</span>"
+        ref = str(row["dataset"])
+        self.dataset.value = f"<span title='{html.escape(ref, quote=True)}'>{html.escape(_short_ref(ref))}</span>"
         self.cancel_button.disabled = row["done"]
         url = row["run_url"]
         self.mlflow.value = (f"<a href='{html.escape(url, quote=True)}' target='_blank' title='open the MLflow run'>MLflow ↗</a>"
@@ -90,7 +114,8 @@ class JobsPanel(widgets.VBox):
         header = [widgets.HTML(f"<b>{c}</b>") for c in COLUMNS]
         self._header = header
         self.table = widgets.GridBox(header, layout=widgets.Layout(grid_template_columns=GRID, grid_gap="2px 8px",
-                                                                   align_items="center"))
+                                                                   align_items="center", overflow_x="auto"))
+        self.table.add_class("jft-jobs-table")
         self.detail = widgets.VBox()
         super().__init__([widgets.HBox([self.title, self.refresh_button]), self.table, self.message, self.detail])
         self.refresh()

@@ -1,4 +1,4 @@
-"""IPython magics over the core: `%load_ext jupyter_ft`, then `%ft …`, `%%ft_train`, `%%ft_chat`.
+"""IPython magics over the core: `%load_ext jupyter_ft`, then `%ft …`, `%%ft_train`, `%%ft_eval`, `%%ft_chat`.
 
 Every magic parses its arguments, calls core (or opens a widget from `jupyter_ft.ui`) and shows the result. A
 mistake (bad spec, unknown job id, bad option) is one `UsageError` line naming the problem, never a traceback.
@@ -19,8 +19,8 @@ from .core.models import ModelEntryError
 from .core.specs import SpecError
 from .core.summary import summary_line
 
-COMMANDS = ("jobs", "status", "logs", "cancel", "chart", "form", "datasets")
-NEEDS_ID = ("status", "logs", "cancel", "chart")
+COMMANDS = ("jobs", "status", "logs", "cancel", "chart", "form", "datasets", "evals", "results")
+NEEDS_ID = ("status", "logs", "cancel", "chart", "results")
 PROMPT_SEPARATOR = "---"
 
 
@@ -47,11 +47,12 @@ def _one_line_errors(fn: Callable) -> Callable:
 
 @magics_class
 class FineTuningMagics(Magics):
-    """`%ft`, `%%ft_train`, `%%ft_chat`."""
+    """`%ft`, `%%ft_train`, `%%ft_eval`, `%%ft_chat`."""
 
     @magic_arguments()
     @argument("command", choices=COMMANDS, metavar="COMMAND",
-              help="jobs | status ID | logs ID | cancel ID | chart ID [ID ...] | form [ID] | datasets")
+              help="jobs | status ID | logs ID | cancel ID | chart ID [ID ...] | form [ID] | datasets | evals | "
+                   "results ID")
     @argument("ids", nargs="*", metavar="ID", help="job id(s)")
     @argument("--tail", type=int, default=40, help="logs: show the last N lines (0: the whole log); default 40")
     @line_magic
@@ -67,9 +68,12 @@ class FineTuningMagics(Magics):
         %ft chart ID [ID ...]     live chart of a job's metrics and progress; several ids overlay
         %ft form [ID]             the job form; with ID, filled from that job's spec (clone and edit)
         %ft datasets              the dataset catalog
+        %ft evals                 every evaluation job: state, models, dataset, evaluators
+        %ft results ID            an evaluation's results: bars with intervals, pairwise judge, samples
 
-        Related: %%ft_train (submit a YAML spec) and %%ft_chat (compare models' answers); see %%ft_train? and
-        %%ft_chat?. Python equivalents: jupyter_ft.ui.jobs(), .chart(), .train(), .compare().
+        Related: %%ft_train (submit a YAML spec), %%ft_eval (submit an evaluation) and %%ft_chat (compare models'
+        answers); see %%ft_train?, %%ft_eval? and %%ft_chat?. Python equivalents: jupyter_ft.ui.jobs(), .chart(),
+        .train(), .evaluate(), .eval_results(), .compare().
         """
         a = parse_argstring(self.ft, line)
         if a.command in NEEDS_ID and not a.ids:
@@ -104,7 +108,29 @@ class FineTuningMagics(Magics):
                 print("The catalog is empty: add a dataset with ft.datasets.add(...) or ft.datasets.add_demo('human-like').")
                 return None
             return ui.datasets()
+        if a.command == "evals":
+            return self._evals()
+        if a.command == "results":
+            job = api.get_job(a.ids[0])  # names an unknown id
+            if job.record.kind != "eval":
+                raise UsageError(f"{job.id} is a {job.record.kind} job, not an evaluation (see %ft evals)")
+            return ui.eval_results(job.id)
         raise UsageError(f"unknown command {a.command!r}")  # argparse's choices make this unreachable
+
+    @staticmethod
+    def _evals() -> None:
+        evals = [r for r in jobstore.list_jobs(api.workspace()) if r.kind == "eval"]
+        if not evals:
+            print("No evaluations yet: submit one with %%ft_eval, ft.evaluate(...) or ft.ui.evaluate().")
+            return None
+        for r in evals:
+            models = ", ".join(r.spec.get("models") or [])
+            evaluators = ", ".join(str(e.get("name") or e.get("function") or e.get("type"))
+                                   for e in r.spec.get("evaluators") or [] if isinstance(e, dict))
+            print(f"{r.id}{' (' + r.name + ')' if r.name else ''}: {progress.describe(r)}\n"
+                  f"  models {models} · dataset {r.spec.get('dataset')} · evaluators {evaluators}"
+                  + (f"\n  error: {r.error}" if r.error else ""))
+        return None
 
     @staticmethod
     def _status(job: api.Job) -> str:
@@ -177,6 +203,76 @@ class FineTuningMagics(Magics):
             losses = [m["loss"] for m in job.metrics() if "loss" in m]
             trend = f": loss {losses[0]:.4g} -> {losses[-1]:.4g}" if len(losses) > 1 else ""
             print(f"{job.id} succeeded in {progress.fmt_duration(job.progress['elapsed_s'])}{trend}; output {job.output_dir}")
+        return None
+
+    @magic_arguments()
+    @argument("spec_file", nargs="?", help="line form only: a YAML/JSON evaluation spec file instead of a cell body")
+    @argument("--set", action="append", metavar="FIELD=VALUE",
+              help="override a spec field with a YAML value, e.g. --set limit=20 --set generation.max_new_tokens=32 "
+                   "(repeatable)")
+    @argument("--wait", action="store_true", help="block until the evaluation ends; fail the cell if it fails "
+                                                  "(its partial results are still shown)")
+    @argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    @argument("--no-results", action="store_true", help="do not show the results widget")
+    @argument("--var", default="ft_eval_job", help="variable that receives the Job (default: ft_eval_job)")
+    @line_cell_magic
+    @_one_line_errors
+    def ft_eval(self, line: str, cell: str | None = None):
+        """Submit an evaluation. The cell body is the evaluation spec in YAML (the same fields as
+        `ft.evaluate(...)`, the evaluation form and REST); a bad field is reported by name before anything is queued.
+
+            %%ft_eval --wait
+            models: [base, {ft_job.id}]
+            dataset: qa.jsonl
+            evaluators:
+              - {type: exact_match}
+              - {type: rouge}
+
+        Shows the results widget below the cell (live while the evaluation runs: bars with 95% intervals per
+        metric and model, the pairwise judge's win/tie/loss, the per-sample table) and stores the Job in
+        `ft_eval_job` (see --var). The evaluation runs detached, like a training job.
+        """
+        from .core.eval_spec import parse_eval_spec
+
+        a = parse_argstring(self.ft_eval, line)
+        if cell is not None and a.spec_file:
+            raise UsageError("%%ft_eval takes the spec from the cell body; give a spec file only to %ft_eval")
+        if cell is None:
+            if not a.spec_file:
+                raise UsageError("%ft_eval needs a spec file (or use %%ft_eval with the spec as the cell body)")
+            data = parse_eval_spec(a.spec_file).model_dump(mode="json", exclude_unset=True)
+        else:
+            try:
+                data = yaml.safe_load(cell) if cell.strip() else {}
+            except yaml.YAMLError as exc:
+                raise UsageError(f"the cell is not valid YAML: {_yaml_problem(exc)}") from None
+            if not isinstance(data, dict):
+                raise UsageError("the cell must be a YAML mapping of evaluation fields (models: …, dataset: …, "
+                                 "evaluators: …)")
+        spec = parse_eval_spec(_merge(data, _overrides(a.set)))  # names every bad field before anything is queued
+        from .core import evaluation
+
+        job = evaluation.submit_eval(spec, api.workspace())
+        self.shell.user_ns[a.var] = job
+        print(f"submitted evaluation {job.id}" + (f" (MLflow run {job.run_id})" if job.run_id else "")
+              + f"; stored in `{a.var}`")
+        view = None
+        if not a.no_results:
+            from . import ui
+
+            view = ui.eval_results(job.id)
+            display(view)
+        if a.wait:
+            job.wait(timeout=a.timeout)
+            if view is not None:
+                view.wait(timeout=10)
+                view.refresh()
+            rec = job.record
+            if view is not None:
+                print(view.summary())  # the final results as text too (the widget above was shown while it ran)
+            if rec.state != "succeeded":
+                raise UsageError(f"evaluation {job.id} {rec.state}: {rec.error}")
+            print(f"{job.id} succeeded in {progress.fmt_duration(job.progress['elapsed_s'])}")
         return None
 
     @magic_arguments()

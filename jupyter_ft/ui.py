@@ -6,6 +6,8 @@
     ft.ui.chart(job.id)                                         # live chart; ft.ui.chart([a, b]) overlays runs
     ft.ui.jobs()                                                # all jobs: cancel, chart, MLflow link, clone
     ft.ui.compare(models=["base", job.id], prompts=["Hi!"])     # answers side by side
+    ft.ui.evaluate(models=["base", job.id], dataset="qa.jsonl") # the evaluation form
+    ft.ui.eval_results(eval_job.id)                             # bars with intervals, pairwise, samples side by side
 """
 
 from __future__ import annotations
@@ -50,3 +52,20 @@ def datasets(ref: str | None = None, *, ws: Any = None):
     from .widgets import catalog
 
     return catalog.preview(ref, ws) if ref is not None else catalog.browser(ws)
+
+
+def evaluate(job: Any = None, *, ws: Any = None, **fields: Any):
+    """An evaluation form generated from `EvalSpec`: `evaluate(models=["base", job.id], dataset="qa.jsonl")`;
+    `job` (an evaluation job or id) fills it from that job's spec. Submit shows the live results below it."""
+    from .widgets.eval_form import EvalForm
+
+    return EvalForm(ws, job=job, **fields)
+
+
+def eval_results(source: Any, *, ws: Any = None, **options: Any):
+    """An evaluation's results: grouped bars per metric across models with 95% intervals, the pairwise judge's
+    win/tie/loss, consistency and mean lengths, and the per-sample table (filter: where the models disagree).
+    `source` is an evaluation job id or Job (followed live while it runs) or a results dict."""
+    from .widgets.eval_results import EvalResults
+
+    return EvalResults(source, ws, **options)

@@ -60,3 +60,34 @@ def test_notebook_runs_offline(ws, tmp_path, name):
     text = "\n".join(o.get("text", "") for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert ": succeeded" in text
     assert all(j.status == "succeeded" for j in __import__("jupyter_ft").jobs())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a DPO job and two evaluations; ~2 min on an idle 2-core machine
+def test_evaluate_human_like_runs_offline(ws, tmp_path, monkeypatch):
+    """The seed's evaluation demo: base vs a DPO adapter with a pairwise judge, rubric scores, a custom evaluator
+    and the shipped multiple-choice set (few steps and samples here)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("JFT_EVAL_DEMO_STEPS", "10")
+    monkeypatch.setenv("JFT_EVAL_DEMO_SAMPLES", "6")
+    shutil.copytree(NOTEBOOKS / "data", tmp_path / "data")
+    book = nbformat.read(NOTEBOOKS / "evaluate_human_like.ipynb", as_version=4)
+    NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    code = [c for c in book.cells if c.cell_type == "code"]
+    errors = [o for c in code for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
+    text = "\n".join(_text(c) for c in code)
+    assert "EvalResults" in text and "pairwise judge: dpo-human-like wins" in text
+    assert "rubric · base: human_likeness" in text and "relevance" in text and "contractions" in text
+    assert "multiple_choice · base: acc " in text and "facts-mc" in text
+    import jupyter_ft as ft
+
+    evals = {j.record.name: j for j in ft.eval_jobs(ws)}
+    assert set(evals) == {"base-vs-dpo", "facts-mc"} and all(j.status == "succeeded" for j in evals.values())
+    results = ft.eval_results(evals["base-vs-dpo"].id)
+    (pair,) = results["pairwise"]
+    assert pair["n"] == 6 and 0 <= pair["consistency"] <= 1 and pair["win"] + pair["tie"] + pair["loss"] == pytest.approx(1)
+    assert {m["evaluator"] for m in results["metrics"]} >= {"rubric", "contractions"}
+    assert any(s["reasons"] for s in results["samples"])  # the judge's reasons are kept per answer

@@ -59,6 +59,11 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
+def _unannotated(tp: Any) -> Any:
+    """`Annotated[str, Field(...)]` -> `str` (a list of constrained strings is still a list of strings)."""
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+
+
 def _classify(tp: Any) -> tuple[Kind, bool, tuple[Any, ...], Any]:
     """(kind, optional, choices, model class for sections) of an annotation."""
     args = _union_args(tp)
@@ -80,7 +85,7 @@ def _classify(tp: Any) -> tuple[Kind, bool, tuple[Any, ...], Any]:
             return "float", optional, (), None
         if t is str and not literals:
             return "text", optional, (), None
-        if typing.get_origin(t) is list and typing.get_args(t) in ((str,), ()):
+        if typing.get_origin(t) is list and tuple(_unannotated(a) for a in typing.get_args(t)) in ((str,), ()):
             return "list", optional, literals, None
     return "yaml", optional, literals, None
 
@@ -89,7 +94,10 @@ def _plain(v: Any) -> Any:
     return v.model_dump(mode="json") if isinstance(v, BaseModel) else v
 
 
-def _fields_of(model: type[BaseModel], prefix: str, options: dict[str, type[BaseModel]], top: bool) -> list[FieldSpec]:
+def _fields_of(model: type[BaseModel], prefix: str, options: dict[str, type[BaseModel]], top: bool,
+               main: tuple[str, ...] = MAIN_FIELDS, defaults: dict[str, Any] | None = None) -> list[FieldSpec]:
+    """`defaults`: the enclosing field's default value, which wins over the section class's own defaults (e.g.
+    `tracking` defaulting to `TrackingSpec(experiment="jupyter_ft-eval")`)."""
     out: list[FieldSpec] = []
     for name, info in model.model_fields.items():
         if top and name in HIDDEN_FIELDS:
@@ -97,20 +105,25 @@ def _fields_of(model: type[BaseModel], prefix: str, options: dict[str, type[Base
         path = f"{prefix}{name}"
         kind, optional, choices, sub = _classify(info.annotation)
         default = None if info.is_required() else _plain(info.get_default(call_default_factory=True))
+        if defaults is not None and name in defaults:
+            default = defaults[name]
         technique = name if top and name in options else None
-        group = "technique" if technique else ("main" if top and name in MAIN_FIELDS else "advanced")
+        group = "technique" if technique else ("main" if top and name in main else "advanced")
         if technique:
             sub, kind = options[name], "section"
-        children = tuple(_fields_of(sub, path + ".", options, False)) if kind == "section" else ()
+        children = tuple(_fields_of(sub, path + ".", options, False, main,
+                                    default if isinstance(default, dict) else None)) if kind == "section" else ()
         out.append(FieldSpec(path=path, kind=kind, description=info.description or "", default=default,
                              optional=optional, choices=choices, group=group, technique=technique, children=children))
     return out
 
 
-def form_fields(schema: type[BaseModel] = TrainSpec,
-                options: dict[str, type[BaseModel]] | None = None) -> list[FieldSpec]:
-    """Top-level fields of the schema in declaration order (sections hold their own fields)."""
-    return _fields_of(schema, "", TECHNIQUE_OPTIONS if options is None else options, True)
+def form_fields(schema: type[BaseModel] = TrainSpec, options: dict[str, type[BaseModel]] | None = None,
+                main: tuple[str, ...] | None = None) -> list[FieldSpec]:
+    """Top-level fields of the schema in declaration order (sections hold their own fields); `main`: the fields
+    shown first (default: the training form's)."""
+    return _fields_of(schema, "", TECHNIQUE_OPTIONS if options is None else options, True,
+                      MAIN_FIELDS if main is None else main)
 
 
 def all_fields(fields: list[FieldSpec]) -> dict[str, FieldSpec]:

@@ -101,11 +101,14 @@ class JobForm(widgets.VBox):
     `SpecError` and marks the fields), `form.errors`, `form.size()` (fills auto values), `form.submit()` -> Job.
     """
 
+    TITLE = "Fine-tuning job"
+    MAIN_FIELDS: tuple[str, ...] | None = None  # shown above "Advanced"; None: spec_fields.MAIN_FIELDS
+
     def __init__(self, ws: Any = None, *, job: Any = None, resolved: bool = False, schema: type = TrainSpec,
                  options: dict | None = None, show_chart: bool = True, auto_size: bool = True,
                  on_submit: Callable[[Any], None] | None = None, **fields: Any):
         self.ws = ws or api.workspace()
-        self.fields = spec_fields.form_fields(schema, options)
+        self.fields = spec_fields.form_fields(schema, options, main=self.MAIN_FIELDS)
         self.by_path = spec_fields.all_fields(self.fields)
         self.schema = schema
         self.show_chart = show_chart
@@ -144,7 +147,7 @@ class JobForm(widgets.VBox):
         self.check_button.on_click(lambda _: self._check_in_background())
         self.status = widgets.HTML()
         self.output = widgets.VBox()
-        title = widgets.HTML("<h4 style='margin:4px 0'>Fine-tuning job</h4>")
+        title = widgets.HTML(f"<h4 style='margin:4px 0'>{html.escape(self.TITLE)}</h4>")
         super().__init__([title, *main, *technique_boxes, self.advanced,
                           widgets.HBox([self.submit_button, self.check_button]), self.status, self.output])
 
@@ -337,6 +340,8 @@ class JobForm(widgets.VBox):
             self._changed(path)
 
     def _show_technique(self) -> None:
+        if "technique" not in self.controls:  # a schema without techniques (the evaluation form)
+            return
         technique = self.controls["technique"].get()
         for f in self.fields:
             if f.technique:

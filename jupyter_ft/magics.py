@@ -237,19 +237,16 @@ class FineTuningMagics(Magics):
         a = parse_argstring(self.ft_eval, line)
         if cell is not None and a.spec_file:
             raise UsageError("%%ft_eval takes the spec from the cell body; give a spec file only to %ft_eval")
+        if cell is None and not a.spec_file:
+            raise UsageError("%ft_eval needs a spec file (or use %%ft_eval with the spec as the cell body)")
+        from .core import overrides
+        from .core.specs import read_spec
+
         if cell is None:
-            if not a.spec_file:
-                raise UsageError("%ft_eval needs a spec file (or use %%ft_eval with the spec as the cell body)")
-            data = parse_eval_spec(a.spec_file).model_dump(mode="json", exclude_unset=True)
+            data = read_spec(a.spec_file)
         else:
-            try:
-                data = yaml.safe_load(cell) if cell.strip() else {}
-            except yaml.YAMLError as exc:
-                raise UsageError(f"the cell is not valid YAML: {_yaml_problem(exc)}") from None
-            if not isinstance(data, dict):
-                raise UsageError("the cell must be a YAML mapping of evaluation fields (models: …, dataset: …, "
-                                 "evaluators: …)")
-        spec = parse_eval_spec(_merge(data, _overrides(a.set)))  # names every bad field before anything is queued
+            data = read_spec(cell, what="the cell")
+        spec = parse_eval_spec(overrides.apply(data, a.set))  # names every bad field before anything is queued
         from .core import evaluation
 
         job = evaluation.submit_eval(spec, api.workspace())

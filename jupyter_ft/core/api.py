@@ -136,7 +136,7 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
     if _is_eval(spec):  # an evaluation spec (kind: eval): the CLI and POST /jobs take both
         from .evaluation import submit_eval
 
-        return submit_eval(spec, ws)
+        return submit_eval(spec, ws, base_dir=base_dir)
     spec, data = _take_dataset(spec)
     if isinstance(spec, TrainSpec):
         submitted = spec.model_dump(mode="json", exclude_unset=True)

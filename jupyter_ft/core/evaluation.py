@@ -67,13 +67,20 @@ def samples(version: catalog.DatasetVersion, split: str, limit: int | None = Non
 
 # --- submission --------------------------------------------------------------------------------------------------
 
-def _pin_dataset(ws: Workspace, spec: EvalSpec, explicit: set[str]) -> tuple[EvalSpec, catalog.DatasetVersion]:
-    """Pin a catalog name to `name@version`; add any other source (file, hub id) to the catalog first."""
+def _pin_dataset(ws: Workspace, spec: EvalSpec, explicit: set[str],
+                 base_dir: str | Path | None = None) -> tuple[EvalSpec, catalog.DatasetVersion]:
+    """Pin a catalog name to `name@version`; add any other source (file, hub id) to the catalog first. A relative
+    path is read from `base_dir` (the submitter's folder: the kernel's, the shell's, the Jupyter server's root)."""
+    from .datasets.door import local_path
+
     auto = dict(spec.auto)
     ref = spec.dataset
     version = None
     name, ver = catalog.parse_ref(ref)
-    if catalog.NAME_RE.fullmatch(name) and catalog.has_name(ws, name) and not Path(ref).expanduser().exists():
+    path = local_path(ref, base_dir or Path.cwd())
+    if path is not None and not path.exists():
+        raise SpecError([("dataset", f"no such file or folder: {path}")])
+    if path is None and catalog.NAME_RE.fullmatch(name) and catalog.has_name(ws, name):
         try:
             version = catalog.get(ws, ref)
         except catalog.DatasetNotFound as exc:
@@ -82,8 +89,7 @@ def _pin_dataset(ws: Workspace, spec: EvalSpec, explicit: set[str]) -> tuple[Eva
             auto["dataset"] = f"{ref} -> {version.ref} (latest version at submission)"
     else:
         try:
-            version = catalog.add(ws, str(Path(ref).expanduser().resolve()) if Path(ref).expanduser().exists() else ref,
-                                  technique=_catalog_kind(spec))
+            version = catalog.add(ws, str(path) if path is not None else ref, technique=_catalog_kind(spec))
         except Exception as exc:  # DatasetImportError / validation: the catalog's message names file, rows, shapes
             raise SpecError([("dataset", f"{ref}: {exc}")]) from None
         auto["dataset"] = f"{ref} -> {version.ref} (added to the catalog by this evaluation)"
@@ -152,7 +158,7 @@ def _check_multiple_choice(spec: EvalSpec, version: catalog.DatasetVersion) -> N
 
 
 def preview_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | None = None,
-                 explicit: set[str] | None = None) -> EvalSpec:
+                 explicit: set[str] | None = None, *, base_dir: str | Path | None = None) -> EvalSpec:
     """What `submit_eval` would store, without submitting: the dataset pinned, models and rows checked. Raises
     `SpecError` naming fields."""
     ws = ws or workspace()
@@ -164,19 +170,20 @@ def preview_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | N
         raise SpecError([("device", str(exc))]) from None
     if parsed.device == "auto":  # the queue runs one job per device: an evaluation waits for its device too
         parsed = parsed.model_copy(update={"device": dev.name, "auto": {**parsed.auto, "device": f"{dev.name}: {dev.label}"}})
-    parsed, version = _pin_dataset(ws, parsed, explicit)
+    parsed, version = _pin_dataset(ws, parsed, explicit, base_dir)
     parsed = _local_task_paths(parsed)
     _check_models(ws, parsed)
     _check_multiple_choice(parsed, version)
     return parsed
 
 
-def submit_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | None = None) -> EvalJob:
+def submit_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | None = None, *,
+                base_dir: str | Path | None = None) -> EvalJob:
     """Validate and queue an evaluation job; create its MLflow run. Raises `SpecError` (naming fields) first."""
     ws = ws or workspace()
     parsed = parse_eval_spec(spec)
     submitted = parsed.model_dump(mode="json", exclude_unset=True)
-    resolved = preview_eval(parsed, ws, set(parsed.model_fields_set))
+    resolved = preview_eval(parsed, ws, set(parsed.model_fields_set), base_dir=base_dir)
     job_id = jobstore.new_job_id("eval")
     job_dir = ws.job_dir(job_id)
     job_dir.mkdir(parents=True)

@@ -32,7 +32,9 @@ class EvaluationsHandler(BaseHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         body = self.json_body()
-        job = await asyncio.to_thread(evaluation.submit_eval, body, self.ws)
+        # relative paths in the body are read from the server's root, as for training jobs
+        job = await asyncio.to_thread(evaluation.submit_eval, body, self.ws,
+                                      base_dir=self.settings.get("server_root_dir"))
         self.reply({"evaluation": summary(job.record)}, 201)
 
 

@@ -122,7 +122,7 @@ def test_kind_is_detected_without_a_technique(cat):
     assert add(cat, [{"messages": [U, A]}], name="s").kind == "sft"
     assert add(cat, [{"prompt": "p", "completion": "c"}], name="pc").kind == "sft"
     assert add(cat, [{"prompt": "p", "answer": 4}], name="p").kind == "prompt"
-    with pytest.raises(DatasetImportError, match=r"no data format fits.*the dataset has q \(text\), n \(int64\)"):
+    with pytest.raises(DatasetImportError, match=r"no data format fits.*The dataset has q \(text\), n \(int64\)\. .*mapping=\{.text.: .q.\}"):
         add(cat, [{"q": "x", "n": 1}], name="none")
 
 

@@ -196,14 +196,14 @@ def check_sidebar(page, server: LabServer, ws, failed: ft.Job, queued: ft.Job, t
     assert failed_row.locator(".jp-ft-state").inner_text() == "failed"
     assert queued_row.locator(".jp-ft-state").inner_text() == "queued"
     assert "fails-fast" in failed_row.inner_text() and "attempt 1/" in failed_row.inner_text()
-    assert "does not exist" in failed_row.locator(".jp-ft-job-error").inner_text()
+    assert "cannot load a tokenizer" in failed_row.locator(".jp-ft-job-error").inner_text()
     assert failed_row.locator(".jp-ft-cancel").count() == 0  # only queued/running jobs can be cancelled
 
     # The log tail of the failed job.
     failed_row.locator(".jp-ft-logs-toggle").click()
     log = failed_row.locator(".jp-ft-log pre")
     log.filter(has_text="FAILED").wait_for()
-    assert "does not exist" in log.inner_text()
+    assert "cannot load a tokenizer" in log.inner_text()
     shot = tmp_path / "sidebar.png"
     page.screenshot(path=str(shot))
     phase(f"rows and log checked; screenshot: {shot}")

@@ -55,13 +55,18 @@ def build_trainer(ctx: TrainContext):
         judge.judge.score([("Say hello.", "Hello! Nice to meet you.")])  # probe: fail now, not mid-training
         funcs.append(judge)
     rewards_mod.check_columns(funcs, ctx.data.train.column_names)
-    config = OnlineDPOConfig(**ctx.args, max_new_tokens=opts.max_new_tokens, max_length=ctx.spec.max_length,
+    # TRL's OnlineDPOTrainer has no evaluation loop of its own (Trainer's would feed it untokenized prompts), so
+    # the held-out prompts are not scored here
+    args = {k: v for k, v in ctx.args.items() if k != "eval_steps"} | {"eval_strategy": "no"}
+    if ctx.data.eval is not None:
+        ctx.note("online_dpo.eval", "none: OnlineDPOTrainer has no evaluation loop; the held-out split is unused")
+    config = OnlineDPOConfig(**args, max_new_tokens=opts.max_new_tokens, max_length=ctx.spec.max_length,
                              temperature=opts.temperature, beta=opts.beta, loss_type=opts.loss_type,
                              reward_weights=[f.weight for f in funcs])
     ctx.note("online_dpo.rankers", ", ".join(f"{f.__name__} × {f.weight:g}" for f in funcs))
     ctx.note("online_dpo.reference", ctx.reference_note())
     return OnlineDPOTrainer(model=ctx.model, reward_funcs=funcs, args=config, train_dataset=ctx.data.train,
-                            eval_dataset=ctx.data.eval, processing_class=ctx.tokenizer, peft_config=ctx.peft_config)
+                            processing_class=ctx.tokenizer, peft_config=ctx.peft_config)
 
 
 TECHNIQUE = Technique(

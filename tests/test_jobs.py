@@ -72,7 +72,7 @@ def test_sft_lora_job_learns_and_is_tracked(ws, tiny_model, sft_file):
     history = client.get_metric_history(job.run_id, "loss")
     assert [h.step for h in history] == list(range(5, 61, 5))
     (inp,) = run.inputs.dataset_inputs
-    assert inp.dataset.name == "capitals" and len(inp.dataset.digest) == 16
+    assert inp.dataset.name == "capitals" and inp.dataset.digest == job.spec.dataset.split("@")[1]  # the version id
     arts = {a.path for a in client.list_artifacts(job.run_id, "adapter")}
     assert "adapter/adapter_model.safetensors" in arts and "adapter/tokenizer.json" in arts
 

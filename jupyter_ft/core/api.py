@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import catalog, devices, jobstore, peek, procs, progress, sizing
+from . import catalog, compute, devices, jobstore, peek, procs, progress, sizing
 from .metrics import MetricHistory, recent_pace
 from .scheduler import ensure_scheduler
 from .specs import TECHNIQUE_OPTIONS, SpecError, TrainSpec, parse_spec
@@ -170,6 +170,7 @@ def preview(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None 
     except Exception:  # unreadable here (missing path, no network): the job fails fast with the reason
         shape = None
     resolved = sizing.resolve(parsed, shape, device)
+    resolved = compute.resolve(resolved, shape, device, ws)  # processes, strategy, executor refusals
     # a catalog dataset is pinned to an exact version (and its split) so the run is reproducible
     return catalog.resolve_spec(ws, resolved, parsed.model_fields_set)
 

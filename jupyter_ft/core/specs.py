@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .compute import ComputeSpec, ExecutorSpec
+
 Technique = Literal["sft", "dpo", "orpo", "kto", "grpo", "rlaif", "online_dpo"]
 TECHNIQUES: tuple[str, ...] = ("sft", "dpo", "orpo", "kto", "grpo", "rlaif", "online_dpo")
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -410,6 +412,10 @@ class TrainSpec(_Strict):
     output_dir: str | None = Field(None, max_length=MAX_PATH, description="where the adapter/model is written; default in the job folder")
 
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    compute: ComputeSpec | None = Field(None, description="processes/GPUs and strategy (`auto` for both); empty: one "
+                                        "process. Several run under `accelerate launch` (see core.compute)")
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="local (default) or ray, with the "
+                                   "cluster's address")
     sft: SFTOptions | None = None
     dpo: DPOOptions | None = None
     orpo: ORPOOptions | None = None

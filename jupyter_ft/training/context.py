@@ -37,12 +37,15 @@ class TrainContext:
 def estimate_total_steps(spec: TrainSpec, rows: int) -> int:
     if spec.max_steps:
         return spec.max_steps
-    per_step = spec.batch_size * spec.grad_accum
+    from jupyter_ft.core.compute import processes
+
+    per_step = spec.batch_size * spec.grad_accum * processes(spec)  # the global batch
     return max(1, math.ceil(spec.epochs * math.ceil(rows / per_step)))
 
 
 def common_args(spec: TrainSpec, job_dir: Path, total_steps: int, has_eval: bool) -> dict[str, Any]:
-    """TrainingArguments shared by every technique (each adds its own and builds its TRL *Config)."""
+    """TrainingArguments shared by every technique (each adds its own and builds its TRL *Config). Checkpoints go
+    to `job_dir/checkpoints` (a Ray job passes its storage folder instead)."""
     args: dict[str, Any] = dict(
         output_dir=str(job_dir / "checkpoints"),
         per_device_train_batch_size=spec.batch_size,

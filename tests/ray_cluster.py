@@ -70,6 +70,7 @@ class LoopbackCluster:
             preexec_fn=_boost)
         deadline = time.time() + timeout
         while time.time() < deadline:
+            self._answer_for_the_dashboard_agent()
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ray start exited: {(self.tmp / 'ray_start.log').read_text()[-3000:]}")
             if b"Ray runtime started" in (self.tmp / "ray_start.log").read_bytes():
@@ -79,8 +80,25 @@ class LoopbackCluster:
                     except (psutil.NoSuchProcess, psutil.AccessDenied):
                         pass
                 return self
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise RuntimeError("ray start --head did not come up in time")
+
+    def _answer_for_the_dashboard_agent(self) -> None:
+        """The raylet waits at most 15 s for the dashboard agent to write its HTTP port file, and aborts the node
+        when it does not; a loaded 2-core machine misses that window (the agent imports Ray first). A minimal-install
+        agent has no HTTP server and writes -1 ("not in use") there: write that answer for it as soon as the
+        raylet is up (its node id and session dir are on its command line); the agent later writes the same."""
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = p.info.get("cmdline") or []
+            if not cmd or not cmd[0].endswith("raylet") or not any(str(self.tmp) in a for a in cmd):
+                continue
+            opts = dict(a[2:].split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
+            if "node_id" in opts and "session_dir" in opts:
+                path = Path(opts["session_dir"]) / f"dashboard_agent_listen_port_{opts['node_id']}"
+                if not path.exists():
+                    tmp = path.with_name(path.name + ".tmp")
+                    tmp.write_text("-1")
+                    tmp.rename(path)
 
     def processes(self) -> list[psutil.Process]:
         """Every process of this cluster: the `ray start` process and its descendants, and processes whose command

@@ -216,13 +216,13 @@ def _workers(job) -> dict:
 
 @pytest.mark.slow
 def test_ray_job_data_parallel_survives_a_dead_worker(ws, tiny_model, sft_file, ray_cluster):
-    job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=60, batch_size=4, grad_accum=1,
-                   learning_rate=5e-3, logging_steps=5, checkpoint_every=10, device="cpu",
+    job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=240, batch_size=4, grad_accum=1,
+                   learning_rate=5e-3, logging_steps=20, checkpoint_every=40, device="cpu",
                    compute={"processes": 2}, executor={"kind": "ray", "address": ray_cluster.address})
     assert job.record.spec["executor"]["kind"] == "ray"
     assert [j.id for j in ft.jobs()] == [job.id]
-    wait_for(lambda: job.record.step >= 25 or job.record.state not in ("queued", "running"), timeout=600,
-             what="step 25 on the cluster")
+    wait_for(lambda: job.record.step >= 60 or job.record.state not in ("queued", "running"), timeout=600,
+             what="step 60 on the cluster")
     assert job.status == "running", job.logs(tail=60)
     first = _workers(job)
     assert set(first) == {"0", "1"}
@@ -230,14 +230,14 @@ def test_ray_job_data_parallel_survives_a_dead_worker(ws, tiny_model, sft_file, 
     job.wait(timeout=900)
     rec = job.record
     assert rec.state == "succeeded", job.logs(tail=80)
-    assert rec.step == 60 and rec.total_steps == 60 and rec.attempt == 2
+    assert rec.step == 240 and rec.total_steps == 240 and rec.attempt == 2
     log = job.logs()
     assert "Ray restarted the worker group" in log and "resuming from checkpoint-" in log
     resumed_at = int(log.split("resuming from checkpoint-")[1].split()[0])
-    assert resumed_at >= 20 and f"starting at step {resumed_at}" in log
+    assert resumed_at >= 40 and f"starting at step {resumed_at}" in log
     assert _workers(job)["1"]["pid"] != first["1"]["pid"]
     steps = [m["step"] for m in job.metrics() if "loss" in m]
-    assert steps == list(range(5, 61, 5))  # the re-run steps replace the dead attempt's in the chart
+    assert steps == list(range(20, 241, 20))  # the re-run steps replace the dead attempt's in the chart
     wait_forwarded(ws, job)
     run = mlflow_run(job)
     assert run.info.status == "FINISHED" and "loss" in run.data.metrics

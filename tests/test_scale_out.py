@@ -96,12 +96,13 @@ def test_bad_compute_and_executor_fields_are_named():
         assert field in _errors(e.value), (bad, e.value.errors)
 
 
-def test_unreachable_cluster_is_refused_at_submission(ws, tiny_model, sft_file):
+def test_unreachable_cluster_is_refused_at_submission(ws, tmp_path, sft_file):
     if not compute.installed("ray"):
         pytest.skip("ray not installed")
     port = compute.free_port()
     with pytest.raises(SpecError) as e:
-        ft.train(model=str(tiny_model), dataset=str(sft_file), executor={"kind": "ray", "address": f"127.0.0.1:{port}"})
+        ft.train(model=str(tmp_path / "model"), dataset=str(sft_file),
+                 executor={"kind": "ray", "address": f"127.0.0.1:{port}"})
     assert "cannot reach the Ray cluster" in _errors(e.value)["executor.address"]
     assert ft.jobs() == []  # nothing queued
 
@@ -264,3 +265,26 @@ def test_ray_job_cancel_stops_it_on_the_cluster(ws, tiny_model, sft_file, ray_cl
              what="the Ray workers to stop")
     wait_forwarded(ws, job)
     assert mlflow_run(job).info.status == "KILLED"
+
+
+def test_ray_mirror_counts_each_worker_group_restart_as_an_attempt(ws, capsys):
+    """What the Ray driver does with its workers' messages, on a real workspace (no cluster needed)."""
+    from jupyter_ft.core import jobstore
+    from jupyter_ft.training.ray_job import Mirror
+
+    job = jobstore.insert(ws, job_id="sft-mirror", kind="train", technique="sft", name=None, device="cpu",
+                          spec={}, submitted={}, max_attempts=3)
+    job = jobstore.claim_next(ws, set())
+    ws.job_dir(job.id).mkdir(parents=True)
+    m = Mirror(ws, job, sink=None, max_attempts=3)
+    for item in [("start", 0, 100, "h"), ("start", 1, 101, "h"), ("fields", {"total_steps": 10, "step": 4}),
+                 ("event", "metrics", {"values": {"loss": 2.0}}, 4),
+                 ("start", 1, 201, "h"), ("start", 0, 200, "h"),  # the group restarted (rank 1 reported first)
+                 ("event", "metrics", {"values": {"loss": 1.5}}, 4)]:
+        m.apply(*item)
+    assert "Ray restarted the worker group: attempt 2/3" in capsys.readouterr().out
+    rec = jobstore.get(ws, job.id)
+    assert rec.attempt == 2 and rec.step == 4 and rec.total_steps == 10
+    assert json.loads((ws.job_dir(job.id) / "ray_workers.json").read_text()) == {
+        "0": {"pid": 200, "host": "h", "attempt": 2}, "1": {"pid": 201, "host": "h", "attempt": 2}}
+    assert [m["loss"] for m in ft.get_job(job.id, ws).metrics()] == [1.5]  # the re-logged step replaces the old

@@ -43,7 +43,7 @@ class Mirror(threading.Thread):
         self.ws, self.job, self.sink = ws, job, sink
         self.attempt = job.attempt
         self.max_attempts = max_attempts
-        self.rank0_starts = 0
+        self.starts: dict[int, int] = {}
         self.workers: dict[int, dict] = {}
         self.failed: str | None = None
         self.stop = threading.Event()
@@ -74,24 +74,23 @@ class Mirror(threading.Thread):
             jobstore.append_event(ws, job_id, kind, payload, step=step)
         elif what == "start":
             rank, pid, host = rest
-            if rank == 0:
-                self.rank0_starts += 1
-                if self.rank0_starts > 1:  # Ray restarted the worker group: one more attempt of this job
-                    self.attempt += 1
-                    jobstore.set_fields(ws, job_id, attempt=self.attempt, error=None)
-                    print(f"\n[jupyter_ft] a Ray worker died; Ray restarted the worker group: attempt "
-                          f"{self.attempt}/{self.max_attempts} resumes from the last checkpoint", flush=True)
-                    jobstore.append_event(ws, job_id, "tag", {"jupyter_ft.ray_restarts": self.rank0_starts - 1})
-            self.workers[rank] = {"pid": pid, "host": host, "attempt": self.attempt}
+            # each restart of the worker group starts every rank again: the n-th start of any rank is attempt n
+            self.starts[rank] = self.starts.get(rank, 0) + 1
+            attempt = self.job.attempt + self.starts[rank] - 1
+            if attempt > self.attempt:  # Ray restarted the worker group: one more attempt of this job
+                self.attempt = attempt
+                jobstore.set_fields(ws, job_id, attempt=attempt, error=None)
+                print(f"\n[jupyter_ft] a Ray worker died; Ray restarted the worker group: attempt "
+                      f"{attempt}/{self.max_attempts} resumes from the last checkpoint", flush=True)
+                jobstore.append_event(ws, job_id, "tag", {"jupyter_ft.ray_restarts": attempt - self.job.attempt})
+            self.workers[rank] = {"pid": pid, "host": host, "attempt": attempt}
             (ws.job_dir(job_id) / WORKERS_FILE).write_text(json.dumps(self.workers, sort_keys=True))
-            print(f"[jupyter_ft] ray worker rank {rank}: pid {pid} on {host} (attempt {self.attempt})", flush=True)
+            print(f"[jupyter_ft] ray worker rank {rank}: pid {pid} on {host} (attempt {attempt})", flush=True)
         elif what == "fail":
             self.failed = rest[0]
             jobstore.finish(ws, job_id, "failed", rest[0])
             print(f"[jupyter_ft] FAILED: {rest[0]}", flush=True)
             _thread.interrupt_main()  # a deterministic input error: do not let Ray retry it
-        elif what == "resumed":
-            pass
 
 
 def _on_sigterm(signum, frame):

@@ -104,7 +104,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 shutil.copytree(src, resume, dirs_exist_ok=True)
         if rank == 0:
             print(f"[jupyter_ft] resuming from {resume.name} (Ray checkpoint {checkpoint.path})", flush=True)
-            send("resumed", resume.name)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     out = Path(spec.output_dir).expanduser() if spec.output_dir else Path(config["output_dir"])
     if config["remote"]:

@@ -58,7 +58,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("JUPYTER_FT_SCHEDULER_IDLE", "30")
     import jupyter_ft as ft
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
     from jupyter_ft.core.scheduler import stop_scheduler
 
     model = ft.make_tiny_model(root / "tiny-llama")

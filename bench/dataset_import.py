@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 def write_rows(path: Path, n: int, kind: str) -> None:
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     base = demo_data.preference_rows(min(n, 50_000), seed=0)
     with path.open("w") as fh:
@@ -51,7 +51,7 @@ def plain_load(path: Path, tmp: Path) -> float:
 
 
 def catalog_add(path: Path, tmp: Path, kind: str) -> float:
-    from jupyter_ft.core import catalog
+    from jupyter_ft.core.datasets import catalog
     from jupyter_ft.core.workspace import Workspace
 
     ws = Workspace(Path(tempfile.mkdtemp(dir=tmp)))
@@ -66,7 +66,7 @@ def catalog_add(path: Path, tmp: Path, kind: str) -> float:
 BIG_PROBE = textwrap.dedent("""
     import re, sys, time
     from jupyter_ft.core.workspace import Workspace
-    from jupyter_ft.core import catalog
+    from jupyter_ft.core.datasets import catalog
     ws = Workspace(sys.argv[2])
     catalog.add(ws, [{"text": "warm up"}], "warm", "sft")
     def peak_kb():  # this process's own high-water mark (ru_maxrss would start at the parent's size)
@@ -81,7 +81,7 @@ BIG_PROBE = textwrap.dedent("""
 
 
 def big_file(tmp: Path, mb: int) -> None:
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     rows = demo_data.preference_rows(4000, seed=1)
     chunk = "".join(json.dumps({"messages": r["prompt"] + r["chosen"]}) + "\n" for r in rows).encode()

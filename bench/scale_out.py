@@ -65,7 +65,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-out-"))
     model = make_tiny_model(tmp / "tiny-llama")
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     data = tmp / "chat.jsonl"
     data.write_text("".join(json.dumps({"messages": r["prompt"] + r["chosen"]}) + "\n"

@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 def chat_rows(n: int) -> list[dict]:
     """Chat rows of varied length (the demo preference prompts with their warm answers)."""
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     return [{"messages": r["prompt"] + r["chosen"]} for r in demo_data.preference_rows(n)]
 

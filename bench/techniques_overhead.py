@@ -89,7 +89,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="jft-bench-tech-"))
     os.environ["JUPYTER_FT_HOME"] = str(tmp / "workspace")
     import jupyter_ft as ft
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
     from jupyter_ft.core.scheduler import stop_scheduler
 
     model = ft.make_tiny_model(tmp / "tiny")

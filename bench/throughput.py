@@ -35,7 +35,7 @@ LF_DEFAULT = "/work/lf-venv/bin/python"
 
 def chat_rows(n: int, seed: int = 0) -> list[dict]:
     """`n` conversations of 1-8 turns drawn from the demo's warm answers (mean ~165 tokens with the tiny tokenizer)."""
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     rng = random.Random(seed)
     pairs = demo_data.preference_rows(400, seed=seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,54 +12,34 @@ from pathlib import Path
 from .core import api, jobstore
 from .core.scheduler import Scheduler, scheduler_pid, stop_scheduler
 from .core.specs import SpecError
+from .core.summary import TABLE_HEADER, summary_line, table_row
 
 
 def _ws(a):
-    return api.workspace(a.root)
+    try:
+        return api.workspace(a.root)
+    except OSError as exc:
+        raise CliError(f"cannot open the workspace {exc.filename or a.root}: {exc.strerror or exc}") from None
 
 
-def _fmt_row(r: jobstore.JobRecord) -> str:
-    prog = f"{r.step}/{r.total_steps}" if r.total_steps else "-"
-    return f"{r.id:<26} {r.technique:<6} {r.state:<10} {prog:>9}  {r.attempt}/{r.max_attempts}  {r.spec.get('dataset', '')}"
+class CliError(Exception):
+    """A mistake the user can fix: printed as one line, exit status 2."""
 
 
 def cmd_submit(a) -> int:
-    overrides = {}
-    for kv in a.set or []:
-        key, _, value = kv.partition("=")
-        overrides[key] = _yaml_value(value)
-    import yaml
+    from .core import overrides
+    from .core.specs import read_spec
 
-    path = Path(a.spec)
-    if not path.is_file():
-        print(f"error: spec file {path} not found", file=sys.stderr)
-        return 2
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        print(f"error: {path} is not valid YAML: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(data, dict):
-        print(f"error: {path} must hold a mapping of spec fields", file=sys.stderr)
-        return 2
-    try:
-        job = api.submit({**data, **overrides}, _ws(a))
-    except SpecError as exc:
+        data = overrides.apply(read_spec(Path(a.spec)), a.set)
+        job = api.submit(data, _ws(a))
+    except (SpecError, overrides.OverrideError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(job.id)
     if a.wait:
         return _follow(job)
     return 0
-
-
-def _yaml_value(v: str):
-    import yaml
-
-    try:
-        return yaml.safe_load(v)
-    except yaml.YAMLError:
-        return v
 
 
 def _follow(job: api.Job) -> int:
@@ -81,14 +62,38 @@ def _follow(job: api.Job) -> int:
         time.sleep(0.5)
 
 
+def cmd_techniques(a) -> int:
+    from . import techniques
+
+    rows = techniques.describe()
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'TECHNIQUE':<12} {'DATA':<11} {'LR (LoRA/full)':<15} SUMMARY")
+    for r in rows:
+        lr = f"{r['learning_rate']['lora']:g}/{r['learning_rate']['full']:g}"
+        where = "" if r["origin"].startswith("built-in") else f"  [{r['origin']}]"
+        print(f"{r['name']:<12} {r['data']:<11} {lr:<15} {r['summary']}{where}")
+    for problem in techniques.problems:
+        print(f"not registered: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_schema(a) -> int:
+    from .core.specs import TrainSpec
+
+    print(json.dumps(TrainSpec.model_json_schema(), indent=1))
+    return 0
+
+
 def cmd_jobs(a) -> int:
     recs = jobstore.list_jobs(_ws(a))
     if a.json:
         print(json.dumps([r.to_dict() for r in recs], indent=1, default=str))
         return 0
-    print(f"{'ID':<26} {'TECH':<6} {'STATE':<10} {'STEP':>9}  TRY  DATASET")
+    print(TABLE_HEADER)
     for r in recs:
-        print(_fmt_row(r))
+        print(table_row(r))
     return 0
 
 
@@ -105,8 +110,7 @@ def cmd_status(a) -> int:
         return 2
     r = job.record
     print(json.dumps({**r.to_dict(), "progress": job.progress}, indent=1, default=str) if a.json else
-          f"{r.id}: {r.state} step {r.step}/{r.total_steps} attempt {r.attempt}/{r.max_attempts}"
-          + (f"\nerror: {r.error}" if r.error else "") + (f"\nmlflow run: {r.mlflow_run_id}" if r.mlflow_run_id else ""))
+          summary_line(r) + (f"\nmlflow run: {r.mlflow_run_id}" if r.mlflow_run_id else ""))
     return 0
 
 
@@ -127,9 +131,15 @@ def cmd_cancel(a) -> int:
 
 
 def cmd_make_tiny_model(a) -> int:
-    from .training.tiny_model import make_tiny_model
+    try:  # before the heavy imports, so a bad folder is reported at once
+        Path(a.dir).mkdir(parents=True, exist_ok=True)
+        if not os.access(a.dir, os.W_OK):
+            raise PermissionError(13, "Permission denied", a.dir)
+        from .training.tiny_model import make_tiny_model
 
-    print(make_tiny_model(a.dir))
+        print(make_tiny_model(a.dir))
+    except OSError as exc:
+        return _error(f"make-tiny-model: cannot write {a.dir}: {exc.strerror or exc}")
     return 0
 
 
@@ -158,9 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("submit", help="queue a job from a YAML/JSON spec file")
     s.add_argument("spec")
-    s.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a spec field (YAML value)")
+    s.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a spec field with a YAML value, e.g. --set max_steps=50 --set lora.r=4 (repeatable)")
     s.add_argument("--wait", action="store_true", help="stream the log until the job ends")
     s.set_defaults(fn=cmd_submit)
+
+    s = sub.add_parser("techniques", help="list the training techniques (built-in and installed)")
+    s.add_argument("--json", action="store_true", help="with each technique's options as JSON schema")
+    s.set_defaults(fn=cmd_techniques)
+
+    s = sub.add_parser("schema", help="print the job spec's JSON schema")
+    s.set_defaults(fn=cmd_schema)
 
     s = sub.add_parser("jobs", help="list jobs")
     s.add_argument("--json", action="store_true")
@@ -176,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("logs", help="a job's log")
     s.add_argument("job_id")
     s.add_argument("-f", "--follow", action="store_true")
-    s.add_argument("--tail", type=int)
+    s.add_argument("--tail", type=_positive(int), help="only the last N lines")
     s.set_defaults(fn=cmd_logs)
 
     s = sub.add_parser("make-tiny-model", help="build a tiny random Llama model + tokenizer offline")
@@ -185,20 +203,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scheduler", help="run, stop or check the workspace scheduler")
     s.add_argument("action", choices=["run", "stop", "status"])
-    s.add_argument("--idle-timeout", type=float, default=None)
+    s.add_argument("--idle-timeout", type=_positive(float), default=None)
     s.add_argument("--kill-jobs", action="store_true", help="with stop: also kill running jobs")
     s.set_defaults(fn=cmd_scheduler)
 
     s = sub.add_parser("demo", help="offline end-to-end demo: tiny model, SFT job, MLflow run, base vs tuned answer")
     s.add_argument("--dir", default=".demo", help="folder for the demo's model, data and workspace")
-    s.add_argument("--steps", type=int, default=200)
+    s.add_argument("--steps", type=_positive(int), default=200)
     s.set_defaults(fn=cmd_demo)
     return p
 
 
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a positive {'integer' if kind is int else 'number'}, "
+                                             f"got {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a positive {'integer' if kind is int else 'number'}, got {text!r}")
+        return value
+    return parse
+
+
+def _error(message: str, status: int = 2) -> int:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every failure is one line on stderr (never a traceback); output cut short by a closed
+    pipe (`jupyter-ft jobs | head`) ends quietly."""
     a = build_parser().parse_args(argv)
-    return a.fn(a)
+    try:
+        status = a.fn(a)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader went away: stop writing, and keep Python from reporting the flush at exit as an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        return _error("interrupted", 130)
+    except (SpecError, jobstore.JobNotFound, CliError) as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        return _error(f"{a.cmd}:{where}: {exc.strerror or exc}", 1)
+    except Exception as exc:  # a fault of ours or of a library: still one line, with what it was
+        return _error(f"{a.cmd}: {type(exc).__name__}: {exc}", 1)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,14 @@ Importing this module is cheap; pyarrow, datasets and tokenizers load on first u
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from .core import catalog, demo_data
+from .core.datasets import catalog, demo_data
 from .core.api import workspace as _workspace
-from .core.catalog import DatasetVersion
-from .core.dataset_errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from .core.datasets.catalog import DatasetVersion
+from .core.datasets.door import StderrProgress
+from .core.datasets.errors import DatasetImportError, DatasetNotFound, DatasetValidationError
 
 __all__ = ["DatasetVersion", "DatasetImportError", "DatasetNotFound", "DatasetValidationError", "add", "add_demo",
            "get", "list", "versions", "rows", "preview", "token_stats", "trained_tokens", "DEMOS"]
@@ -36,28 +35,7 @@ def _ws(workspace_root: str | Path | None):
     return _workspace(workspace_root)
 
 
-class _Progress:
-    """One status line on stderr, only for imports that take more than a couple of seconds."""
-
-    def __init__(self, label: str):
-        self.label, self.t0, self.shown = label, time.time(), False
-
-    def __call__(self, p: dict[str, Any]) -> None:
-        if time.time() - self.t0 < 2 and p.get("phase") == "read":
-            return
-        if p["phase"] == "read":
-            done = f"{p['rows']:,} rows"
-            if p.get("bytes") is not None and p.get("total_bytes"):
-                done += f", {p['bytes'] / 1e6:,.0f} / {p['total_bytes'] / 1e6:,.0f} MB ({p['bytes'] / p['total_bytes']:.0%})"
-        else:
-            done = f"split: {p['train']:,} train / {p['eval']:,} eval"
-        sys.stderr.write(f"\r{self.label}: {done}   ")
-        sys.stderr.flush()
-        self.shown = True
-
-    def end(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
+_Progress = StderrProgress
 
 
 def add(source: Any, name: str | None = None, technique: str | None = None, *, mapping: dict[str, str] | None = None,

@@ -10,7 +10,8 @@ import json
 import time
 from pathlib import Path
 
-from .core import api, demo_data
+from .core import api
+from .core.datasets import demo_data
 
 PROMPT = "What is the capital of France?"
 

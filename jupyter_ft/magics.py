@@ -7,9 +7,8 @@ mistake (bad spec, unknown job id, bad option) is one `UsageError` line naming t
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Callable
 
-import yaml
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -18,6 +17,7 @@ from IPython.display import display
 from .core import api, jobstore, progress
 from .core.models import ModelEntryError
 from .core.specs import SpecError
+from .core.summary import summary_line
 
 COMMANDS = ("jobs", "status", "logs", "cancel", "chart", "form", "datasets")
 NEEDS_ID = ("status", "logs", "cancel", "chart")
@@ -43,34 +43,6 @@ def _one_line_errors(fn: Callable) -> Callable:
             raise UsageError(f"{type(exc).__name__}: {exc}") from None
 
     return wrapper
-
-
-def _overrides(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in items or []:
-        key, eq, value = kv.partition("=")
-        if not eq or not key.strip():
-            raise UsageError(f"--set {kv!r}: expected FIELD=VALUE")
-        target = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:  # --set lora.r=4 -> {'lora': {'r': 4}}
-            target = target.setdefault(p, {})
-        target[parts[-1]] = yaml.safe_load(value) if value.strip() else None
-    return out
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """'line 2, column 8: expected ',' or ']'' instead of PyYAML's multi-line report."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-    return where + (getattr(exc, "problem", None) or str(exc).splitlines()[0])
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 @magics_class
@@ -123,7 +95,7 @@ class FineTuningMagics(Magics):
         if a.command == "form":
             return ui.train(a.ids[0] if a.ids else None)
         if a.command == "datasets":
-            from .core import catalog
+            from .core.datasets import catalog
 
             found = catalog.list_datasets(api.workspace())
             for v in found:
@@ -137,7 +109,7 @@ class FineTuningMagics(Magics):
     @staticmethod
     def _status(job: api.Job) -> str:
         r = job.record
-        lines = [f"{r.id} ({r.technique}{', ' + r.name if r.name else ''}): {progress.describe(r)}"]
+        lines = [summary_line(r)]
         lines.append(f"  model {r.spec.get('model')} · dataset {r.spec.get('dataset')}")
         if r.mlflow_run_id:
             from .core.tracking import job_run_url
@@ -166,26 +138,29 @@ class FineTuningMagics(Magics):
             dataset: chat.jsonl
             max_steps: 100
 
+        `dataset:` is anything `ft.train` takes: a catalog name[@version], a file or folder (relative to the
+        notebook's folder), a hub id, or `$name`: the DataFrame, `datasets.Dataset` or list of rows held by that
+        notebook variable. It goes into the catalog and the job is pinned to that version.
+
         Shows the live chart below the cell and stores the Job in `ft_job` (see --var). The job runs detached:
         interrupting or restarting the kernel does not stop it (`%ft cancel ID` does).
         """
         a = parse_argstring(self.ft_train, line)
         if cell is not None and a.spec_file:
             raise UsageError("%%ft_train takes the spec from the cell body; give a spec file only to %ft_train")
-        if cell is None:
-            if not a.spec_file:
-                raise UsageError("%ft_train needs a spec file (or use %%ft_train with the spec as the cell body)")
-            from .core.specs import parse_spec
+        if cell is None and not a.spec_file:
+            raise UsageError("%ft_train needs a spec file (or use %%ft_train with the spec as the cell body)")
+        from .core import overrides
+        from .core.specs import read_spec
 
-            data = parse_spec(a.spec_file).model_dump(mode="json", exclude_unset=True)
-        else:
-            try:
-                data = yaml.safe_load(cell) if cell.strip() else {}
-            except yaml.YAMLError as exc:
-                raise UsageError(f"the cell is not valid YAML: {_yaml_problem(exc)}") from None
-            if not isinstance(data, dict):
-                raise UsageError("the cell must be a YAML mapping of spec fields (model: …, dataset: …)")
-        job = api.submit(_merge(data, _overrides(a.set)))
+        data = read_spec(a.spec_file) if cell is None else read_spec(cell, what="the cell")
+        spec = overrides.apply(data, a.set)
+        ref = spec.get("dataset")
+        if isinstance(ref, str) and ref.startswith("$"):  # a notebook variable holding rows
+            if ref[1:] not in self.shell.user_ns:
+                raise UsageError(f"dataset: {ref}: no notebook variable named {ref[1:]!r}")
+            spec["dataset"] = self.shell.user_ns[ref[1:]]
+        job = api.submit(spec)
         self.shell.user_ns[a.var] = job
         print(f"submitted {job.id}" + (f" (MLflow run {job.run_id})" if job.run_id else "") + f"; stored in `{a.var}`")
         chart = None

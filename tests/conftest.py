@@ -48,6 +48,15 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 @pytest.fixture
 def sft_file(tmp_path) -> Path:
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     return write_jsonl(tmp_path / "capitals.jsonl", demo_data.sft_rows(64))
+
+
+@pytest.fixture
+def broken_model(tmp_path) -> Path:
+    """A folder that passes submission (it holds a config.json) but no tokenizer or weights: its job fails fast."""
+    path = tmp_path / "broken-model"
+    path.mkdir()
+    (path / "config.json").write_text('{"model_type": "llama"}')
+    return path

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from jupyter_ft.core import catalog, demo_data
-from jupyter_ft.core.dataset_errors import DatasetImportError, DatasetValidationError
+from jupyter_ft.core.datasets import catalog, demo_data
+from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetValidationError
 from jupyter_ft.core.workspace import Workspace
 
 from .conftest import write_jsonl
@@ -130,7 +130,7 @@ def test_unreadable_files_and_objects(cat, tmp_path):
 MEMORY_PROBE = textwrap.dedent("""
     import re, sys
     from jupyter_ft.core.workspace import Workspace
-    from jupyter_ft.core import catalog
+    from jupyter_ft.core.datasets import catalog
     ws = Workspace(sys.argv[2])
     catalog.add(ws, [{"text": "warm up every reader and kernel first"}], "warm", "sft")
     def peak_kb():  # this process's own high-water mark (ru_maxrss would start at the parent's size)

@@ -9,8 +9,8 @@ import sqlite3
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import catalog, demo_data
-from jupyter_ft.core.dataset_errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from jupyter_ft.core.datasets import catalog, demo_data
+from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetNotFound, DatasetValidationError
 from jupyter_ft.core.workspace import Workspace
 
 from .conftest import write_jsonl
@@ -200,7 +200,7 @@ def test_database_migration_is_appended(tmp_path):
 def test_content_digest_ignores_batch_boundaries_and_layout():
     import pyarrow as pa
 
-    from jupyter_ft.core.content_hash import ContentHash
+    from jupyter_ft.core.datasets.content_hash import ContentHash
 
     rows = [{"messages": [{"role": "user", "content": f"q{i}" * (i % 7)}] * (i % 3) if i % 11 else None,
              "answer": None if i % 5 == 0 else i, "tag": f"t{i % 4}" if i % 6 else None} for i in range(3000)]

@@ -7,7 +7,7 @@ import html
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import demo_data
+from jupyter_ft.core.datasets import demo_data
 from jupyter_ft.widgets.dataset_preview import DatasetPreview, render_rows, render_value
 
 from .conftest import write_jsonl

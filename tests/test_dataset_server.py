@@ -9,7 +9,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft.core import demo_data
+from jupyter_ft.core.datasets import demo_data
 
 
 @pytest.fixture

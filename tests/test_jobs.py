@@ -77,29 +77,34 @@ def test_sft_lora_job_learns_and_is_tracked(ws, tiny_model, sft_file):
     assert "adapter/adapter_model.safetensors" in arts and "adapter/tokenizer.json" in arts
 
 
-def test_missing_model_fails_fast_with_reason(ws, sft_file, tmp_path):
+def test_missing_model_is_refused_and_a_broken_one_fails_fast(ws, sft_file, tmp_path, broken_model):
+    with pytest.raises(ft.SpecError) as ei:  # refused at submission, naming the field: nothing is queued
+        ft.train(model=str(tmp_path / "no-such-model"), dataset=str(sft_file))
+    assert ei.value.errors == [("model", f"path {tmp_path / 'no-such-model'} does not exist")]
+    assert ft.jobs() == []
+    job = ft.train(model=str(broken_model), dataset=str(sft_file))
     t = time.time()
-    job = ft.train(model=str(tmp_path / "no-such-model"), dataset=str(sft_file))
-    job.wait(timeout=60)
+    job.wait(timeout=90)
     assert job.status == "failed"
-    assert "model: path" in job.error and "does not exist" in job.error
-    assert "does not exist" in job.logs()
+    assert "model: cannot load a tokenizer" in job.error and str(broken_model) in job.logs()
     assert job.record.attempt == 1  # bad input is not retried
-    assert time.time() - t < 30
+    assert time.time() - t < 60  # the job's imports, then the first load (a loaded 2-core machine: ~10-40 s)
 
 
 def test_dataset_missing_columns_and_bad_rows(ws, tiny_model, tmp_path):
-    cols = write_jsonl(tmp_path / "cols.jsonl", [{"question": "q", "answer": "a"}] * 3)
+    cols = write_jsonl(tmp_path / "cols.jsonl", [{"score": 1, "label": "a"}] * 3)
     rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}] * 4
     rows[2] = {"messages": "just a string"}
     bad = write_jsonl(tmp_path / "bad.jsonl", rows)
     with pytest.raises(ft.SpecError) as ei:  # a local file's columns are read at submission: nothing is queued
         ft.train(model=str(tiny_model), dataset=str(cols))
     msg = dict(ei.value.errors)["dataset"]
-    assert "'messages'" in msg and "['answer', 'question']" in msg
-    j2 = ft.train(model=str(tiny_model), dataset=str(bad))
-    j2.wait(timeout=120)
-    assert j2.status == "failed" and "row 3:" in j2.error and "'messages' must be" in j2.error
+    assert "'messages'" in msg and "score (int64), label (text)" in msg and "mapping={'text': 'label'}" in msg
+    with pytest.raises(ft.SpecError) as ei:  # every row is checked at submission (the catalog's checks)
+        ft.train(model=str(tiny_model), dataset=str(bad))
+    msg = dict(ei.value.errors)["dataset"]
+    assert "row 3:" in msg and "'messages'" in msg and str(bad) in msg
+    assert ft.jobs() == []
 
 
 def test_spec_errors_raise_before_queueing(ws):
@@ -109,9 +114,11 @@ def test_spec_errors_raise_before_queueing(ws):
     assert ft.jobs() == []
 
 
-def test_concurrent_submissions_all_land(ws, tmp_path):
+def test_concurrent_submissions_all_land(ws, tmp_path, broken_model, monkeypatch):
     """Threads here and processes elsewhere submit at the same moment; every job is queued exactly once."""
-    model = str(tmp_path / "missing-model")  # they fail fast once run; here we only count what lands
+    model = str(broken_model)  # they fail fast once run; here we only count what lands
+    write_jsonl(tmp_path / "d.jsonl", [{"text": f"row {i}"} for i in range(4)])
+    monkeypatch.chdir(tmp_path)  # the relative dataset path is read from here, in this process and the others
     barrier = threading.Barrier(4)
     ids: list[str] = []
 
@@ -121,7 +128,8 @@ def test_concurrent_submissions_all_land(ws, tmp_path):
 
     code = ("import sys, jupyter_ft as ft; from jupyter_ft.core.api import workspace; "
             f"print(ft.submit({{'model': {model!r}, 'dataset': 'd.jsonl'}}, workspace(sys.argv[1])).id)")
-    subs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    subs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root)], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+            for _ in range(2)]
     threads = [threading.Thread(target=submit) for _ in range(4)]
     for t in threads:
         t.start()

@@ -96,12 +96,12 @@ def test_bad_compute_and_executor_fields_are_named():
         assert field in _errors(e.value), (bad, e.value.errors)
 
 
-def test_unreachable_cluster_is_refused_at_submission(ws, tmp_path, sft_file):
+def test_unreachable_cluster_is_refused_at_submission(ws, tiny_model, sft_file):
     if not compute.installed("ray"):
         pytest.skip("ray not installed")
     port = compute.free_port()
     with pytest.raises(SpecError) as e:
-        ft.train(model=str(tmp_path / "model"), dataset=str(sft_file),
+        ft.train(model=str(tiny_model), dataset=str(sft_file),
                  executor={"kind": "ray", "address": f"127.0.0.1:{port}"})
     assert "cannot reach the Ray cluster" in _errors(e.value)["executor.address"]
     assert ft.jobs() == []  # nothing queued

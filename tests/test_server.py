@@ -15,15 +15,15 @@ def jp_server_config(jp_server_config):
     return {"ServerApp": {"jpserver_extensions": {"jupyter_ft": True}, "allow_unauthenticated_access": False}}
 
 
-async def test_jobs_route_lists_jobs(ws, jp_fetch, tmp_path):
-    job = ft.submit({"model": str(tmp_path / "missing"), "dataset": "d.jsonl", "name": "listed"}, ws)
+async def test_jobs_route_lists_jobs(ws, jp_fetch, broken_model, sft_file):
+    job = ft.submit({"model": str(broken_model), "dataset": str(sft_file), "name": "listed"}, ws)
     r = await jp_fetch("jupyter-ft", "api", "jobs")
     assert r.code == 200
     (row,) = json.loads(r.body)["jobs"]
     assert row["id"] == job.id and row["name"] == "listed" and row["state"] in ("queued", "running", "failed")
     r = await jp_fetch("jupyter-ft", "api", "jobs", job.id)
     detail = json.loads(r.body)["job"]
-    assert detail["spec"]["model"] == str(tmp_path / "missing") and detail["submitted"]["name"] == "listed"
+    assert detail["spec"]["model"] == str(broken_model) and detail["submitted"]["name"] == "listed"
 
 
 async def test_unauthenticated_requests_are_refused(ws, jp_fetch):
@@ -46,9 +46,9 @@ async def test_submit_validation_errors_name_fields(ws, jp_fetch):
     assert ei.value.code == 400 and "not JSON" in json.loads(ei.value.response.body)["message"]
 
 
-async def test_submit_cancel_logs_and_unknown_job(ws, jp_fetch, tmp_path):
+async def test_submit_cancel_logs_and_unknown_job(ws, jp_fetch, broken_model, sft_file):
     r = await jp_fetch("jupyter-ft", "api", "jobs", method="POST",
-                       body=json.dumps({"model": str(tmp_path / "missing"), "dataset": "d.jsonl"}))
+                       body=json.dumps({"model": str(broken_model), "dataset": str(sft_file)}))
     assert r.code == 201
     job_id = json.loads(r.body)["job"]["id"]
     r = await jp_fetch("jupyter-ft", "api", "jobs", job_id, method="DELETE")

@@ -159,7 +159,7 @@ def jupyter_lab(tmp_path: Path, labextension: Path):
         server.stop()
 
 
-def test_sidebar_lists_jobs_shows_logs_cancels_and_reports_errors(ws, tmp_path):
+def test_sidebar_lists_jobs_shows_logs_cancels_and_reports_errors(ws, tmp_path, broken_model, sft_file):
     labextension = built_labextension()
     require_chromium()
     t0 = time.monotonic()
@@ -168,13 +168,13 @@ def test_sidebar_lists_jobs_shows_logs_cancels_and_reports_errors(ws, tmp_path):
         print(f"{time.monotonic() - t0:6.1f} s  {what}")
 
     with jupyter_lab(tmp_path, labextension) as server:
-        failed = ft.submit({"model": str(tmp_path / "missing-model"), "dataset": "d.jsonl", "name": "fails-fast",
+        failed = ft.submit({"model": str(broken_model), "dataset": str(sft_file), "name": "fails-fast",
                             "device": "cpu"}, ws)
         failed.wait(timeout=60)
-        assert failed.status == "failed" and "missing-model" in failed.error
+        assert failed.status == "failed" and "broken-model" in failed.error
         phase("a job failed fast")
         with scheduler_paused(ws):
-            queued = ft.submit({"model": str(tmp_path / "never-runs"), "dataset": "d.jsonl", "name": "waits",
+            queued = ft.submit({"model": str(broken_model), "dataset": str(sft_file), "name": "waits",
                                 "device": "cpu"}, ws)
             assert queued.status == "queued"
             phase("a job queued")

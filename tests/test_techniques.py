@@ -9,7 +9,8 @@ import re
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import demo_data, jobstore
+from jupyter_ft.core import jobstore
+from jupyter_ft.core.datasets import demo_data
 from jupyter_ft.serve.stand_in_judge import StandInJudge
 
 from .conftest import write_jsonl
@@ -134,16 +135,16 @@ def test_wrong_kind_of_data_is_refused_at_submission(ws, tiny_model, preference_
     with pytest.raises(ft.SpecError) as ei:
         ft.train(model=str(tiny_model), dataset=str(preference_file), technique="sft")
     msg = dict(ei.value.errors)["dataset"]
-    assert "sft needs columns 'messages' | 'prompt' + 'completion' | 'text'" in msg
-    assert "['chosen', 'prompt', 'rejected']" in msg and "fit technique dpo, orpo, kto" in msg
+    assert "sft data (sft) is one of: 'messages'" in msg and "'prompt' + 'completion', 'text'" in msg
+    assert "prompt (messages), chosen (messages), rejected (messages)" in msg and "technique dpo, orpo, kto" in msg
     with pytest.raises(ft.SpecError) as ei:
         ft.train(model=str(tiny_model), dataset=str(prompt_file), technique="dpo")
     msg = dict(ei.value.errors)["dataset"]
-    assert "dpo needs columns 'prompt' + 'chosen' + 'rejected' | 'chosen' + 'rejected'" in msg
-    assert "the dataset has ['prompt']" in msg and "fit technique grpo, rlaif" in msg
+    assert "dpo data (preference) is one of: 'prompt' + 'chosen' + 'rejected'" in msg
+    assert "The dataset has prompt (messages)" in msg and "fit" in msg and "grpo, rlaif" in msg
     csv = tmp_path / "chat.csv"
-    csv.write_text("question,answer\nq,a\n")
-    with pytest.raises(ft.SpecError, match=r"grpo needs columns 'prompt'.*\['answer', 'question'\]"):
+    csv.write_text("score,label\n1,2\n")
+    with pytest.raises(ft.SpecError, match=r"grpo data \(prompt\) is one of: 'prompt'.*score \(text\), label \(text\)"):
         ft.train(model=str(tiny_model), dataset=str(csv), technique="grpo", rewards=["exact_match"])
     assert ft.jobs() == []
 

@@ -72,7 +72,7 @@ def test_user_choices_are_kept_and_explained():
 
 
 def _chat(path: Path, n: int) -> Path:
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     return write_jsonl(path, [{"messages": r["prompt"] + r["chosen"]} for r in demo_data.preference_rows(n)])
 
@@ -87,7 +87,7 @@ def test_default_job_learns_what_plain_trl_learns(ws, tiny_model, tmp_path):
     steps, batch, max_length = 6, 4, 256
     job = ft.submit({"model": str(tiny_model), "dataset": str(data), "max_steps": steps, "batch_size": batch,
                      "grad_accum": 1, "max_length": max_length, "logging_steps": 1, "learning_rate": 1e-3,
-                     "lora": {"r": 8, "alpha": 16}}, ws)
+                     "lora": {"r": 8, "alpha": 16}, "eval_fraction": 0}, ws)  # plain TRL trains on every row
     plain = subprocess.run(
         [sys.executable, str(BENCH / "plain_trl_sft.py"), "--model", str(tiny_model), "--data", str(data),
          "--steps", str(steps), "--batch", str(batch), "--max-length", str(max_length), "--lr", "1e-3",

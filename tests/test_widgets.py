@@ -163,8 +163,8 @@ def test_form_prefills_auto_sized_values_with_reasons(ws, tiny_model):
     assert "auto:" not in form.controls["batch_size"].hint.value and form.spec_dict()["batch_size"] == 2
 
 
-def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path):
-    submitted = {"model": str(tmp_path / "missing-model"), "dataset": "d.jsonl", "name": "orig", "max_steps": 7,
+def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path, broken_model, sft_file):
+    submitted = {"model": str(broken_model), "dataset": str(sft_file), "name": "orig", "max_steps": 7,
                  "lora": {"r": 4}, "sft": {"packing": True}, "eval_fraction": 0.1}
     resolved = ft.preview(submitted, ws).model_dump(mode="json")  # what submit stores, without starting a process
     jobstore.insert(ws, job_id="sft-orig", kind="train", technique="sft", name="orig", device="cpu", spec=resolved,
@@ -180,7 +180,7 @@ def test_clone_and_edit_fills_the_form_from_a_job(ws, tmp_path):
 
 
 def test_dataset_preview_from_the_form_and_ft_ui_datasets(ws, tmp_path):
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     path = tmp_path / "chat.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in demo_data.sft_rows(8)))
@@ -415,7 +415,7 @@ class _EchoChat(BaseHTTPRequestHandler):
         pass
 
 
-def test_compare_endpoint_entries_and_bad_entries(ws, tmp_path):
+def test_compare_endpoint_entries_and_bad_entries(ws, tmp_path, broken_model, sft_file):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoChat)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -434,7 +434,7 @@ def test_compare_endpoint_entries_and_bad_entries(ws, tmp_path):
         ft.ui.compare(models=["base"], prompts=["x"])
     with pytest.raises(ModelEntryError, match="no such job, folder or model"):
         ft.ui.compare(models=[str(tmp_path / "nope")], prompts=["x"])
-    job = ft.submit({"model": str(tmp_path / "missing"), "dataset": "d.jsonl"}, ws)
+    job = ft.submit({"model": str(broken_model), "dataset": str(sft_file)}, ws)
     with pytest.raises(ModelEntryError, match=f"job {job.id} is (queued|running|failed)"):
         ft.ui.compare(models=[job.id], prompts=["x"])
     with pytest.raises(ValueError, match="max_new_tokens"):

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import catalog, compute, devices, jobstore, peek, procs, progress, sizing
+from . import compute, devices, jobstore, paths, procs, progress, sizing
+from .datasets import door
 from .metrics import MetricHistory, recent_pace
 from .scheduler import ensure_scheduler
 from .specs import TECHNIQUE_OPTIONS, SpecError, TrainSpec, parse_spec
@@ -119,9 +120,15 @@ class Job:
         return f"<Job {self.id} {r.technique} {r.state}{p}>"
 
 
-def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None) -> Job:
-    """Validate, size and queue a job; create its MLflow run. Raises `SpecError` (naming fields) before queueing."""
+def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None, *,
+           base_dir: str | Path | None = None, progress: door.ProgressFn | None = None) -> Job:
+    """Validate, size and queue a job; create its MLflow run. Raises `SpecError` (naming fields) before queueing.
+
+    `spec["dataset"]` may be any dataset (see `datasets.door`): it is imported into the catalog and the stored
+    spec pins `name@version`. Relative paths are read from `base_dir` (default: this process's working directory;
+    the REST face passes the Jupyter server's root) and stored absolute."""
     ws = ws or workspace()
+    spec, data = _take_dataset(spec)
     if isinstance(spec, TrainSpec):
         submitted = spec.model_dump(mode="json", exclude_unset=True)
     else:
@@ -133,7 +140,9 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
         # function objects given as rewards are recorded as the source entries they became
         submitted = {**submitted, **{k: v for k, v in parsed.model_dump(mode="json", exclude_unset=True).items()
                                      if k in TECHNIQUE_OPTIONS and k in submitted}}
-    resolved = preview(parsed, ws)
+    resolved = _resolve(parsed, ws, data, base_dir, progress)
+    if data is not None:  # an object given in the kernel is recorded as the version it became
+        submitted["dataset"] = resolved.dataset
     job_id = jobstore.new_job_id(resolved.technique)
     job_dir = ws.job_dir(job_id)
     job_dir.mkdir(parents=True)
@@ -153,26 +162,72 @@ def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None =
     return Job(job_id, ws)
 
 
-def preview(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None) -> TrainSpec:
-    """What `submit` would store, without submitting: the spec validated and auto-sized for this machine, with
-    `auto` saying why each value was chosen. Raises `SpecError` naming fields. Used by the job form."""
+def _take_dataset(spec: Any) -> tuple[Any, Any]:
+    """A dict spec whose `dataset` is an object (DataFrame, rows, Dataset, version) -> (spec with a placeholder
+    string, the object), so the spec validates as a spec and the object goes through the dataset door."""
+    if isinstance(spec, dict) and "dataset" in spec and not isinstance(spec["dataset"], str):
+        obj = spec["dataset"]
+        if isinstance(obj, Path):
+            return {**spec, "dataset": str(obj)}, None
+        return {**spec, "dataset": f"<{type(obj).__name__}>"}, obj
+    return spec, None
+
+
+def preview(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None, *,
+            base_dir: str | Path | None = None, progress: door.ProgressFn | None = None,
+            dataset: bool = True) -> TrainSpec:
+    """What `submit` would store, without submitting: the spec validated, its paths absolute, its dataset pinned
+    (imported into the catalog if needed) and auto-sized for this machine, with `auto` saying why each value was
+    chosen. Raises `SpecError` naming fields. Used by the job form, which passes `dataset=False` to size a spec
+    whose dataset is not chosen yet (everything but the evaluation)."""
     ws = ws or workspace()
-    parsed = parse_spec(spec)
-    wrong_data = peek.check_columns(parsed.technique, parsed.dataset)
-    if wrong_data:
-        raise SpecError([("dataset", wrong_data)])
+    spec, data = _take_dataset(spec)
+    return _resolve(parse_spec(spec), ws, data, base_dir, progress, with_dataset=dataset)
+
+
+def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path | None,
+             progress: door.ProgressFn | None, with_dataset: bool = True) -> TrainSpec:
+    """Paths made absolute, the dataset pinned, the model's size read, then auto-sizing; every field at fault is
+    named in one `SpecError` (a missing model does not hide a bad dataset)."""
+    base = Path(base_dir).expanduser() if base_dir else Path.cwd()
+    errors: list[tuple[str, str]] = []
+    spec = parsed
     try:
-        device = devices.resolve(parsed.device, ws.root / "devices.json")
+        spec = paths.resolve(parsed, base)
+    except SpecError as exc:
+        errors += exc.errors
+    try:
+        device = devices.resolve(spec.device, ws.root / "devices.json")
     except ValueError as exc:
-        raise SpecError([("device", str(exc))]) from None
+        errors.append(("device", str(exc)))
+    version = None
+    bar = progress
+    if bar is None and data is None:
+        bar = door.StderrProgress(f"importing {parsed.dataset}")
     try:
-        shape = sizing.model_shape(parsed.model)
-    except Exception:  # unreadable here (missing path, no network): the job fails fast with the reason
-        shape = None
-    resolved = sizing.resolve(parsed, shape, device)
+        if with_dataset:
+            spec, version = door.pin_spec(ws, spec, data, base_dir=base, explicit=parsed.model_fields_set,
+                                          progress=bar)
+    except SpecError as exc:
+        errors += exc.errors
+    finally:
+        if isinstance(bar, door.StderrProgress):
+            bar.end()
+    shape = None
+    if not any(f == "model" for f, _ in errors):
+        try:
+            shape = sizing.model_shape(spec.model)
+        except sizing.HubOffline as exc:
+            errors.append(("model", str(exc)))
+        except Exception:  # unreadable here (e.g. a gated hub model): the job fails fast with the reason
+            shape = None
+    if errors:
+        raise SpecError(errors)
+    resolved = sizing.resolve(spec, shape, device)
     resolved = compute.resolve(resolved, shape, device, ws)  # processes, strategy, executor refusals
-    # a catalog dataset is pinned to an exact version (and its split) so the run is reproducible
-    return catalog.resolve_spec(ws, resolved, parsed.model_fields_set)
+    if version is None:
+        return resolved
+    return sizing.size_eval(resolved, version.num_train, version.num_eval if resolved.eval_fraction else 0)
 
 
 def _jsonable(d: Any) -> Any:
@@ -181,9 +236,14 @@ def _jsonable(d: Any) -> Any:
     return json.loads(json.dumps(d, default=str))
 
 
-def train(model: str, dataset: str, technique: str = "sft", *, workspace_root: str | Path | None = None,
-          rewards: list[Any] | None = None, judge: dict[str, Any] | None = None, **fields: Any) -> Job:
+def train(model: str, dataset: Any, technique: str = "sft", *, workspace_root: str | Path | None = None,
+          rewards: list[Any] | None = None, judge: dict[str, Any] | None = None, base_dir: str | Path | None = None,
+          **fields: Any) -> Job:
     """Fine-tune `model` on `dataset`. Any `TrainSpec` field may be given, e.g. `lora=True, learning_rate=1e-4`.
+
+    `dataset`: a catalog `name[@version]`, a file or folder, a hub id, a pandas DataFrame, a `datasets.Dataset` /
+    `DatasetDict` or a list of row dicts; it goes into the catalog and the job is pinned to that version.
+    Relative paths are read from the current directory (in a notebook: the notebook's folder).
 
     For GRPO/RLAIF, `rewards=[my_reward, "numeric_answer", {...}]` and `judge={...}` are shorthands for the
     technique's options block (`grpo={"rewards": [...]}`); a function object is shipped as its source code.
@@ -196,7 +256,7 @@ def train(model: str, dataset: str, technique: str = "sft", *, workspace_root: s
         if judge is not None:
             block["judge"] = judge
         fields[technique] = block
-    return submit({"model": model, "dataset": dataset, "technique": technique, **fields}, ws)
+    return submit({"model": model, "dataset": dataset, "technique": technique, **fields}, ws, base_dir=base_dir)
 
 
 def jobs(ws: Workspace | None = None, states: list[str] | None = None) -> list[Job]:

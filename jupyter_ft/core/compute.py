@@ -50,6 +50,14 @@ TRAINER_STRATEGIES: dict[str, tuple[str, frozenset[str]]] = {
     "online_dpo": ("trl.experimental OnlineDPOTrainer", ALL),
 }
 
+
+
+def trainer_strategies(technique: str) -> tuple[str, frozenset[str]]:
+    """(trainer name, strategies) of a technique; one registered elsewhere is assumed to be a plain accelerate
+    `Trainer` (all four)."""
+    return TRAINER_STRATEGIES.get(technique, (f"{technique}'s trainer", ALL))
+
+
 RAY_ENV = "RAY_ADDRESS"
 INSTALL_HINT = {"ray": "pip install 'jupyter_ft[ray]'", "deepspeed": "pip install 'jupyter_ft[deepspeed]'"}
 _MODEL = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False, str_max_length=4096)
@@ -188,7 +196,7 @@ def training_state_bytes(spec: TrainSpec, shape: ModelShape) -> tuple[int, int]:
 
 def choose_strategy(spec: TrainSpec, shape: ModelShape | None, per_device: int, n: int) -> tuple[str, str]:
     """Pick a strategy from the model size, the free memory per device and the installed engines; say why."""
-    allowed = TRAINER_STRATEGIES[spec.technique][1]
+    allowed = trainer_strategies(spec.technique)[1]
     if n == 1:
         return "ddp", "one process: nothing to shard"
     if shape is None:
@@ -257,7 +265,7 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo, ws: W
             errors.append(("compute.processes", f"{n} CPU processes asked for but this machine has {os.cpu_count()} "
                            "cores; each process needs one"))
     strategy = compute.strategy
-    name, allowed = TRAINER_STRATEGIES[spec.technique]
+    name, allowed = trainer_strategies(spec.technique)
     if strategy is None:
         free = free_gpu_memory() if on_gpu else None
         per_device = min(free) if free else device.memory if on_gpu else device.memory // max(n, 1)

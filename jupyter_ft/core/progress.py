@@ -62,11 +62,7 @@ def describe(rec: JobRecord, now: float | None = None, pace: float | None = None
 
 
 def job_row(rec: JobRecord, now: float | None = None, pace: float | None = None) -> dict[str, Any]:
-    """What a jobs list shows for one job (the notebook panel; the sidebar can use the same)."""
-    from .tracking import job_run_url
+    """What a jobs list shows for one job: `summary.job_summary` (kept here for the panels that import it)."""
+    from .summary import job_summary
 
-    return {"id": rec.id, "name": rec.name, "technique": rec.technique, "state": rec.state, "done": rec.done,
-            "step": rec.step, "total_steps": rec.total_steps, "fraction": rec.progress,
-            "duration_s": elapsed(rec, now) if rec.started_at else None, "eta_s": eta(rec, now, pace),
-            "model": rec.spec.get("model"), "dataset": rec.spec.get("dataset"), "error": rec.error,
-            "created_at": rec.created_at, "run_url": job_run_url(rec), "describe": describe(rec, now, pace)}
+    return job_summary(rec, now, pace)

@@ -20,19 +20,6 @@ from .specs import TrainSpec
 
 GB = 1024**3
 
-# Learning rates that work across model sizes for each technique: (LoRA, full fine-tuning). Preference and RL
-# updates move a model that already answers well, so they are 4-40x smaller than SFT's.
-LEARNING_RATES: dict[str, tuple[float, float]] = {
-    "sft": (2e-4, 2e-5),
-    "dpo": (5e-5, 5e-7),
-    "orpo": (5e-5, 8e-6),
-    "kto": (5e-5, 5e-7),
-    "grpo": (2e-5, 1e-6),
-    "rlaif": (2e-5, 1e-6),
-    "online_dpo": (5e-5, 5e-7),
-}
-
-
 @dataclass(frozen=True)
 class ModelShape:
     params: int
@@ -92,7 +79,19 @@ def read_model_config(model: str) -> tuple[dict, Path | None]:
         raise OSError(f"model path {p} does not exist")
     from huggingface_hub import hf_hub_download
 
+    from . import hub
+
+    if not hub.reachable():  # answer at once instead of after huggingface_hub's retries
+        try:
+            return json.loads(Path(hf_hub_download(model, "config.json", local_files_only=True)).read_text()), None
+        except Exception:
+            raise HubOffline(f"{model!r} is not a local folder, and as a hub id it cannot be checked: "
+                             f"{hub.offline_reason()} and it is not in the local cache") from None
     return json.loads(Path(hf_hub_download(model, "config.json")).read_text()), None
+
+
+class HubOffline(OSError):
+    """A hub id named while the hub cannot be reached and nothing is cached: refused at submission."""
 
 
 def looks_like_path(model: str) -> bool:
@@ -150,10 +149,12 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
     bpp = 2 if precision in ("bf16", "fp16") else 4
 
     if spec.learning_rate is None:
-        lr_lora, lr_full = LEARNING_RATES.get(spec.technique, (1e-4, 1e-5))
+        lr_lora, lr_full = spec.unit.learning_rate  # each technique's unit says what works across model sizes
         upd["learning_rate"] = lr_lora if lora else lr_full
         why["learning_rate"] = f"{upd['learning_rate']:g}: usual for {spec.technique} with {'LoRA' if lora else 'full weights'}"
 
+    if shape is not None and (shape.params <= 0 or shape.hidden <= 0 or shape.layers <= 0):
+        shape = None  # a config.json without sizes: as good as unknown
     if shape is None:
         # Unknown model size (e.g. hub unreachable at submission): conservative values; the job re-checks.
         if spec.batch_size is None:
@@ -168,8 +169,7 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
         if spec.gradient_checkpointing is None:
             upd["gradient_checkpointing"] = True
             why["gradient_checkpointing"] = "on: model size unknown at submission"
-        _fit_generation_groups(spec, upd, why)
-        speed.choose(spec, device, upd, why)
+        _choose(spec, device, upd, why)
         return spec.model_copy(update={**upd, "auto": why})
 
     if lora and (spec.lora.r is None or spec.lora.alpha is None):
@@ -219,29 +219,74 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
     if device.kind != "cuda" and spec.device == "auto":
         why["device"] = f"{device.name}: no CUDA device found"
     upd["device"] = device.name if spec.device in ("auto", "cuda") else spec.device
-    _fit_generation_groups(spec, upd, why)
-    speed.choose(spec, device, upd, why)
+    _choose(spec, device, upd, why)
     return spec.model_copy(update={**upd, "auto": why})
 
 
-def _fit_generation_groups(spec: TrainSpec, upd: dict, why: dict[str, str]) -> None:
-    """GRPO/RLAIF: the completions of one prompt form a group, so batch × accumulation must be a multiple of
-    `num_generations`. Round up whichever of the two was chosen automatically (an explicit pair is checked by
-    the spec itself)."""
-    if spec.technique not in ("grpo", "rlaif"):
-        return
-    g = spec.options.num_generations
-    batch = upd.get("batch_size", spec.batch_size)
-    accum = upd.get("grad_accum", spec.grad_accum)
-    if (batch * accum) % g == 0:
-        return
-    if spec.grad_accum is None:
-        step = g // math.gcd(batch, g)
-        upd["grad_accum"] = -(-accum // step) * step
-        why["grad_accum"] = (f"{upd['grad_accum']}: batch {batch} × accum must be a multiple of num_generations {g} "
-                             f"(one group of completions per prompt)")
-    else:
-        step = g // math.gcd(accum, g)
-        upd["batch_size"] = -(-batch // step) * step
-        why["batch_size"] = (f"{upd['batch_size']}: batch × accum {accum} must be a multiple of num_generations {g} "
-                             f"(one group of completions per prompt)")
+def _choose(spec: TrainSpec, device: DeviceInfo, upd: dict, why: dict[str, str]) -> None:
+    """The speed choices every job gets, then the technique's own (its unit's `auto`: e.g. SFT packing, GRPO's
+    batch rounded to whole generation groups)."""
+    speed.choose(spec, device, upd, why)
+    if spec.unit.auto is not None:
+        spec.unit.auto(spec, device, upd, why)
+
+
+# --- evaluation -----------------------------------------------------------------------------------------------
+
+EVAL_SHARE = 0.1   # evaluation may cost about this share of the training time
+# cost of scoring one held-out row relative to training on one row: a forward pass against forward + backward
+# (~3 forwards); preference techniques also run the reference; RL evaluation generates like training does
+EVAL_ROW_COST = {"sft": 1 / 3, "preference": 1 / 2, "prompt": 1.0}
+
+
+def total_steps(spec: TrainSpec, train_rows: int) -> int:
+    """Optimizer steps the job will take (max_steps, or epochs over the train rows)."""
+    if spec.max_steps:
+        return spec.max_steps
+    from .compute import processes
+
+    # the global batch: per-process batch × accumulation × processes (compute)
+    per_step = max(1, (spec.batch_size or 1) * (spec.grad_accum or 1) * processes(spec))
+    return max(1, math.ceil(spec.epochs * math.ceil(train_rows / per_step)))
+
+
+def eval_interval(spec: TrainSpec, steps: int) -> int:
+    """Steps between evaluations: with the checkpoints when they are step-based, else about ten per run."""
+    return spec.checkpoint_every or max(spec.logging_steps, math.ceil(steps / 10))
+
+
+def size_eval(spec: TrainSpec, train_rows: int, eval_rows: int) -> TrainSpec:
+    """Fill `eval_batch_size` and `eval_rows` so that evaluating costs at most ~EVAL_SHARE of training, and say why.
+
+    Training reads steps x batch x accumulation rows; each of the ceil(steps / interval) evaluations (Trainer also
+    evaluates after the last step) scores `eval_rows` rows at EVAL_ROW_COST of a training row each."""
+    from .datasets.formats import data_kind
+
+    why = dict(spec.auto)
+    upd: dict = {}
+    if spec.eval_fraction == 0 or eval_rows == 0:
+        return spec.model_copy(update={"eval_rows": None, "eval_batch_size": None, "auto": why}) if (
+            spec.eval_rows is None and spec.eval_batch_size is None) else spec
+    steps = total_steps(spec, train_rows)
+    every = eval_interval(spec, steps)
+    evals = math.ceil(steps / every)
+    per_step = (spec.batch_size or 1) * (spec.grad_accum or 1)
+    generations = getattr(spec.options, "num_generations", None)
+    if generations:  # RL techniques: a step's rows are prompts, each answered num_generations times
+        per_step = max(1, per_step // generations)
+    cost = EVAL_ROW_COST.get(data_kind(spec.technique), 1.0)
+    budget_rows = EVAL_SHARE * steps * per_step / cost / evals
+    if spec.eval_rows is None:
+        n = max(1, min(eval_rows, int(budget_rows)))
+        upd["eval_rows"] = n
+        whole = "all " if n == eval_rows else ""
+        why["eval_rows"] = (f"{n}: {whole}{n} of {eval_rows} held-out rows per evaluation x {evals} evaluation(s) "
+                            f"(every {every} steps and at the end) costs <= {EVAL_SHARE:.0%} of {steps} training steps "
+                            f"of {per_step} rows (one eval row ~{cost:.2g} of a training row)")
+    n = upd.get("eval_rows", spec.eval_rows)
+    if spec.eval_batch_size is None:
+        b = max(1, min(n, 2 * (spec.batch_size or 1)))
+        upd["eval_batch_size"] = b
+        why["eval_batch_size"] = (f"{b}: twice the training batch (no gradients or optimizer state to hold), "
+                                  f"at most the {n} rows scored")
+    return spec.model_copy(update={**upd, "auto": why})

@@ -1,8 +1,8 @@
 """The job spec as a list of form fields, and form values back to a spec: what a form face needs from `TrainSpec`.
 
-A form is generated from the pydantic schema, never written by hand, so a field or a technique options block added
-to `TrainSpec` (e.g. `dpo: DPOOptions | None` registered in `TECHNIQUE_OPTIONS`) shows up in every form without
-touching it. A form holds raw values (text as typed, booleans, choices) keyed by dotted path (`lora.r`); `to_spec`
+A form is generated from the pydantic schema, never written by hand, so a field added to `TrainSpec`, or a
+technique registered as a unit (`jupyter_ft.techniques`: its options block becomes a `TrainSpec` field and an entry
+of `specs.TECHNIQUE_OPTIONS`), shows up in every form without touching it. A form holds raw values (text as typed, booleans, choices) keyed by dotted path (`lora.r`); `to_spec`
 turns them into the spec dict a user would have written, leaving out what is still at its default or left for
 auto-sizing, so the stored `submitted` spec records only what the user chose.
 """

@@ -1,10 +1,12 @@
 """REST over the dataset catalog: list datasets and versions, get one, page through rows, upload a file.
 
     GET  /jupyter-ft/api/datasets                              latest version of each dataset (+ version count)
-    POST /jupyter-ft/api/datasets?name=..&technique=..         upload: multipart/form-data (field `file`) or a raw
-                                                               body with ?filename=data.jsonl; options as query or
-                                                               form fields: name, technique, mapping (JSON),
-                                                               drop_invalid, eval_fraction, seed, max_chars
+    POST /jupyter-ft/api/datasets?name=..&technique=..         upload: multipart/form-data (one file part) or a raw
+                                                               body with ?filename=data.jsonl, streamed to disk up
+                                                               to the server's `max_upload_bytes` (413 past it);
+                                                               options as query or form fields: name, technique,
+                                                               mapping (JSON), drop_invalid, eval_fraction, seed,
+                                                               max_chars
     GET  /jupyter-ft/api/datasets/{name}                       every version, newest first
     GET  /jupyter-ft/api/datasets/{name}/{version}             one version (`latest` allowed, or a unique prefix)
     GET  /jupyter-ft/api/datasets/{name}/{version}/rows?split=train&offset=0&limit=20
@@ -23,28 +25,79 @@ from typing import Any
 
 import tornado.web
 
-from jupyter_ft.core import catalog
-from jupyter_ft.core.data_sources import SUFFIXES, safe_name
-from jupyter_ft.core.dataset_errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from jupyter_ft.core.datasets import catalog
+from jupyter_ft.core.datasets.sources import safe_name
 
+from . import params
+from .errors import ClientError, PayloadTooLarge
 from .handlers import BaseHandler
+from .uploads import StreamedUpload
 
 MAX_PAGE = 500
+MISSING = object()
+DEFAULT_MAX_UPLOAD = 2 * 1024**3
+
+# Import options of an upload, as query parameters or form fields (absent ones keep the catalog's defaults).
+UPLOAD_OPTIONS: dict[str, params.Param] = {
+    "name": params.Text(MISSING, max_len=64),
+    "technique": params.Text(MISSING, max_len=32),
+    "mapping": params.Text(MISSING, max_len=64 * 1024),
+    "drop_invalid": params.Bool(MISSING),
+    "eval_fraction": params.Float(MISSING, min=0.0, max=1.0, max_open=True),
+    "seed": params.Int(MISSING, min=0, max=2**32 - 1),
+    "max_chars": params.Int(MISSING, min=1, max=10**9, none_words=("none", "null", "0")),
+}
 
 
 class _Base(BaseHandler):
-    def version(self, name: str, version: str) -> catalog.DatasetVersion | None:
-        try:
-            return catalog.get(self.ws, f"{name}@{version}")
-        except DatasetNotFound as exc:
-            self.fail(404, str(exc))
-            return None
-
-    def bad_arg(self, field: str, message: str) -> None:
-        self.fail(400, f"{field}: {message}", errors=[{"row": None, "field": field, "message": message}])
+    def version(self, name: str, version: str) -> catalog.DatasetVersion:
+        return catalog.get(self.ws, f"{name}@{version}")
 
 
+@tornado.web.stream_request_body
 class DatasetsHandler(_Base):
+    """Lists datasets; takes uploads, written to disk chunk by chunk as they arrive (`StreamedUpload`)."""
+
+    upload: StreamedUpload | None = None
+    folder: Path | None = None
+    failed: BaseException | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.request.method != "POST":
+            return
+        if not self.current_user:
+            raise tornado.web.HTTPError(403)
+        limit = int(self.settings.get("jupyter_ft_max_upload_bytes", DEFAULT_MAX_UPLOAD))
+        self.query(UPLOAD_OPTIONS)  # bad options are refused before the body is read
+        length = self.request.headers.get("Content-Length")
+        if length and length.isascii() and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge("file", limit)
+        # tornado's own cap (a bare 400) sits above ours, so the client gets our 413 naming the limit
+        self.request.connection.set_max_body_size(limit + (1 << 20))
+        filename = self.query({"filename": params.Text(None, max_len=4096)})["filename"]
+        self.folder = catalog.datasets_dir(self.ws) / ".uploads" / secrets.token_hex(8)
+        self.upload = StreamedUpload(self.folder, self.request.headers.get("Content-Type", ""), limit,
+                                     filename or self.request.headers.get("X-Filename"))
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.upload is None or self.failed is not None or self._finished:
+            return
+        try:
+            self.upload.feed(chunk)
+        except Exception as exc:  # answer now (e.g. 413) instead of reading the rest of the body
+            self.failed = exc
+            self.upload.abort()
+            self._handle_request_exception(exc)
+
+    def on_finish(self) -> None:
+        if self.upload is not None:
+            self.upload.abort()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    on_connection_close = on_finish
+
     @tornado.web.authenticated
     def get(self) -> None:
         counts = catalog.version_counts(self.ws)
@@ -52,118 +105,59 @@ class DatasetsHandler(_Base):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        opts = self._options()
-        if opts is None:
+        if self._finished:  # already answered from data_received
             return
-        upload = self._upload()
-        if upload is None:
-            return
-        filename, body = upload
-        folder = catalog.datasets_dir(self.ws) / ".uploads" / secrets.token_hex(8)
-        folder.mkdir(parents=True)
-        path = folder / filename
-        try:
-            path.write_bytes(body)
-            version, created = await asyncio.to_thread(
-                catalog.add_version, self.ws, path, opts.pop("name", None) or safe_name(Path(filename).stem),
-                label=filename, source_info={"type": "upload", "filename": filename, "path": None}, **opts)
-        except DatasetValidationError as exc:
-            return self.fail(400, str(exc), errors=exc.errors, counts=exc.report.get("counts", {}),
-                             invalid_rows=exc.report.get("invalid_rows"), rows=exc.report.get("rows"))
-        except DatasetImportError as exc:
-            return self.fail(400, str(exc), errors=exc.errors)
-        except Exception as exc:  # an unreadable upload must not become a 500; keep the trace in the server log
-            self.log.exception("jupyter_ft: importing upload %s failed", filename)
-            return self.fail(422, f"{filename}: cannot import: {type(exc).__name__}: {exc}",
-                             errors=[{"row": None, "field": "file", "message": str(exc)}])
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        assert self.upload is not None
+        self.upload.close()
+        given = {k: list(self.request.query_arguments.get(k, [])) + self.upload.fields.get(k, []) for k in UPLOAD_OPTIONS}
+        opts = {k: v for k, v in params.parse(given, UPLOAD_OPTIONS).items() if v is not MISSING}
+        if "mapping" in opts:
+            opts["mapping"] = _mapping(opts["mapping"])
+        filename, path = self.upload.filename, self.upload.path
+        name = opts.pop("name", None) or safe_name(Path(filename).stem)
+        version, created = await asyncio.to_thread(
+            catalog.add_version, self.ws, path, name, label=filename,
+            source_info={"type": "upload", "filename": filename, "path": None}, **opts)
         self.reply({"version": version.to_dict(), "created": created}, 201 if created else 200)
 
-    def _arg(self, key: str) -> str | None:
-        v = self.get_query_argument(key, None)
-        if v is None:
-            v = self.get_body_argument(key, None) if self.request.files else None
-        return v
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # the stored file has a name of our own; messages show the client's
+        if self.upload is not None and self.upload.path is not None and self.upload.filename:
+            self._extra_paths = [(str(self.upload.path), self.upload.filename),
+                                 (self.upload.path.name, self.upload.filename)]
+        super().write_error(status_code, **kwargs)
 
-    def _options(self) -> dict[str, Any] | None:
-        out: dict[str, Any] = {}
-        for key in ("name", "technique"):
-            if (v := self._arg(key)) not in (None, ""):
-                out[key] = v
-        if (v := self._arg("mapping")) not in (None, ""):
-            try:
-                out["mapping"] = json.loads(v)
-            except ValueError as exc:
-                return self.bad_arg("mapping", f"must be a JSON object {{field: column}}: {exc}")
-            if not isinstance(out["mapping"], dict):
-                return self.bad_arg("mapping", "must be a JSON object {field: column}")
-        if (v := self._arg("drop_invalid")) not in (None, ""):
-            if v.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                return self.bad_arg("drop_invalid", f"must be true or false, got {v!r}")
-            out["drop_invalid"] = v.lower() in ("true", "1", "yes")
-        for key, conv in (("eval_fraction", float), ("seed", int), ("max_chars", int)):
-            if (v := self._arg(key)) not in (None, ""):
-                if key == "max_chars" and v.lower() in ("none", "null", "0"):
-                    out[key] = None
-                    continue
-                try:
-                    out[key] = conv(v)
-                except ValueError:
-                    return self.bad_arg(key, f"must be a{'n integer' if conv is int else ' number'}, got {v!r}")
-        return out
 
-    def _upload(self) -> tuple[str, bytes] | None:
-        files = self.request.files
-        if files:
-            f = (files.get("file") or next(iter(files.values())))[0]
-            filename, body = f["filename"], f["body"]
-        else:
-            filename = self.get_query_argument("filename", None) or self.request.headers.get("X-Filename")
-            body = self.request.body or b""
-            if not filename:
-                return self.bad_arg("filename", "send the file as multipart/form-data (field 'file') or give "
-                                                "?filename=NAME.jsonl with a raw body")
-        filename = Path(filename.replace("\\", "/")).name
-        if Path(filename).suffix.lower() not in SUFFIXES:
-            return self.bad_arg("filename", f"{filename!r} must end in one of {', '.join(sorted(SUFFIXES))}")
-        return filename, body
+def _mapping(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ClientError("mapping", f"must be a JSON object {{field: column}}: {exc}") from None
+    if not isinstance(value, dict):
+        raise ClientError("mapping", "must be a JSON object {field: column}")
+    return value
 
 
 class DatasetHandler(_Base):
     @tornado.web.authenticated
     def get(self, name: str) -> None:
-        try:
-            vs = catalog.versions(self.ws, name)
-        except DatasetNotFound as exc:
-            return self.fail(404, str(exc))
+        vs = catalog.versions(self.ws, name)
         self.reply({"name": name, "versions": [v.to_dict() for v in vs]})
 
 
 class DatasetVersionHandler(_Base):
     @tornado.web.authenticated
     def get(self, name: str, version: str) -> None:
-        if v := self.version(name, version):
-            self.reply({"version": v.to_dict()})
+        self.reply({"version": self.version(name, version).to_dict()})
 
 
 class DatasetRowsHandler(_Base):
     @tornado.web.authenticated
     def get(self, name: str, version: str) -> None:
         v = self.version(name, version)
-        if v is None:
-            return
-        split = self.get_query_argument("split", "train")
-        if split not in catalog.SPLITS:
-            return self.bad_arg("split", f"must be one of {', '.join(catalog.SPLITS)}, got {split!r}")
-        args = {}
-        for key, default in (("offset", "0"), ("limit", "20")):
-            raw = self.get_query_argument(key, default)
-            if not raw.isdigit():
-                return self.bad_arg(key, f"must be a non-negative integer, got {raw!r}")
-            args[key] = int(raw)
-        if args["limit"] > MAX_PAGE:
-            return self.bad_arg("limit", f"at most {MAX_PAGE} rows per page, got {args['limit']}")
+        args = self.query({"split": params.Choice(catalog.SPLITS, "train"), "offset": params.Int(0),
+                           "limit": params.Int(20, min=0, max=MAX_PAGE)})
+        split = args["split"]
         total = v.split_rows(split)
         rows = v.rows(args["offset"], args["limit"], split) if args["offset"] < total else []
         self.reply({"ref": v.ref, "split": split, "offset": args["offset"], "limit": args["limit"], "total": total,

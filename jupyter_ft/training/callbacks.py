@@ -1,4 +1,4 @@
-"""The trainer callback that reports a job's progress and metrics to the workspace."""
+"""Trainer callbacks of a job: progress and metrics to the workspace, clock-based checkpoints, divergence guard."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from transformers import TrainerCallback
 from jupyter_ft.core import jobstore
 from jupyter_ft.core.scheduler import ensure_scheduler
 from jupyter_ft.core.workspace import Workspace
+
+from .errors import TrainingDiverged
 
 PROGRESS_EVERY_S = 1.0
 WATCHDOG_EVERY_S = 10.0
@@ -85,3 +87,51 @@ class CheckpointTimer(TrainerCallback):
             self.save_cost = now - self.save_started
             self.save_started = None
         self.last = now
+
+
+# Training values that must stay finite: once one is NaN/inf the weights are (or are about to be) garbage. An eval
+# loss is not among them: a NaN there (e.g. an eval batch with every label masked) leaves the weights untouched.
+GUARDED = ("loss", "grad_norm", "train_loss")
+
+
+class NonFiniteGuard(TrainerCallback):
+    """Stop a job the moment its loss or gradient norm turns NaN/inf, before the step's checkpoint is written, and
+    refuse to checkpoint trainable weights that are no longer finite; the job then fails naming step, metric and
+    value (see `TrainingDiverged`), keeping its last good checkpoint. It clips, skips or rescales nothing:
+    `max_grad_norm` and the other guards stay the user's. Add it after the callbacks that decide to save."""
+
+    def __init__(self, model=None):
+        self.model = model
+        self.pending: tuple[int, str] | None = None  # weights found non-finite; the step's log may say why
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        for name in GUARDED:
+            v = (logs or {}).get(name)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isfinite(v):
+                raise TrainingDiverged(state.global_step, name, float(v))
+        if self.pending:
+            raise TrainingDiverged(self.pending[0], f"weights ({self.pending[1]})", float("nan"))
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if self.pending:
+            raise TrainingDiverged(self.pending[0], f"weights ({self.pending[1]})", float("nan"))
+        if control.should_save:
+            bad = first_non_finite(model if model is not None else self.model)
+            if bad and control.should_log:  # skip this save; the log that follows names the metric that blew up
+                control.should_save = False
+                self.pending = (state.global_step, bad)
+            elif bad:
+                raise TrainingDiverged(state.global_step, f"weights ({bad})", float("nan"))
+
+
+def first_non_finite(model) -> str | None:
+    """Name of the first trainable parameter holding a NaN/inf (only trainable ones change: LoRA checks are cheap)."""
+    if model is None:
+        return None
+    import torch
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad and not bool(torch.isfinite(p).all()):
+                return name
+    return None

@@ -1,17 +1,17 @@
 """What every technique module receives, and the TrainingArguments all techniques share.
 
-A technique module (`sft`, `dpo`, ...) has one function, `build_trainer(ctx) -> transformers.Trainer`, that turns
-this context plus its own options block of the spec into a TRL trainer. Everything else (data, model, LoRA,
-checkpoints, progress, resume, tracking) is common and lives in the runner.
+A technique's unit (`jupyter_ft.techniques.sft`, `.dpo`, ...) has one job-side function, `build_trainer(ctx) ->
+transformers.Trainer`, that turns this context plus its own options block (`ctx.spec.options`) into a TRL trainer.
+Everything else (data, model, LoRA, checkpoints, progress, resume, tracking) is common and lives in the runner.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_ft.core.sizing import eval_interval, total_steps
 from jupyter_ft.core.specs import TrainSpec
 
 from .data import LoadedData
@@ -28,6 +28,11 @@ class TrainContext:
     args: dict[str, Any]
     notes: dict[str, str] = field(default_factory=dict)
 
+    def reference_note(self) -> str:
+        """What the reference model of DPO-like techniques is, for the job log."""
+        return ("the base model with the LoRA adapter disabled (no second copy)" if self.peft_config is not None
+                else "a frozen copy of the initial model")
+
     def note(self, key: str, text: str) -> None:
         """Record a decision the technique made (logged to the job log and as an MLflow tag)."""
         self.notes[key] = text
@@ -35,21 +40,16 @@ class TrainContext:
 
 
 def estimate_total_steps(spec: TrainSpec, rows: int) -> int:
-    if spec.max_steps:
-        return spec.max_steps
-    from jupyter_ft.core.compute import processes
-
-    per_step = spec.batch_size * spec.grad_accum * processes(spec)  # the global batch
-    return max(1, math.ceil(spec.epochs * math.ceil(rows / per_step)))
+    return total_steps(spec, rows)
 
 
-def common_args(spec: TrainSpec, job_dir: Path, total_steps: int, has_eval: bool) -> dict[str, Any]:
+def common_args(spec: TrainSpec, job_dir: Path, steps: int, has_eval: bool) -> dict[str, Any]:
     """TrainingArguments shared by every technique (each adds its own and builds its TRL *Config). Checkpoints go
-    to `job_dir/checkpoints` (a Ray job passes its storage folder instead)."""
+    to `job_dir/checkpoints` (a Ray worker passes a folder on its node; Ray copies them to the storage path)."""
     args: dict[str, Any] = dict(
         output_dir=str(job_dir / "checkpoints"),
         per_device_train_batch_size=spec.batch_size,
-        per_device_eval_batch_size=spec.batch_size,
+        per_device_eval_batch_size=spec.eval_batch_size or spec.batch_size,
         gradient_accumulation_steps=spec.grad_accum,
         learning_rate=spec.learning_rate,
         num_train_epochs=spec.epochs,
@@ -74,5 +74,5 @@ def common_args(spec: TrainSpec, job_dir: Path, total_steps: int, has_eval: bool
     if spec.liger_kernel:
         args["use_liger_kernel"] = True
     if has_eval:
-        args.update(eval_strategy="steps", eval_steps=spec.checkpoint_every or max(spec.logging_steps, math.ceil(total_steps / 10)))
+        args.update(eval_strategy="steps", eval_steps=eval_interval(spec, steps))
     return args

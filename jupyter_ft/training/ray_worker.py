@@ -105,6 +105,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if rank == 0:
             print(f"[jupyter_ft] resuming from {resume.name} (Ray checkpoint {checkpoint.path})", flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    runner.check_finite(trainer)
     out = Path(spec.output_dir).expanduser() if spec.output_dir else Path(config["output_dir"])
     if config["remote"]:
         out = local / "output"

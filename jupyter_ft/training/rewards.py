@@ -280,10 +280,20 @@ def _user_frame(exc: BaseException) -> str:
     return found
 
 
+def check_columns(funcs: Sequence[Any], columns: list[str]) -> None:
+    """A built-in reward that reads a column the dataset lacks fails the job before training, naming both."""
+    for f in funcs:
+        col = getattr(getattr(f, "fn", None), "answer_column", None)
+        if col is not None and col not in columns:
+            raise JobInputError(f"reward {f.__name__!r} reads column {col!r}, which the dataset does not have "
+                                f"(columns: {columns}); set its answer_column")
+
+
 def build(entries: Sequence[Any]) -> list[RewardFunction]:
     """RewardFunctions for the `rewards` entries of a GRPO/RLAIF options block (spec models or dicts)."""
     from jupyter_ft.core.reward_code import RewardCodeError, load_function
-    from jupyter_ft.core.specs import GRPOOptions, reward_name
+    from jupyter_ft.core.specs import reward_name
+    from jupyter_ft.techniques.grpo import GRPOOptions
 
     models = GRPOOptions(rewards=list(entries)).rewards if entries else []
     out = []
@@ -346,25 +356,14 @@ class DryRun:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _sample_rows(dataset: str, split: str, n: int, seed: int) -> list[dict[str, Any]]:
-    import datasets
-
-    datasets.disable_progress_bars()
-    from pathlib import Path
-
-    from jupyter_ft.core import catalog
+def _sample_rows(dataset: Any, split: str, n: int, seed: int, technique: str = "grpo") -> list[dict[str, Any]]:
+    """`n` seeded rows of a dataset as the job will read them: through the catalog (the dataset door), so a dry run
+    sees the same converted and checked rows, from the same split, as the job."""
     from jupyter_ft.core.api import workspace
+    from jupyter_ft.core.datasets import door
 
-    from .data import BUILDERS  # the job's own file-type map, so the dry run reads a file as the job will
-
-    path = Path(dataset).expanduser()
-    version = catalog.lookup(workspace(), dataset)  # a catalog name (`name` or `name@version`): its stored split
-    if version is not None:
-        ds = version.dataset("train" if split == "train" or not version.num_eval else "eval")
-    elif path.is_file():
-        ds = datasets.load_dataset(BUILDERS.get(path.suffix.lower(), "json"), data_files=str(path), split="train")
-    else:
-        ds = datasets.load_dataset(dataset, split=split)
+    version, _ = door.pin(workspace(), dataset, technique, split=split if split not in ("train", "eval") else None)
+    ds = version.dataset("train" if split == "train" or not version.num_eval else "eval")
     idx = sorted(random.Random(seed).sample(range(len(ds)), min(n, len(ds))))
     return [dict(ds[i], _row=i + 1) for i in idx]
 
@@ -395,16 +394,20 @@ def dry_run(spec: Any = None, *, rewards: Sequence[Any] | None = None, dataset: 
     """
     opts: Any = None
     if spec is not None:
+        from jupyter_ft import techniques
         from jupyter_ft.core.specs import parse_spec
 
         parsed = parse_spec(spec)
-        if parsed.technique not in ("grpo", "rlaif"):
-            raise ValueError(f"dry_run scores rewards of grpo/rlaif jobs; this spec's technique is {parsed.technique!r}")
         opts = parsed.options
+        if "rewards" not in type(opts).model_fields:  # any technique whose options list rewards
+            with_rewards = [n for n, u in techniques.registry().items() if "rewards" in u.options.model_fields]
+            raise ValueError(f"dry_run scores the rewards of {'/'.join(with_rewards)} jobs; this spec's technique "
+                             f"is {parsed.technique!r}")
         dataset = dataset or parsed.dataset
         model = model or parsed.model
         split = parsed.dataset_split
-        max_new_tokens = max_new_tokens or opts.max_completion_length
+        max_new_tokens = (max_new_tokens or getattr(opts, "max_completion_length", None)
+                          or getattr(opts, "max_new_tokens", None))
     else:
         split = "train"
     funcs = build(rewards if rewards is not None else (opts.rewards if opts is not None else []))

@@ -1,15 +1,14 @@
 """The job process: `python -m jupyter_ft.training --root ROOT JOB_ID`.
 
 Started by the scheduler, never by a face. It records its pid, fails fast on bad input (before the heavy
-imports), loads data and model, builds the technique's trainer, resumes from the newest complete checkpoint,
-trains, saves the adapter/model, and records its own outcome. If it is killed (SIGKILL, OOM) it records nothing
+imports), loads data and model, builds the technique's trainer (its unit's `build_trainer`, from the registry),
+resumes from the newest complete checkpoint, trains, saves the adapter/model, and records its own outcome. If it is killed (SIGKILL, OOM) it records nothing
 and the scheduler retries it; SIGTERM means cancel.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import shutil
 import signal
@@ -18,13 +17,14 @@ import time
 import traceback
 from pathlib import Path
 
+from jupyter_ft import techniques
 from jupyter_ft.core import jobstore, procs
 from jupyter_ft.core.specs import TrainSpec
 from jupyter_ft.core.workspace import Workspace
 
 from . import data as data_mod
 from . import loading
-from .errors import JobCancelled, JobInputError
+from .errors import JobCancelled, JobInputError, TrainingDiverged
 
 # Python exceptions worth another attempt (the rest are deterministic: retrying would fail the same way).
 TRANSIENT = (ConnectionError, TimeoutError)
@@ -55,15 +55,16 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
     """Data, model and the technique's trainer for a job: the one training entry point every executor runs (a local
     process, each rank under `accelerate launch`, each Ray Train worker). `events(kind, payload)` records a job
     event; only the main process reports. Returns (trainer, tokenizer, spec, checkpoints folder)."""
+    technique = techniques.find(job.spec.get("technique", "sft"))
+    if technique is None:  # registered where it was submitted, not in this process's environment
+        raise JobInputError(f"technique: {job.spec.get('technique')!r} is not installed where the job runs "
+                            f"(installed: {', '.join(techniques.names())})")
     spec = TrainSpec.model_validate(job.spec)
     job_dir = ws.job_dir(job.id)
     loading.preflight(spec)
     data_mod.preflight(spec, ws)
-    try:
-        technique = importlib.import_module(f"jupyter_ft.training.{spec.technique}")
-    except ModuleNotFoundError:
-        raise JobInputError(f"technique: {spec.technique!r} has no training module") from None
 
+    from .callbacks import NonFiniteGuard
     from .context import TrainContext, common_args, estimate_total_steps
 
     data = data_mod.load(spec, ws)
@@ -78,6 +79,8 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
         spec=spec, job_dir=job_dir, tokenizer=tokenizer, model=model, data=data,
         peft_config=loading.lora_config(spec), args=args,
     )
+    # A NaN/inf step loss must reach the log (and `NonFiniteGuard`), not be averaged away by the trainer.
+    ctx.args["logging_nan_inf_filter"] = False
     trainer = technique.build_trainer(ctx)
     if ctx.notes and main_process:
         events("tag", {f"jupyter_ft.{k}": v for k, v in ctx.notes.items()})
@@ -88,7 +91,16 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
         from .distributed import checkpoint_timer
 
         trainer.add_callback(checkpoint_timer(spec.checkpoint_minutes * 60))
+    trainer.add_callback(NonFiniteGuard(trainer.model))  # after the timer: it sees whether this step will checkpoint
     return trainer, tokenizer, spec, Path(ctx.args["output_dir"])
+
+
+def check_finite(trainer) -> None:
+    """Diverged after the last logged step: never a finished model."""
+    from .callbacks import first_non_finite
+
+    if bad := first_non_finite(trainer.model):
+        raise TrainingDiverged(trainer.state.global_step, f"weights ({bad})", float("nan"))
 
 
 def save_output(trainer, tokenizer, spec: TrainSpec, out: Path, events, main_process: bool = True) -> None:
@@ -118,6 +130,7 @@ def run(ws: Workspace, job: jobstore.JobRecord, rank: int = 0) -> None:
     if resume and main_process:
         print(f"[jupyter_ft] resuming from {resume.name}", flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    check_finite(trainer)
     out = Path(spec.output_dir).expanduser() if spec.output_dir else ws.job_dir(job.id) / "output"
     save_output(trainer, tokenizer, spec, out, events, main_process)
 

@@ -30,7 +30,7 @@ CHAT_TEMPLATE = (
 
 def _corpus() -> list[str]:
     """Local text for the tokenizer: the shipped demo data plus GSM8K-style arithmetic phrasing."""
-    from jupyter_ft.core import demo_data
+    from jupyter_ft.core.datasets import demo_data
 
     lines: list[str] = []
     for row in demo_data.sft_rows(200):

@@ -1,6 +1,6 @@
 """Where the dataset catalog meets the notebook face: the form's dataset choices, previews and a chooser.
 
-Thin: choices come from `core.catalog.refs`, previews are `dataset_preview.DatasetPreview` (catalog versions, local
+Thin: choices come from `core.datasets.catalog.refs`, previews are `dataset_preview.DatasetPreview` (catalog versions, local
 files streamed, DataFrames); a reference that cannot be previewed becomes a one-line message, not a traceback.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 def entries(ws: Any = None) -> list[str]:
     """Dataset references (`name@version`, newest first per dataset) for the form's dataset field."""
-    from jupyter_ft.core import catalog
+    from jupyter_ft.core.datasets import catalog
 
     return catalog.refs(ws)
 

@@ -1,6 +1,6 @@
 """A paged preview of any dataset: catalog versions, local files, `datasets.Dataset`s, DataFrames.
 
-Only the page on screen is read (see `core.data_pages`), so a dataset of any size previews in constant memory.
+Only the page on screen is read (see `core.datasets.pages`), so a dataset of any size previews in constant memory.
 Conversations render as turns; preference rows show the prompt above `chosen` and `rejected` side by side.
 
     from jupyter_ft.widgets.dataset_preview import DatasetPreview
@@ -15,7 +15,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from jupyter_ft.core.data_pages import Pager, pager_for
+from jupyter_ft.core.datasets.pages import Pager, pager_for
 
 MAX_CHARS = 2000  # characters of one value shown before "… (N more)"
 

@@ -222,10 +222,23 @@ class JobForm(widgets.VBox):
         unknown = [k for k in fields if k not in self.by_path or "." in k]
         if unknown:
             raise SpecError([(k, "unknown field") for k in unknown])
+        if "dataset" in fields and not isinstance(fields["dataset"], str):  # a DataFrame, rows, a Dataset...
+            fields["dataset"] = self._catalog_ref(fields["dataset"], fields.get("technique"))
         self._load(spec_fields.spec_values(self.fields, fields, base=self.values))
         self._show_technique()
         self._changed(None)
         return self
+
+    def _catalog_ref(self, data: Any, technique: str | None) -> str:
+        """An in-kernel dataset goes into the catalog (the one door); the form then holds its `name@version`."""
+        from jupyter_ft.core.datasets import door
+        from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetNotFound
+
+        try:
+            version, _ = door.pin(self.ws, data, technique or self.values.get("technique") or "sft")
+        except (DatasetImportError, DatasetNotFound) as exc:
+            raise SpecError([("dataset", str(exc))]) from None
+        return version.ref
 
     def spec_dict(self) -> dict[str, Any]:
         """The spec the form describes, as the user would write it (defaults and auto fields left out)."""
@@ -325,8 +338,9 @@ class JobForm(widgets.VBox):
             return None, values
         try:
             d = self.spec_dict()
-            d.setdefault("dataset", "(not chosen yet)")  # sizing depends on the model and device, not the data
-            return api.preview(d, self.ws), values
+            chosen = bool(str(d.get("dataset") or "").strip())
+            d.setdefault("dataset", "(not chosen yet)")  # without data, size all but the evaluation
+            return api.preview(d, self.ws, dataset=chosen), values
         except SpecError:
             return None, values
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .dataset_errors import DatasetImportError
+from .errors import DatasetImportError
 
 BLOCK_BYTES = 1 << 20     # fast path (CSV): bytes per parsed block; the reader keeps a few dozen in flight
 JSON_CHUNK_BYTES = 4 << 20  # fast path (JSON Lines): bytes of whole lines parsed at a time
@@ -239,22 +239,32 @@ class FileSource(Source):
         lines: list[int] = []
         n = 0
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-            reader = csv.reader(fh, delimiter="\t" if self.kind == "tsv" else ",")
+            # strict: a quote that never closes is an error at the end of the file, not one field swallowing the rest
+            reader = csv.reader(fh, delimiter="\t" if self.kind == "tsv" else ",", strict=True)
             next(reader)
             while True:
+                start = reader.line_num + 1
                 try:
                     rec = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:
-                    raise DatasetImportError(f"{self.label}: line {reader.line_num}: {exc}", field="source",
-                                             row=n + 1) from None
+                    if "end of data" in str(exc):
+                        raise DatasetImportError(
+                            f"{self.label}: row {n + 1} (line {start}): a quoted field opened there is never closed "
+                            f"(the file ends at line {reader.line_num} inside the quotes)", field="source",
+                            row=n + 1) from None
+                    raise DatasetImportError(f"{self.label}: row {n + 1} (line {reader.line_num}): {exc}",
+                                             field="source", row=n + 1) from None
                 if not rec:
                     continue  # blank line
                 n += 1
                 self._bytes = fh.buffer.tell() if hasattr(fh, "buffer") else 0
                 if len(rec) != len(names):
-                    rows.append(RowError(f"has {len(rec)} fields; the header has {len(names)}"))
+                    spans = reader.line_num > start and any('"' in v for v in rec)
+                    rows.append(RowError(f"has {len(rec)} fields; the header has {len(names)}" + (
+                        f" (a quoted field runs from line {start} to line {reader.line_num}: is a closing quote "
+                        "missing?)" if spans else "")))
                 else:
                     bad = next((c for c, v in zip(names, rec) if _has_surrogates(v)), None)
                     if bad is not None:
@@ -392,8 +402,12 @@ def _dataframe_source(df) -> TableSource:
 def _rows_source(rows: list) -> TableSource:
     import pyarrow as pa
 
-    return TableSource(lambda: pa.Table.from_pylist(rows), lambda a, b: rows[a:b], "rows",
-                       {"type": "rows", "rows": len(rows)}, len(rows))
+    def table():
+        if not all(isinstance(r, dict) for r in rows):  # pyarrow would read a non-mapping as an empty row
+            raise TypeError("a row is not a mapping")
+        return pa.Table.from_pylist(rows)
+
+    return TableSource(table, lambda a, b: rows[a:b], "rows", {"type": "rows", "rows": len(rows)}, len(rows))
 
 
 class HFDatasetSource(Source):
@@ -481,7 +495,7 @@ def _hub_source(repo: str, config: str | None, split: str | None, revision: str 
 
 def looks_like_file(ref: str) -> bool:
     """A local path rather than a hub id or catalog name (same rule as model paths, plus known suffixes)."""
-    from .sizing import looks_like_path
+    from ..sizing import looks_like_path
 
     return looks_like_path(ref) or Path(ref).suffix.lower() in SUFFIXES
 

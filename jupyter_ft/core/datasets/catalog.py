@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import data_shapes
-from .data_checks import Report, check_table
-from .data_convert import Converter
-from .data_sources import Batch, FastPathFailed, Source, looks_like_file, open_source
-from .dataset_errors import DatasetImportError, DatasetNotFound, DatasetValidationError
-from .formats import data_kind
-from .workspace import Workspace
+from . import shapes as data_shapes
+from .checks import Report, check_table
+from .convert import Converter
+from .sources import Batch, FastPathFailed, Source, looks_like_file, open_source
+from .errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from ..workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 VERSION_LEN = 12
@@ -200,7 +199,7 @@ def refs(ws: Workspace | None = None) -> list[str]:
 
 
 def _default_workspace() -> Workspace:
-    from .api import workspace
+    from ..api import workspace
 
     return workspace()
 
@@ -221,8 +220,10 @@ def get(ws: Workspace, ref: str | DatasetVersion) -> DatasetVersion:
     name, version = parse_ref(ref)
     if version in (None, "latest"):
         return versions(ws, name)[0]
-    rows = ws.conn.execute("SELECT * FROM dataset_versions WHERE name = ? AND version LIKE ? ORDER BY created_at DESC",
-                           (name, version.lower() + "%")).fetchall()
+    # a prefix match; LIKE's wildcards in what the user typed are literal characters (`name@%` is no version)
+    prefix = re.sub(r"([\\%_])", r"\\\1", version.lower())
+    rows = ws.conn.execute("SELECT * FROM dataset_versions WHERE name = ? AND version LIKE ? ESCAPE '\\' "
+                           "ORDER BY created_at DESC", (name, prefix + "%")).fetchall()
     if len(rows) == 1:
         return _from_row(ws, rows[0])
     if not has_name(ws, name):
@@ -288,11 +289,11 @@ def add_version(ws: Workspace, source: Any, name: str | None = None, technique: 
     (counts per reason, first rows with row numbers) unless `drop_invalid`, which leaves them out and records how
     many. Identical content (same converted rows, mapping and split settings) returns the existing version.
     """
-    if not isinstance(eval_fraction, (int, float)) or not 0 <= eval_fraction < 1:
+    if isinstance(eval_fraction, bool) or not isinstance(eval_fraction, (int, float)) or not 0 <= eval_fraction < 1:
         raise DatasetImportError(f"eval_fraction must be in [0, 1), got {eval_fraction!r}", field="eval_fraction")
-    if not isinstance(seed, int):
-        raise DatasetImportError(f"seed must be an integer, got {seed!r}", field="seed")
-    if max_chars is not None and (not isinstance(max_chars, int) or max_chars <= 0):
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1:
+        raise DatasetImportError(f"seed must be an integer in [0, 2**32-1], got {seed!r}", field="seed")
+    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars <= 0):
         raise DatasetImportError(f"max_chars must be a positive integer or None, got {max_chars!r}", field="max_chars")
     if mapping is not None and not isinstance(mapping, dict):
         raise DatasetImportError(f"mapping must be a dict {{field: column}}, got {type(mapping).__name__}", field="mapping")
@@ -509,40 +510,3 @@ def _split(tmp: Path, n: int, eval_fraction: float, seed: int, progress) -> tupl
     if progress:
         progress({"phase": "split", "rows": n, "train": n - n_eval, "eval": n_eval})
     return n - n_eval, n_eval
-
-
-# --- jobs ------------------------------------------------------------------------------------------------------
-
-def resolve_spec(ws: Workspace, spec, explicit: set[str] | None = None):
-    """The spec with a catalog `dataset` pinned to an exact `name@version` (and the version's split), or unchanged
-    for a file path / hub id. Raises `SpecError` on `dataset` for an unknown name or version, or data of the wrong
-    kind for the technique."""
-    from .specs import SpecError
-
-    ref = spec.dataset
-    if Path(ref).expanduser().exists() or looks_like_file(ref):
-        return spec
-    name, version = parse_ref(ref)
-    if not NAME_RE.fullmatch(name) or not has_name(ws, name):
-        if version is not None:
-            raise SpecError([("dataset", _no_name(ws, name))])
-        return spec  # a hub id
-    try:
-        v = get(ws, ref)
-    except DatasetNotFound as exc:
-        raise SpecError([("dataset", str(exc))]) from None
-    kind = data_kind(spec.technique)
-    if v.kind != kind:
-        raise SpecError([("dataset", f"{v.ref} holds {v.kind} data ({v.format}); technique {spec.technique!r} trains "
-                                     f"on {kind} data")])
-    auto = dict(spec.auto)
-    if version in (None, "latest") or version != v.version:
-        auto["dataset"] = f"{ref} -> {v.ref}" + (" (latest version at submission)" if version in (None, "latest") else "")
-    frac = v.split["eval_fraction"]
-    if explicit and "eval_fraction" in explicit and abs(spec.eval_fraction - frac) > 1e-9:
-        raise SpecError([("eval_fraction", f"{v.ref} has its own split ({v.num_eval} eval rows, eval_fraction {frac:g}, "
-                                           f"seed {v.split['seed']}); add the dataset again with "
-                                           f"eval_fraction={spec.eval_fraction:g} for another split")])
-    auto["eval_fraction"] = (f"{frac:g}: the split of {v.ref} ({v.num_train} train, {v.num_eval} eval rows, "
-                             f"seed {v.split['seed']})")
-    return spec.model_copy(update={"dataset": v.ref, "eval_fraction": frac, "auto": auto})

@@ -69,7 +69,7 @@ class FilePager(Pager):
     """A local file, read batch by batch from the start up to the page."""
 
     def __init__(self, path: Path):
-        from .data_sources import open_source
+        from .sources import open_source
 
         self.path = path
         self.source = open_source(path)
@@ -82,7 +82,7 @@ class FilePager(Pager):
         return self._total
 
     def _read(self, offset: int, limit: int) -> list[dict[str, Any]]:
-        from .data_sources import FastPathFailed, RowError
+        from .sources import FastPathFailed, RowError
 
         def scan(fast: bool) -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
@@ -139,7 +139,7 @@ def pager_for(source: Any, ws=None) -> Pager:
         ws = ws or catalog._default_workspace()
         version = catalog.lookup(ws, ref)
         if version is None:
-            from .dataset_errors import DatasetNotFound
+            from .errors import DatasetNotFound
 
             raise DatasetNotFound(f"{ref!r} is neither a catalog dataset nor a local file; add it to the catalog "
                                   "(ft.datasets.add) to preview a hub dataset")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import data_shapes as S
-from .data_checks import Problem
-from .data_sources import Batch, RowError
+from . import shapes as S
+from . import transcripts as T
+from .checks import Problem
+from .sources import Batch, RowError
 
 _TYPES: dict[str, Any] = {}
 
@@ -86,6 +87,8 @@ class Converter:
         for f, fp in self.plan.fields.items():
             if isinstance(fp.source, tuple):  # Alpaca: instruction (+ input)
                 arr, bad, why = _alpaca_prompt(*(src(c) for c in fp.source))
+            elif fp.shape.startswith(S.SCORED):
+                arr, bad, why = binarise(src(fp.source).to_pylist(), fp)
             elif fp.out == S.MESSAGES:
                 arr, bad, why = self._messages_arrow(src(fp.source), fp)
             else:
@@ -122,6 +125,9 @@ class Converter:
             if fp.wrap_role:
                 return wrap_messages(arr.cast(pa.string()), fp.wrap_role), None, None
             return self._messages_python(arr.to_pylist(), fp)
+        if pa.types.is_struct(t) and t.get_field_index("messages") >= 0:  # OpenAI input: {"messages": [...], ...}
+            arr = pc.struct_field(arr, "messages")
+            t = arr.type
         if (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_struct(t.value_type):
             st = t.value_type
             names = [st.field(i).name for i in range(st.num_fields)]
@@ -163,8 +169,9 @@ class Converter:
 
         out: list[Any] = []
         why: dict[int, str] = {}
+        style = fp.shape.removeprefix(T.PREFIX) if fp.shape.startswith(T.PREFIX) else None
         for i, v in enumerate(values):
-            m, err = coerce_messages(v, fp.wrap_role)
+            m, err = coerce_messages(v, fp.wrap_role, style)
             out.append(m)
             if err:
                 why[i] = f"'{fp.target}' {err}"
@@ -197,6 +204,11 @@ class Converter:
                         problems.append(Problem(f"'{c}' must be a string", c, bad, why.get))
                         errs |= bad
                 arr, _, _ = _alpaca_prompt(*arrs)
+            elif fp.shape.startswith(S.SCORED):
+                arr, bad, (reason, why) = binarise([d.get(fp.source) for d in dicts], fp)
+                if bad.any():
+                    problems.append(Problem(f"'{f}' {reason}", f, bad, why))
+                    errs |= bad
             elif fp.out == S.MESSAGES:
                 arr, bad, (reason, why) = self._messages_python([d.get(fp.source) for d in dicts], fp)
                 if bad.any():
@@ -315,13 +327,17 @@ def _alpaca_prompt(instruction, inp=None):
     return pc.if_else(has, joined, instruction).cast(pa.string()), None, None
 
 
-def coerce_messages(v: Any, wrap_role: str | None) -> tuple[list[dict] | None, str | None]:
+def coerce_messages(v: Any, wrap_role: str | None, transcript: str | None = None) -> tuple[list[dict] | None, str | None]:
     """A Python value as a list of {role, content} (or None), and what is wrong with it."""
     if v is None:
         return None, None
+    if isinstance(v, dict) and isinstance(v.get("messages"), list):  # OpenAI input
+        v = v["messages"]
     if isinstance(v, str):
         if wrap_role:
             return [{"role": wrap_role, "content": v}], None
+        if transcript:
+            return T.parse(v, transcript)
         s = v.strip()
         if not s.startswith("["):
             return None, "must be a list of {role, content} messages, got str"
@@ -458,3 +474,35 @@ def _take_ranges(arr, starts, lengths, valid):
     values = arr.values.take(pa.array(idx, pa.int64()))
     return pa.ListArray.from_arrays(pa.array(off.astype(np.int32)), values, type=message_type(),
                                     mask=pa.array(~valid) if not valid.all() else None)
+
+
+def binarise(values: list[Any], fp: S.FieldPlan):
+    """Scored completion lists -> the best (`chosen`) or worst (`rejected`) completion's text. Rows without two
+    different scores have no pair: reported on `rejected`, never dropped silently."""
+    import numpy as np
+    import pyarrow as pa
+
+    _, text_key, score_key = fp.shape.split(":", 2)
+    best = fp.target == "chosen"
+    out: list[Any] = []
+    why: dict[int, str] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            out.append(None)
+            continue
+        scored = [(c.get(score_key), c.get(text_key)) for c in v if isinstance(c, dict)]
+        scored = [(float(sc), t) for sc, t in scored if isinstance(sc, (int, float)) and isinstance(t, str)]
+        if len(scored) < 2 or max(sc for sc, _ in scored) == min(sc for sc, _ in scored):
+            out.append(max(scored, key=lambda x: x[0])[1] if best and scored else None)
+            if not best:  # the row is reported once, on `rejected`
+                why[i] = (f"'{fp.source}' has {len(scored)} scored completion(s)" + (
+                    f", all scoring {scored[0][0]:g}" if scored else "") + ": no chosen/rejected pair")
+            continue
+        pick = max(scored, key=lambda x: x[0]) if best else min(scored, key=lambda x: x[0])
+        out.append(pick[1])
+    bad = np.zeros(len(values), bool)
+    bad[list(why)] = True
+    arr = pa.array(out, type=pa.string())
+    if fp.out == S.MESSAGES:
+        arr = wrap_messages(arr, "assistant")
+    return arr, bad, ("has no pair of differently scored completions", why.get)

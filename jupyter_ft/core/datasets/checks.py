@@ -1,7 +1,7 @@
 """Checks of every row, vectorised over Arrow columns, and the report that names rows and counts reasons.
 
 The checks agree with `formats.check_row` (the per-row reference) and add a length limit; they run on the
-converted columns (see `data_convert`), so they see exactly what TRL will see. A `Report` keeps a count per
+converted columns (see `convert`), so they see exactly what TRL will see. A `Report` keeps a count per
 reason and the first rows with a problem, each with its row number, field and a specific message.
 """
 

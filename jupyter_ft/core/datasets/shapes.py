@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dataset_errors import DatasetImportError
+from .errors import DatasetImportError
+from . import transcripts as T
 from .formats import FORMATS, data_kind
 
 TEXT = "text"                 # a string
@@ -20,7 +21,16 @@ MESSAGES = "messages"         # a list of {role, content}
 SHAREGPT = "sharegpt"         # a list of {from, value} (ShareGPT)
 JSON_MESSAGES = "json"        # a string holding a JSON list of messages (CSV, spreadsheets)
 NULL = "null"                 # no values seen
-CONVERSATIONAL = {MESSAGES, SHAREGPT, JSON_MESSAGES}
+OPENAI_INPUT = "openai_input"  # OpenAI preference fine-tuning: {"messages": [...], "tools": ...}
+SCORED = "scored:"            # scored:<text key>:<score key>: a list of scored completions (UltraFeedback)
+CONVERSATIONAL = {MESSAGES, SHAREGPT, JSON_MESSAGES, OPENAI_INPUT}
+TEXT_KEYS = ("response", "text", "completion", "output", "content", "answer")
+SCORE_KEYS = ("overall_score", "score", "rating", "reward", "fine-grained_score")
+
+
+def is_conv(shape: str | None) -> bool:
+    """Whether values of this shape become conversations (lists of {role, content})."""
+    return shape in CONVERSATIONAL or bool(shape and shape.startswith(T.PREFIX))
 
 KIND_ORDER = ("preference", "sft", "prompt")  # tried in this order when no technique is given
 
@@ -29,6 +39,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "messages": ("conversations", "conversation", "chat", "dialog", "dialogue"),
     "prompt": ("question", "query", "problem", "instruction", "input"),
     "completion": ("answer", "response", "output"),
+    "chosen": ("preferred_output",),           # OpenAI preference fine-tuning
+    "rejected": ("non_preferred_output",),
 }
 
 # who speaks in a wrapped string: prompts come from the user, answers from the assistant
@@ -45,14 +57,30 @@ def shape_of_arrow(t: Any, sample: list[Any] | None = None) -> str:
     if pa.types.is_null(t):
         return NULL
     if pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _: False)(t):
-        return JSON_MESSAGES if sample and _json_messages(sample) else TEXT
+        return _text_shape(sample or [])
     if (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_struct(t.value_type):
         names = {t.value_type.field(i).name for i in range(t.value_type.num_fields)}
         if {"role", "content"} <= names:
             return MESSAGES
         if {"from", "value"} <= names:
             return SHAREGPT
+        return _scored(names) or f"other:{t}"
+    if pa.types.is_struct(t) and "messages" in {t.field(i).name for i in range(t.num_fields)}:
+        return OPENAI_INPUT
     return f"other:{t}"
+
+
+def _text_shape(sample: list[str]) -> str:
+    if sample and _json_messages(sample):
+        return JSON_MESSAGES
+    style = T.detect(sample)
+    return T.PREFIX + style if style else TEXT
+
+
+def _scored(keys: set[str]) -> str | None:
+    text = next((k for k in TEXT_KEYS if k in keys), None)
+    score = next((k for k in SCORE_KEYS if k in keys), None)
+    return f"{SCORED}{text}:{score}" if text and score else None
 
 
 def shape_of_values(values: list[Any]) -> str:
@@ -62,13 +90,17 @@ def shape_of_values(values: list[Any]) -> str:
         return NULL
     v = seen[0]
     if isinstance(v, str):
-        return JSON_MESSAGES if _json_messages([s for s in seen if isinstance(s, str)]) else TEXT
+        return _text_shape([s for s in seen if isinstance(s, str)])
+    if isinstance(v, dict) and isinstance(v.get("messages"), list):
+        return OPENAI_INPUT
     if isinstance(v, list):
         dicts = [m for x in seen if isinstance(x, list) for m in x if isinstance(m, dict)]
         if dicts and all("role" in m and "content" in m for m in dicts[:20]):
             return MESSAGES
         if dicts and all("from" in m and "value" in m for m in dicts[:20]):
             return SHAREGPT
+        if dicts and (scored := _scored(set(dicts[0]))):
+            return scored
         if not dicts and all(isinstance(x, list) and not x for x in seen):
             return MESSAGES  # only empty lists: the row checks will say so
     return f"other:{type(v).__name__}"
@@ -163,14 +195,67 @@ def make_plan(technique: str | None, columns: dict[str, str], mapping: dict[str,
         plan = _plan_kind(kind, columns, mapping, label)
         if plan:
             return plan
+    kind = kinds[0] if technique else None
     if technique:
-        expected = " | ".join(" + ".join(repr(c) for c in req) for req in FORMATS[kinds[0]].values())
-        need = f"{technique} data needs columns {expected}"
+        need = f"{technique} data ({kind}) is one of: {KNOWN[kind]}"
     else:
-        need = "no data format fits: " + "; ".join(
-            f"{k} needs " + " | ".join(" + ".join(repr(c) for c in req) for req in FORMATS[k].values()) for k in KIND_ORDER)
-    raise DatasetImportError(f"{label}: {need}; the dataset has {describe_columns(columns)}. "
-                             "Name the columns with mapping={field: column}.", field="mapping")
+        need = "no data format fits; known shapes: " + "; ".join(f"{k}: {KNOWN[k]}" for k in KIND_ORDER)
+    fits = _other_kinds(kind, columns, label) if kind else []
+    if fits:
+        from .formats import TECHNIQUE_DATA
+
+        techs = ", ".join(t for t, k in TECHNIQUE_DATA.items() if k in fits)
+        hint = f"These columns fit {' and '.join(fits)} data (technique {techs})."
+    else:
+        hint = _mapping_hint(kind or "sft", columns)
+    raise DatasetImportError(f"{label}: {need}. The dataset has {describe_columns(columns)}. " + hint,
+                             field="mapping")
+
+
+def _other_kinds(kind: str, columns: dict[str, str], label: str) -> list[str]:
+    out = []
+    for other in KIND_ORDER:
+        if other == kind:
+            continue
+        try:
+            if _plan_kind(other, columns, {}, label):
+                out.append(other)
+        except DatasetImportError:
+            pass
+    return out
+
+
+KNOWN = {
+    "sft": "'messages' (role/content turns, ShareGPT from/value turns, or JSON text of them), 'prompt' + 'completion', "
+           "'text', Alpaca 'instruction' (+ 'input') + 'output', or one column of speaker-tagged transcripts "
+           "(Human:/Assistant:, USER:/ASSISTANT:, <|user|>/<|assistant|>, ### Instruction:/### Response:)",
+    "preference": "'prompt' + 'chosen' + 'rejected', 'chosen' + 'rejected' as whole conversations or transcripts "
+                  "sharing their first turns, OpenAI 'input' + 'preferred_output' + 'non_preferred_output', or a "
+                  "prompt with a list of scored completions (UltraFeedback 'instruction' + 'completions')",
+    "prompt": "'prompt' (text or turns), with any other columns kept for reward functions",
+}
+
+
+def _prompt_hint(columns: dict[str, str], taken: set[str]) -> str:
+    free = [c for c, sh in columns.items() if c not in taken and (sh == TEXT or is_conv(sh))]
+    if free:
+        return f"If {free[0]!r} holds the prompt, name it: mapping={{'prompt': {free[0]!r}}}."
+    return "No other column holds text that could be the prompt: add a 'prompt' column."
+
+
+def _mapping_hint(kind: str, columns: dict[str, str]) -> str:
+    """The `mapping=` that would read this data, built from the columns that hold text or turns; or why none can."""
+    usable = [c for c, sh in columns.items() if sh == TEXT or is_conv(sh)]
+    fields = {"sft": ("prompt", "completion"), "preference": ("prompt", "chosen", "rejected"),
+              "prompt": ("prompt",)}[kind]
+    if kind == "sft" and len(usable) == 1:
+        fields = ("messages",) if is_conv(columns[usable[0]]) else ("text",)
+    if len(usable) < len(fields):
+        held = f"only {usable} hold" if usable else "no column holds"
+        return (f"No mapping can fix this: {kind} data needs {len(fields)} column(s) of text or turns "
+                f"({', '.join(fields)}) and {held} text or turns.")
+    pairs = ", ".join(f"{f!r}: {c!r}" for f, c in zip(fields, usable))
+    return f"If these columns hold that data, name them, e.g. mapping={{{pairs}}}."
 
 
 def _plan_kind(kind: str, columns: dict[str, str], mapping: dict[str, str], label: str) -> Plan | None:
@@ -178,6 +263,16 @@ def _plan_kind(kind: str, columns: dict[str, str], mapping: dict[str, str], labe
             {"messages", "prompt", "text"} & columns.keys()):  # Alpaca: instruction (+ input) -> prompt
         return _build(kind, "alpaca", {"prompt": ("instruction", "alias"), "completion": ("output", "alias")},
                       columns, mapping, label)
+    if kind == "sft" and not mapping and "messages" not in columns:  # one transcript column: a conversation
+        tr = [c for c, s in columns.items() if s.startswith(T.PREFIX)]
+        if len(tr) == 1 and not ({"prompt", "completion"} <= columns.keys()):
+            return _build(kind, "messages", {"messages": (tr[0], "shape")}, columns, mapping, label)
+    if kind == "preference" and not ({"chosen", "rejected"} & (columns.keys() | mapping.keys())):
+        scored = [c for c, s in columns.items() if s.startswith(SCORED)]
+        prompt = _source_for("prompt", columns, mapping, set(scored))
+        if len(scored) == 1 and prompt:
+            return _build(kind, "preference", {"prompt": prompt, "chosen": (scored[0], "scored"),
+                                               "rejected": (scored[0], "scored")}, columns, mapping, label)
     for fmt, required in FORMATS[kind].items():
         found: dict[str, tuple[str, str]] = {}  # field -> (column, how)
         for f in required:
@@ -188,7 +283,7 @@ def _plan_kind(kind: str, columns: dict[str, str], mapping: dict[str, str], labe
         else:
             return _build(kind, fmt, found, columns, mapping, label)
     if kind == "sft" and not mapping:
-        conv = [c for c, s in columns.items() if s in CONVERSATIONAL]
+        conv = [c for c, s in columns.items() if is_conv(s)]
         if len(conv) == 1:
             return _build(kind, "messages", {"messages": (conv[0], "shape")}, columns, mapping, label)
     return None
@@ -202,9 +297,9 @@ def _source_for(f: str, columns: dict[str, str], mapping: dict[str, str], taken:
     for alias in ALIASES.get(f, ()):
         if alias in columns and alias not in taken and alias not in mapping.values():
             shape = columns[alias]
-            if f == "messages" and shape not in CONVERSATIONAL:
+            if f == "messages" and not is_conv(shape):
                 continue
-            if f != "messages" and not (shape == TEXT or shape in CONVERSATIONAL):
+            if f != "messages" and not (shape == TEXT or is_conv(shape)):
                 continue
             return alias, "alias"
     return None
@@ -220,25 +315,37 @@ def _build(kind: str, fmt: str, found: dict[str, tuple[str, str]], columns: dict
         if text_cols:
             raise DatasetImportError(
                 f"{label}: preference data without a 'prompt' column needs 'chosen' and 'rejected' as whole "
-                f"conversations (lists of messages) sharing their first turns; {text_cols} hold text. Add a 'prompt' "
-                "column or name one with mapping={'prompt': column}.", field="prompt")
-    conv = any(columns.get(col) in CONVERSATIONAL for col, _ in found.values())
+                "conversations (lists of messages or speaker-tagged transcripts) sharing their first turns; "
+                f"{text_cols} hold plain text. " + _prompt_hint(columns, {found[f][0] for f in ("chosen", "rejected")}),
+                field="prompt")
+    conv = any(is_conv(columns.get(col)) for col, _ in found.values())
     fields: dict[str, FieldPlan] = {}
+    done_notes: set[str] = set()
     for f, (col, how) in found.items():
         shape = columns[col]
         source: str | tuple[str, ...] = col
         if f == "prompt" and alpaca:
             source = ("instruction", "input") if "input" in columns else ("instruction",)
         out = MESSAGES if (conv or f == "messages") and f != "text" else TEXT
-        wrap = WRAP_ROLE.get(f) if out == MESSAGES and shape not in CONVERSATIONAL else None
+        wrap = WRAP_ROLE.get(f) if out == MESSAGES and not is_conv(shape) and not shape.startswith(SCORED) else None
         fields[f] = FieldPlan(f, source, shape, out, wrap)
-        if how in ("alias", "shape") or (how == "mapping" and col != f):
+        if how in ("alias", "shape", "scored") or (how == "mapping" and col != f):
             notes.append(f"column {col!r} -> {f!r} ({'explicit mapping' if how == 'mapping' else 'detected ' + how})")
         if shape == SHAREGPT:
             notes.append(f"{col!r}: ShareGPT {{from, value}} messages -> {{role, content}} "
                          "(human -> user, gpt -> assistant)")
         elif shape == JSON_MESSAGES:
             notes.append(f"{col!r}: JSON text parsed into a list of messages")
+        elif shape.startswith(T.PREFIX) and f not in done_notes:
+            notes.append(f"{col!r}: {T.label(shape)} transcript text split into {{role, content}} turns")
+        elif shape == OPENAI_INPUT:
+            notes.append(f"{col!r}: OpenAI fine-tuning input -> its 'messages'")
+        elif shape.startswith(SCORED) and f == "chosen":
+            _, text_key, score_key = shape.split(":", 2)
+            notes.append(f"{col!r}: scored completions binarised (UltraFeedback rule): chosen = the '{text_key}' with "
+                         f"the highest '{score_key}', rejected = the one with the lowest; rows whose completions all "
+                         "score the same have no pair and are reported")
+        done_notes.add(f)
         if wrap:
             notes.append(f"string {f!r} wrapped as one {wrap} message (the other fields are conversations)")
     if alpaca:

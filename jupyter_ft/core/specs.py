@@ -23,6 +23,7 @@ from .reward_specs import (  # noqa: F401  (re-exported: the blocks rewards, jud
 )
 from .spec_base import MAX_LABEL, MAX_PATH, MAX_SEED, MAX_STR, FieldError, Strict  # noqa: F401
 from .spec_base import Strict as _Strict  # the name other spec modules build on
+from .spec_base import normalise_device
 
 from .compute import ComputeSpec, ExecutorSpec  # noqa: E402  (their own module: core/compute.py)
 
@@ -113,10 +114,7 @@ class TrainSpecFields(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
-            return v
-        raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return normalise_device(v)
 
     @model_validator(mode="after")
     def _technique_options(self) -> TrainSpecFields:

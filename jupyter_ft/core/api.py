@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import devices, jobstore, paths, procs, progress, sizing
+from . import compute, devices, jobstore, paths, procs, progress, sizing
 from .datasets import door
 from .metrics import MetricHistory, recent_pace
 from .scheduler import ensure_scheduler
@@ -248,6 +248,7 @@ def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path |
     if errors:
         raise SpecError(errors)
     resolved = sizing.resolve(spec, shape, device)
+    resolved = compute.resolve(resolved, shape, device, ws)  # processes, strategy, executor refusals
     if version is None:
         return resolved
     return sizing.size_eval(resolved, version.num_train, version.num_eval if resolved.eval_fraction else 0)

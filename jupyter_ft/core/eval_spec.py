@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from .spec_base import check_defines_function, normalise_device
 from .specs import (MAX_LABEL, MAX_PATH, MAX_SEED, FieldError, JudgeSpec, RewardSpec, SpecError, TrackingSpec,
                     _field_errors, _Strict, reward_entry, reward_name)
 
@@ -131,15 +132,7 @@ class PythonEval(_Evaluator):
 
     @model_validator(mode="after")
     def _defines_function(self) -> PythonEval:
-        import ast
-
-        try:
-            tree = ast.parse(self.source, filename=f"<evaluator {self.function}>")
-        except SyntaxError as exc:
-            raise FieldError("source", f"does not parse: line {exc.lineno}: {exc.msg}") from None
-        names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        if self.function not in names:
-            raise FieldError("source", f"defines no top-level function {self.function!r}")
+        check_defines_function(self.source, self.function, "evaluator")
         return self
 
 
@@ -279,10 +272,7 @@ class EvalSpec(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
-            return v
-        raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return normalise_device(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalSpec:

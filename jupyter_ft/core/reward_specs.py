@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from .spec_base import FieldError, Strict as _Strict
+from .spec_base import FieldError, Strict as _Strict, check_defines_function
 
 _METRIC_NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
 
@@ -82,15 +82,7 @@ class PythonReward(_Reward):
 
     @model_validator(mode="after")
     def _defines_function(self) -> PythonReward:
-        import ast
-
-        try:
-            tree = ast.parse(self.source, filename=f"<reward {self.function}>")
-        except SyntaxError as exc:
-            raise FieldError("source", f"does not parse: line {exc.lineno}: {exc.msg}") from None
-        names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        if self.function not in names:
-            raise FieldError("source", f"defines no top-level function {self.function!r}")
+        check_defines_function(self.source, self.function, "reward")
         return self
 
 

@@ -9,7 +9,8 @@ transaction), a child process per job, and a liveness check. So the jobs table *
 The scheduler is started on demand by whoever submits (kernel, server, CLI), holds an exclusive lock file so only
 one runs per workspace, survives the kernel and the Jupyter server (own session, stdio in files), adopts jobs a
 previous scheduler started, and exits by itself after `JUPYTER_FT_SCHEDULER_IDLE` seconds with nothing to do.
-Where jobs run is an `Executor`: local processes here; a Ray or torchrun executor plugs in beside it.
+Where jobs run is an `Executor`: local processes (one, or several under accelerate) or a Ray cluster
+(`core/executors/`), chosen per job by its spec.
 """
 
 from __future__ import annotations
@@ -50,16 +51,19 @@ JOB_MODULES = {"train": "jupyter_ft.training", "eval": "jupyter_ft.evaluate"}
 
 
 class LocalProcessExecutor:
-    """Each job is `python -m jupyter_ft.training <job>` (evaluations: `jupyter_ft.evaluate`) in its own session,
-    output appended to the job's log."""
+    """Each job is `python -m jupyter_ft.training <job>` (evaluations: `jupyter_ft.evaluate`) in its own session
+    (under `accelerate launch` when a training spec asks for several processes), output appended to the job's log."""
 
     def start(self, ws: Workspace, job: jobstore.JobRecord) -> subprocess.Popen:
+        from .executors.accelerate import job_argv
+
         job_dir = ws.job_dir(job.id)
         job_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         with open(job_dir / "job.log", "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", JOB_MODULES.get(job.kind, "jupyter_ft.training"), "--root", str(ws.root), job.id],
+                job_argv(ws, job) if job.kind == "train" else
+                [sys.executable, "-m", JOB_MODULES[job.kind], "--root", str(ws.root), job.id],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, cwd=job_dir, env=env,
             )
@@ -128,7 +132,11 @@ def stop_scheduler(ws: Workspace, *, kill_jobs: bool = False, timeout: float = 1
 class Scheduler:
     def __init__(self, ws: Workspace, executor: Executor | None = None, idle_timeout: float | None = None):
         self.ws = ws
-        self.executor = executor or LocalProcessExecutor()
+        if executor is None:
+            from .executors import default_executor
+
+            executor = default_executor()
+        self.executor = executor
         self.idle_timeout = idle_timeout if idle_timeout is not None else float(os.environ.get(IDLE_ENV, "120"))
         self.children: dict[str, RunningJob] = {}
         self.stopping = threading.Event()

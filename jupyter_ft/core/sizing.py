@@ -243,7 +243,10 @@ def total_steps(spec: TrainSpec, train_rows: int) -> int:
     """Optimizer steps the job will take (max_steps, or epochs over the train rows)."""
     if spec.max_steps:
         return spec.max_steps
-    per_step = max(1, (spec.batch_size or 1) * (spec.grad_accum or 1))
+    from .compute import processes
+
+    # the global batch: per-process batch × accumulation × processes (compute)
+    per_step = max(1, (spec.batch_size or 1) * (spec.grad_accum or 1) * processes(spec))
     return max(1, math.ceil(spec.epochs * math.ceil(train_rows / per_step)))
 
 

@@ -49,3 +49,25 @@ class Strict(BaseModel):
                 if isinstance(data.get(name), bool) and _int_annotation(info.annotation):
                     raise FieldError(name, f"must be an integer, got {data[name]!r}")
         return data
+
+
+def check_defines_function(source: str, function: str, what: str) -> None:
+    """Refuse (on `source`) Python source that does not parse or defines no top-level `function`: the check every
+    shipped function (reward, evaluator) gets at submission, before a job imports it."""
+    import ast
+
+    try:
+        tree = ast.parse(source, filename=f"<{what} {function}>")
+    except SyntaxError as exc:
+        raise FieldError("source", f"does not parse: line {exc.lineno}: {exc.msg}") from None
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    if function not in names:
+        raise FieldError("source", f"defines no top-level function {function!r}")
+
+
+def normalise_device(v: str) -> str:
+    """`auto`, `cpu`, `cuda`, `cuda:N` or `mps`, lower-cased; anything else is refused."""
+    v = v.strip().lower()
+    if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
+        return v
+    raise ValueError("must be auto, cpu, cuda, cuda:N or mps")

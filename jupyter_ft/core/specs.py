@@ -23,6 +23,9 @@ from .reward_specs import (  # noqa: F401  (re-exported: the blocks rewards, jud
 )
 from .spec_base import MAX_LABEL, MAX_PATH, MAX_SEED, MAX_STR, FieldError, Strict  # noqa: F401
 from .spec_base import Strict as _Strict  # the name other spec modules build on
+from .spec_base import normalise_device
+
+from .compute import ComputeSpec, ExecutorSpec  # noqa: E402  (their own module: core/compute.py)
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"]
@@ -93,6 +96,10 @@ class TrainSpecFields(_Strict):
     output_dir: str | None = Field(None, max_length=MAX_PATH, description="where the adapter/model is written; default in the job folder")
 
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    compute: ComputeSpec | None = Field(None, description="processes/GPUs and strategy (`auto` for both); empty: one "
+                                        "process. Several run under `accelerate launch` (see core.compute)")
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="local (default) or ray, with the "
+                                   "cluster's address")
 
     @field_validator("lora", mode="before")
     @classmethod
@@ -107,10 +114,7 @@ class TrainSpecFields(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit()):
-            return v
-        raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return normalise_device(v)
 
     @model_validator(mode="after")
     def _technique_options(self) -> TrainSpecFields:

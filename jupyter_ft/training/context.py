@@ -44,7 +44,8 @@ def estimate_total_steps(spec: TrainSpec, rows: int) -> int:
 
 
 def common_args(spec: TrainSpec, job_dir: Path, steps: int, has_eval: bool) -> dict[str, Any]:
-    """TrainingArguments shared by every technique (each adds its own and builds its TRL *Config)."""
+    """TrainingArguments shared by every technique (each adds its own and builds its TRL *Config). Checkpoints go
+    to `job_dir/checkpoints` (a Ray worker passes a folder on its node; Ray copies them to the storage path)."""
     args: dict[str, Any] = dict(
         output_dir=str(job_dir / "checkpoints"),
         per_device_train_batch_size=spec.batch_size,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psutil
+from typing import Any
 
 # A tiny launcher that starts `argv` in a new session with its output in a file and exits at once, so the
 # detached process is re-parented to init and never becomes a zombie of the kernel or the Jupyter server.
@@ -74,3 +75,22 @@ def describe_exit(rc: int | None) -> str:
         except ValueError:
             return f"killed by signal {-rc}"
     return f"exit code {rc}"
+
+
+def open_job_process(prog: str, argv: list[str] | None, on_sigterm) -> tuple[Any, Any]:
+    """The start every job process shares (`python -m MODULE --root ROOT JOB_ID`): parse the arguments, open the
+    workspace, install the SIGTERM (= cancel) handler, read the job. Returns `(workspace, job record)`."""
+    import argparse
+    import signal
+    from pathlib import Path
+
+    from . import jobstore
+    from .workspace import Workspace
+
+    ap = argparse.ArgumentParser(prog=prog)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("job_id")
+    a = ap.parse_args(argv)
+    ws = Workspace(Path(a.root))
+    signal.signal(signal.SIGTERM, on_sigterm)
+    return ws, jobstore.get(ws, a.job_id)

@@ -10,15 +10,12 @@ models' results stand; the job then ends failed with that reason and its results
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
-import signal
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any, Callable
 
 from jupyter_ft.core import evaluation, jobstore, procs
@@ -458,13 +455,7 @@ def _endpoint_text(prompt: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jupyter_ft.evaluate")
-    ap.add_argument("--root", required=True)
-    ap.add_argument("job_id")
-    a = ap.parse_args(argv)
-    ws = Workspace(Path(a.root))
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    job = jobstore.get(ws, a.job_id)
+    ws, job = procs.open_job_process("python -m jupyter_ft.evaluate", argv, _on_sigterm)
     jobstore.set_fields(ws, job.id, pid=os.getpid(), pid_started=procs.create_time(os.getpid()))
     print(f"\n=== jupyter_ft evaluation {job.id} · attempt {job.attempt}/{job.max_attempts} · pid {os.getpid()} · "
           f"{time.strftime('%Y-%m-%d %H:%M:%S')} ===", flush=True)

@@ -12,17 +12,14 @@ in its record, its log and its chart. SIGTERM (cancel) stops the run on the clus
 from __future__ import annotations
 
 import _thread
-import argparse
 import dataclasses
 import json
 import os
 import secrets
-import signal
 import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 
 from jupyter_ft.core import compute, jobstore, procs
 from jupyter_ft.core.specs import TrainSpec
@@ -167,13 +164,7 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jupyter_ft.training.ray_job")
-    ap.add_argument("--root", required=True)
-    ap.add_argument("job_id")
-    a = ap.parse_args(argv)
-    ws = Workspace(Path(a.root))
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    job = jobstore.get(ws, a.job_id)
+    ws, job = procs.open_job_process("python -m jupyter_ft.training.ray_job", argv, _on_sigterm)
     jobstore.set_fields(ws, job.id, pid=os.getpid(), pid_started=procs.create_time(os.getpid()))
     print(f"\n=== jupyter_ft job {job.id} on Ray · attempt {job.attempt}/{job.max_attempts} · driver pid {os.getpid()} · "
           f"{time.strftime('%Y-%m-%d %H:%M:%S')} ===", flush=True)

@@ -8,11 +8,8 @@ and the scheduler retries it; SIGTERM means cancel.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import signal
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -136,13 +133,7 @@ def run(ws: Workspace, job: jobstore.JobRecord, rank: int = 0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jupyter_ft.training")
-    ap.add_argument("--root", required=True)
-    ap.add_argument("job_id")
-    a = ap.parse_args(argv)
-    ws = Workspace(Path(a.root))
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    job = jobstore.get(ws, a.job_id)
+    ws, job = procs.open_job_process("python -m jupyter_ft.training", argv, _on_sigterm)
     # Under `accelerate launch` every rank runs this; the scheduler holds the launcher's pid (its process group holds
     # every rank), rank 0 reports, and a rank that dies or fails records nothing of its own: the launch exits
     # non-zero and the scheduler retries from the last checkpoint, as for a one-process job that died.

@@ -125,7 +125,10 @@ class JobHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self, job_id: str) -> None:
         rec = self.record(job_id)
-        self.reply({"job": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted}})
+        from jupyter_ft.core.registry import registration_state
+
+        self.reply({"job": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted,
+                            "registration": registration_state(self.ws, rec)}})
 
     @tornado.web.authenticated
     def delete(self, job_id: str) -> None:

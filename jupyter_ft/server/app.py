@@ -9,7 +9,9 @@ from jupyter_ft.core import jobstore
 from jupyter_ft.core.api import workspace
 from jupyter_ft.core.scheduler import ensure_scheduler
 
-from . import dataset_handlers, eval_handlers, handlers, openapi, studio_handlers
+from . import dataset_handlers, eval_handlers, handlers, openapi  # noqa: I001  (one module per line below: fewer merge conflicts)
+from . import export_handlers
+from . import studio_handlers
 
 PREFIX = "jupyter-ft/api"
 
@@ -36,5 +38,6 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(eval_handlers.routes(PREFIX))
         self.handlers.extend(openapi.routes(PREFIX))
         self.handlers.extend(studio_handlers.routes(PREFIX))
+        self.handlers.extend(export_handlers.routes(PREFIX))
         # Keep last: anything else under the namespace is a JSON 404.
         self.handlers.append(handlers.fallback_route(PREFIX))

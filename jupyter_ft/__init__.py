@@ -20,6 +20,7 @@ def eval_results(job_id: str, workspace_root=None) -> dict:
     return _eval_results(workspace(workspace_root) if workspace_root else None, job_id)
 from . import datasets  # noqa: E402  (ft.datasets: the dataset catalog)
 from . import ui  # noqa: E402  (cheap: each panel imports ipywidgets/plotly when opened)
+from . import playground  # noqa: E402  (ft.playground: votes and the preference dataset they become)
 
 
 def make_tiny_model(output_dir, **kwargs):
@@ -57,4 +58,4 @@ def _jupyter_labextension_paths():
 
 __all__ = ["EvalJob", "EvalSpec", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "dry_run_evaluator",
            "eval_jobs", "eval_results", "evaluate", "datasets", "get_job", "jobs", "make_tiny_model",
-           "preview", "submit", "train", "ui", "workspace"]
+           "playground", "preview", "submit", "train", "ui", "workspace"]

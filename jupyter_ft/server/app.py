@@ -9,7 +9,7 @@ from jupyter_ft.core import jobstore
 from jupyter_ft.core.api import workspace
 from jupyter_ft.core.scheduler import ensure_scheduler
 
-from . import dataset_handlers, eval_handlers, handlers
+from . import dataset_handlers, eval_handlers, handlers, playground_handlers
 
 PREFIX = "jupyter-ft/api"
 
@@ -34,5 +34,6 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(handlers.routes(PREFIX))
         self.handlers.extend(dataset_handlers.routes(PREFIX))
         self.handlers.extend(eval_handlers.routes(PREFIX))
+        self.handlers.extend(playground_handlers.routes(PREFIX))
         # Keep last: anything else under the namespace is a JSON 404.
         self.handlers.append(handlers.fallback_route(PREFIX))

@@ -218,3 +218,55 @@ async def test_rest_votes_blind_pairs_and_dataset(ws, jp_fetch, server):
     out = json.loads(r.body)
     assert out["rows"] == 1 and out["ties_skipped"] == 1 and out["dataset"].startswith("pv@")
     assert catalog.get(ws, out["dataset"]).num_rows == 1
+
+
+def test_widget_streams_columns_judges_and_blind_votes(ws, server):
+    from jupyter_ft.serve.stand_in_judge import StandInJudge
+
+    with pytest.raises(pg.PlaygroundError) as ei:
+        ft.ui.playground(server.url, models=["tiny", "gpt-9"])
+    assert ei.value.field == "models" and "tiny-b" in str(ei.value)
+    with pytest.raises(pg.PlaygroundError) as ei:
+        ft.ui.playground(server.url, temperature=-1)
+    assert ei.value.field == "settings.temperature"
+
+    with StandInJudge() as judge:
+        ui = ft.ui.playground(server.url, judge=f"{judge.url}#stand-in", max_tokens=12)
+        assert [c.target.model for c in ui.columns] == ["tiny", "tiny-b"]
+        with pytest.raises(pg.PlaygroundError):
+            ui.vote("tiny")  # nothing asked yet
+        ui.ask("How are you today?").wait(60)
+        assert ui.error is None and all(ui.answers.values()) and ui.answers["tiny"] != ui.answers["tiny-b"]
+        assert all(c.deltas > 1 for c in ui.columns)  # streamed in pieces
+        assert all(isinstance(s, float) for s in ui.scores.values()) and judge.requests == 2
+        assert "judge" in ui.columns[0].meta.value and "max_tokens 12" in ui.status.value
+        assert [b.description for b in ui.votes_box.children] == ["tiny is best", "tiny-b is best", "Tie"]
+        vid = ui.vote("tiny-b")
+    (v,) = pg.votes(ws)
+    assert v.id == vid and v.winner == "tiny-b" and v.models == {"tiny": "tiny", "tiny-b": "tiny-b"}
+    assert v.settings["max_tokens"] == 12 and v.answers == ui.answers
+
+    ui.w_mode.value = "Blind A/B"
+    assert [c.title.value for c in ui.columns] == [
+        "<b>Answer A</b> <span style='color:#999'>(model hidden)</span>",
+        "<b>Answer B</b> <span style='color:#999'>(model hidden)</span>"]
+    ui.w_seed.value = "x"
+    with pytest.raises(pg.PlaygroundError) as ei:
+        ui.ask("How are you today?")
+    assert ei.value.field == "settings.seed"
+    ui.ask("How are you today?", seed=3).wait(60)
+    assert set(ui.answers) == {"A", "B"} and "tiny" not in "".join(c.title.value for c in ui.columns)
+    assert [b.description for b in ui.votes_box.children] == ["A is better", "B is better", "Tie"]
+    ui.votes_box.children[0].click()  # the button, as a person clicks it
+    assert ui.revealed is not None and {ui.revealed["A"], ui.revealed["B"]} == {"tiny", "tiny-b"}
+    assert ui.revealed["A"] in ui.reveal.value and "preferred" in ui.columns[0].title.value
+    with pytest.raises(pg.PlaygroundError):
+        ui.vote("B")  # once per answers
+    blind = pg.votes(ws)[-1]
+    assert blind.pair_id == ui.pair.id and blind.winner == "A" and blind.models["A"] == ui.revealed["A"]
+    assert blind.settings["seed"] == 3
+    assert ft.playground.votes_dataset(ws=ws).num_rows == 2
+
+    bad = ft.ui.playground([f"{server.url}#tiny", "http://127.0.0.1:9/v1#gone"])
+    bad.ask("hi").wait(30)
+    assert bad.answers["tiny"] and "unreachable" in bad.answers["gone"] and "failed" in bad.status.value

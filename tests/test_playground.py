@@ -270,3 +270,28 @@ def test_widget_streams_columns_judges_and_blind_votes(ws, server):
     bad = ft.ui.playground([f"{server.url}#tiny", "http://127.0.0.1:9/v1#gone"])
     bad.ask("hi").wait(30)
     assert bad.answers["tiny"] and "unreachable" in bad.answers["gone"] and "failed" in bad.status.value
+
+
+def test_ft_chat_streams_from_an_endpoint(ws, server, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    sh = InteractiveShell.instance()
+    sh.run_cell("%load_ext jupyter_ft", store_history=False)
+    shown = []
+    sh.display_pub.publish = lambda data, **kw: shown.append(data)  # what the notebook would render
+    result = sh.run_cell(f"%%ft_chat --endpoint {server.url} --models tiny,tiny-b --wait --max-new-tokens 8\n"
+                         "How are you today?\n---\nName a colour.", store_history=False)
+    out, err = capsys.readouterr()
+    assert result.success, err
+    texts = [d["text/plain"] for d in shown]
+    assert len(texts) == 2 and "prompt: How are you today?" in texts[0] and "prompt: Name a colour." in texts[1]
+    assert all("  tiny: '" in t and "  tiny-b: '" in t and "max_tokens 8" in t for t in texts)
+    for code, message in [
+        (f"%%ft_chat --endpoint {server.url} --models nope\nhi", "['nope'] not served by"),
+        ("%%ft_chat --blind --models base\nhi", "--blind and --seed need --endpoint"),
+        (f"%%ft_chat --endpoint {server.url} --models tiny --blind\nhi", "blind A/B needs two models"),
+        ("%%ft_chat\nhi", "the following arguments are required: --models"),
+    ]:
+        result = sh.run_cell(code, store_history=False)
+        out, err = capsys.readouterr()
+        assert message in err and "Traceback" not in err + out, (code, err)

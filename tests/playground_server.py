@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -113,3 +115,20 @@ class PlaygroundServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    """Two tiny models with different random weights: their greedy answers differ."""
+    from jupyter_ft.training.tiny_model import make_tiny_model
+
+    root = tmp_path_factory.mktemp("pg-models")
+    return make_tiny_model(root / "tiny"), make_tiny_model(root / "tiny-b", seed=1)
+
+
+@pytest.fixture(scope="module")
+def server(two_models):
+    """The endpoint serving them as `tiny` and `tiny-b`; stopped after the module."""
+    s = PlaygroundServer({"tiny": two_models[0], "tiny-b": two_models[1]}).start()
+    yield s
+    s.stop()

@@ -15,23 +15,7 @@ from jupyter_ft.core import playground_chat as chat
 from jupyter_ft.core.datasets import catalog
 from jupyter_ft.core.workspace import Workspace
 
-from .playground_server import PlaygroundServer
-
-
-@pytest.fixture(scope="module")
-def two_models(tmp_path_factory):
-    """Two tiny models with different random weights: their greedy answers differ."""
-    from jupyter_ft.training.tiny_model import make_tiny_model
-
-    root = tmp_path_factory.mktemp("pg-models")
-    return make_tiny_model(root / "tiny"), make_tiny_model(root / "tiny-b", seed=1)
-
-
-@pytest.fixture(scope="module")
-def server(two_models):
-    s = PlaygroundServer({"tiny": two_models[0], "tiny-b": two_models[1]}).start()
-    yield s
-    s.stop()
+from .playground_server import server, two_models  # noqa: F401  (fixtures)
 
 
 def _vote(ws, winner="a", answers=None, **kw):

@@ -86,9 +86,9 @@ class Playground(widgets.VBox):
         self._started = 0.0
         self._ready = False  # every answer in and the round closed: votes allowed
 
-        self.w_max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=4096, description="max tokens",
+        self.w_max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=4096, description="max tokens", style={"description_width": "initial"},
                                                    layout=widgets.Layout(width="170px"))
-        self.w_temperature = widgets.BoundedFloatText(temperature, min=0, max=2, step=0.1, description="temperature",
+        self.w_temperature = widgets.BoundedFloatText(temperature, min=0, max=2, step=0.1, description="temperature", style={"description_width": "initial"},
                                                       layout=widgets.Layout(width="170px"))
         self.w_top_p = widgets.BoundedFloatText(top_p, min=0.01, max=1, step=0.05, description="top_p",
                                                 layout=widgets.Layout(width="150px"))

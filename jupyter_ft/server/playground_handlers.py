@@ -120,3 +120,54 @@ def routes(prefix: str) -> list[tuple[str, type]]:
         (rf"{pg}/blind/?", BlindHandler),
         (rf"{pg}/blind/(?P<pair_id>[A-Za-z0-9_.-]+)/vote/?", BlindVoteHandler),
     ]
+
+
+# --- OpenAPI (server/openapi.py) ---------------------------------------------------------------------------------
+
+from jupyter_ft.core.playground import ChatSettings  # noqa: E402
+
+from .openapi import ANY_OBJECT, INTEGER, NULLABLE_STRING, STRING, array, doc, example, obj  # noqa: E402
+
+_TEXTS = {"type": "object", "additionalProperties": {"type": "string"}}
+_PROMPT = {"oneOf": [STRING, array(obj(["role", "content"], role=STRING, content=STRING))],
+           "description": "a user message, or a conversation ending on a user turn"}
+_VOTE_BODY = obj(["prompt", "answers", "models", "winner"], prompt=_PROMPT,
+                 answers={**_TEXTS, "description": "{label: answer text}, two or more"},
+                 models={**_TEXTS, "description": "{label: served model name}, the same labels"},
+                 winner={**STRING, "description": "one of the labels, or 'tie'"},
+                 settings={**ANY_OBJECT, "description": "the generation settings the answers were made with"},
+                 endpoint=NULLABLE_STRING)
+_VOTE = obj(["id", "created_at", "prompt", "answers", "models", "winner", "settings"], id=STRING,
+            created_at={"type": "number"}, prompt=_PROMPT, answers=_TEXTS, models=_TEXTS, winner=STRING,
+            settings=ANY_OBJECT, endpoint=NULLABLE_STRING, pair_id=NULLABLE_STRING)
+
+DOCS = [
+    doc("GET", "playground/votes", "Every playground vote, oldest first", response=obj(["votes"], votes=array(_VOTE)),
+        examples=[example()]),
+    doc("POST", "playground/votes", "Store a vote on answers to one prompt", body=_VOTE_BODY, status=201,
+        response=obj(["vote"], vote=_VOTE),
+        examples=[example(body={"prompt": "How are you?", "answers": {"a": "Great, thanks!", "b": "Fine."},
+                                "models": {"a": "humanlike", "b": "base"}, "winner": "a",
+                                "settings": {"max_tokens": 32}}, status=201),
+                  example(body={"prompt": "hi", "answers": {"a": "x"}, "models": {"a": "m"}, "winner": "a"},
+                          status=400, summary="one answer is not a vote")]),
+    doc("POST", "playground/votes/dataset", "Turn the votes into a preference dataset version (DPO-ready); ties "
+        "and votes with identical or empty answers are left out and counted",
+        body=obj([], name={**STRING, "default": "playground-votes"}, eval_fraction={"type": "number"}), status=201,
+        response=obj(["dataset", "rows", "ties_skipped"], dataset=STRING, rows=INTEGER, ties_skipped=INTEGER,
+                     unusable_skipped=INTEGER, votes=INTEGER), errors=(400, 409),
+        examples=[example(body={"name": "bad name!"}, status=400)]),
+    doc("POST", "playground/blind", "Ask two models of an endpoint the same prompt; the answers come back by slot "
+        "(A, B) in a random order, the models stay hidden until the vote",
+        body=obj(["endpoint", "prompt", "models"], endpoint={**STRING, "description": "endpoint name or URL .../v1"},
+                 prompt=_PROMPT, models={**array(STRING), "minItems": 2, "maxItems": 2},
+                 settings=ChatSettings.model_json_schema()), status=201,
+        response=obj(["pair_id", "answers"], pair_id=STRING,
+                     answers=array(obj(["slot", "text"], slot=STRING, text=STRING)), settings=ANY_OBJECT),
+        errors=(400, 404, 502),
+        examples=[example(body={"endpoint": "http://127.0.0.1:9/v1", "prompt": "hi", "models": ["a"]}, status=400)]),
+    doc("POST", "playground/blind/{pair_id}/vote", "Vote on a blind pair (A, B or tie) and reveal its models",
+        body=obj(["winner"], winner={"enum": ["A", "B", "tie"]}), status=201,
+        response=obj(["A", "B", "vote_id"], A=STRING, B=STRING, vote_id=STRING, winner=STRING), errors=(400, 404, 409),
+        examples=[example(path={"pair_id": "no-such-pair"}, body={"winner": "A"}, status=404)]),
+]

@@ -24,6 +24,7 @@ from .core.lineage import lineage  # noqa: E402
 from .core.reproduce import reproduce  # noqa: E402
 from . import datasets  # noqa: E402  (ft.datasets: the dataset catalog)
 from . import ui  # noqa: E402  (cheap: each panel imports ipywidgets/plotly when opened)
+from . import playground  # noqa: E402  (ft.playground: votes and the preference dataset they become)
 
 
 def make_tiny_model(output_dir, **kwargs):
@@ -61,4 +62,5 @@ def _jupyter_labextension_paths():
 
 __all__ = ["EvalJob", "EvalSpec", "ExportError", "ExportResult", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel",
            "datasets", "dry_run_evaluator", "eval_jobs", "eval_results", "evaluate", "export", "get_job", "jobs",
-           "lineage", "make_tiny_model", "model", "models", "preview", "reproduce", "submit", "train", "ui", "workspace"]
+           "lineage", "make_tiny_model", "model", "models", "playground", "preview", "reproduce", "submit", "train",
+           "ui", "workspace"]

@@ -12,6 +12,7 @@ from jupyter_ft.core.scheduler import ensure_scheduler
 from . import dataset_handlers, eval_handlers, handlers, openapi  # noqa: I001  (one module per line below: fewer merge conflicts)
 from . import export_handlers
 from . import studio_handlers
+from . import playground_handlers
 
 PREFIX = "jupyter-ft/api"
 
@@ -36,6 +37,7 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(handlers.routes(PREFIX))
         self.handlers.extend(dataset_handlers.routes(PREFIX))
         self.handlers.extend(eval_handlers.routes(PREFIX))
+        self.handlers.extend(playground_handlers.routes(PREFIX))
         self.handlers.extend(openapi.routes(PREFIX))
         self.handlers.extend(studio_handlers.routes(PREFIX))
         self.handlers.extend(export_handlers.routes(PREFIX))

@@ -86,6 +86,23 @@ describe('fieldOrder', () => {
   });
 });
 
+describe('fieldOrder with the server layout hints', () => {
+  it('follows the server groups, keeps only the chosen technique block, and never loses a field', () => {
+    const groups = [
+      { name: 'main', title: 'Job', fields: ['model', 'dataset', 'technique', 'sft', 'dpo', 'grpo', 'name'], advanced: false },
+      { name: 'lora', title: 'LoRA', fields: ['lora'], advanced: true },
+      { name: 'schedule', title: 'Schedule', fields: ['batch_size', 'max_steps'], advanced: true }
+    ];
+    const o = fieldOrder(SCHEMA, 'dpo', groups);
+    expect(o.main).toEqual(['model', 'dataset', 'technique', 'dpo', 'name']);
+    expect(o.advanced).toEqual([
+      ['LoRA', ['lora']],
+      ['Schedule', ['batch_size', 'max_steps']],
+      ['Other', ['learning_rate', 'tracking', 'mystery']]
+    ]);
+  });
+});
+
 describe('cleanSpec', () => {
   it('drops empty values (so the server chooses) and other techniques blocks', () => {
     const spec = cleanSpec(
@@ -124,6 +141,22 @@ describe('errors', () => {
       'device: no GPU',
       'general'
     ]);
+  });
+});
+
+describe('autoHint with the preview route answer', () => {
+  const preview = {
+    valid: true,
+    spec: { batch_size: 8, lora: { r: 8 } },
+    auto: { 'lora.r': { value: 8, why: '8: rank for a 140K-parameter model' }, learning_rate: { value: 5e-5, why: 'usual for dpo with LoRA' } },
+    errors: []
+  };
+  it('shows the value and the reason', () => {
+    expect(autoHint(['lora', 'r'], {}, preview)).toBe('auto: 8: rank for a 140K-parameter model');
+    expect(autoHint(['learning_rate'], {}, preview)).toBe('auto: 0.00005 (usual for dpo with LoRA)');
+  });
+  it('falls back to the sized spec', () => {
+    expect(autoHint(['batch_size'], {}, preview)).toBe('auto: 8');
   });
 });
 

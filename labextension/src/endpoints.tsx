@@ -103,7 +103,7 @@ export function EndpointsTab({
         </div>
       )}
       {copied && (
-        <div className="jp-ft-note jp-ft-copied" onClick={() => setCopied(null)}>
+        <div className="jp-ft-notice jp-ft-copied" onClick={() => setCopied(null)}>
           {copied}
         </div>
       )}
@@ -257,14 +257,14 @@ export function DeployForm({ api, openMain, prefill }: { api: FineTuningAPI; ope
   };
   const err = (field: string) =>
     errors[field] ? (
-      <div className="jp-ft-field-error" role="alert" data-field={field}>
+      <div className="jp-ft-formrow-error" role="alert" data-field={field}>
         {errors[field]}
       </div>
     ) : null;
   return (
-    <div className="jp-ft-main jp-ft-deploy-form">
+    <div className="jp-ft-panel jp-ft-deploy-form">
       <h2>Deploy</h2>
-      <div className="jp-ft-field">
+      <div className="jp-ft-formrow">
         <label>
           <input type="radio" name="jp-ft-deploy-mode" checked={mode === 'new'} onChange={() => setMode('new')} /> a new
           endpoint
@@ -282,12 +282,12 @@ export function DeployForm({ api, openMain, prefill }: { api: FineTuningAPI; ope
       </div>
       {mode === 'new' ? (
         <>
-          <div className="jp-ft-field">
+          <div className="jp-ft-formrow">
             <label htmlFor="jp-ft-deploy-name">Endpoint name</label>
             <input id="jp-ft-deploy-name" className="jp-ft-input" placeholder="default" value={name} onChange={e => setName(e.target.value)} />
             {err('name')}
           </div>
-          <div className="jp-ft-field">
+          <div className="jp-ft-formrow">
             <label htmlFor="jp-ft-deploy-base">Base model</label>
             <input
               id="jp-ft-deploy-base"
@@ -300,7 +300,7 @@ export function DeployForm({ api, openMain, prefill }: { api: FineTuningAPI; ope
           </div>
         </>
       ) : (
-        <div className="jp-ft-field">
+        <div className="jp-ft-formrow">
           <label htmlFor="jp-ft-deploy-existing">Endpoint</label>
           <select id="jp-ft-deploy-existing" className="jp-ft-input" value={existing} onChange={e => setExisting(e.target.value)}>
             {running.map(r => (
@@ -312,13 +312,13 @@ export function DeployForm({ api, openMain, prefill }: { api: FineTuningAPI; ope
           {err('endpoint')}
         </div>
       )}
-      <div className="jp-ft-field">
+      <div className="jp-ft-formrow">
         <label htmlFor="jp-ft-deploy-adapters">Adapters (one per line: name@3, name@champion, served=name@3, a job id or folder)</label>
         <textarea id="jp-ft-deploy-adapters" className="jp-ft-input" rows={3} value={adapters} onChange={e => setAdapters(e.target.value)} />
         {err('adapters')}
       </div>
       {mode === 'new' && (
-        <div className="jp-ft-field jp-ft-inline">
+        <div className="jp-ft-formrow jp-ft-inline">
           <label htmlFor="jp-ft-deploy-engine">Engine</label>
           <select id="jp-ft-deploy-engine" className="jp-ft-input" value={engine} onChange={e => setEngine(e.target.value)}>
             <option value="local">local (jupyter_ft's multi-adapter server)</option>
@@ -336,12 +336,12 @@ export function DeployForm({ api, openMain, prefill }: { api: FineTuningAPI; ope
         </div>
       )}
       <div className="jp-ft-actions">
-        <button className="jp-ft-button jp-mod-accept jp-ft-submit" disabled={busy} onClick={() => void submit()}>
+        <button className="jp-ft-button jp-mod-accept jp-ft-do-submit" disabled={busy} onClick={() => void submit()}>
           {busy ? (mode === 'new' ? 'Starting the endpoint…' : 'Loading adapters…') : mode === 'new' ? 'Deploy' : 'Add adapters'}
         </button>
       </div>
       {done && (
-        <div className="jp-ft-note jp-ft-deployed" data-endpoint={done.name}>
+        <div className="jp-ft-notice jp-ft-deployed" data-endpoint={done.name}>
           Endpoint <strong>{done.name}</strong> is {done.state}, serving {(done.models ?? []).join(', ')}.{' '}
           <button className="jp-ft-button jp-ft-open-playground" onClick={() => openPlayground(api, openMain, done.name)}>
             Open the playground

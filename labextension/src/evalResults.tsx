@@ -34,7 +34,7 @@ export function EvalResultsView({ api, jobId }: { api: FineTuningAPI; jobId: str
   }, [api, jobId]);
   usePoll(load, 2000, polling);
   return (
-    <div className="jp-ft-main jp-ft-eval-results" data-job-id={jobId}>
+    <div className="jp-ft-panel jp-ft-eval-results" data-job-id={jobId}>
       <h2>
         Evaluation {jobId}{' '}
         {results && <span className={`jp-ft-state jp-ft-state-${results.state}`}>{results.state}</span>}
@@ -121,9 +121,9 @@ export function ResultsBody({ results }: { results: IEvalResults }): JSX.Element
             {samples.slice(0, 200).map((s, i) => (
               <tr key={s.index ?? i} className={disagrees(s) ? 'jp-ft-disagree' : ''}>
                 <td>{s.index ?? i}</td>
-                <td className="jp-ft-cell-text">{s.prompt}</td>
+                <td className="jp-ft-sample-text">{s.prompt}</td>
                 {models.map(m => (
-                  <td key={m} className="jp-ft-cell-text">
+                  <td key={m} className="jp-ft-sample-text">
                     <div>{s.answers?.[m] ?? ''}</div>
                     <div className="jp-ft-scores">
                       {scoreNames

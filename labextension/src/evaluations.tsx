@@ -190,7 +190,7 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
   };
   if (loadError) {
     return (
-      <div className="jp-ft-main jp-ft-eval-form">
+      <div className="jp-ft-panel jp-ft-eval-form">
         <div className="jp-ft-error" role="alert">
           Cannot load the evaluation schema: {loadError}
         </div>
@@ -198,11 +198,11 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
     );
   }
   if (!mainSchema || !advancedSchema) {
-    return <div className="jp-ft-main jp-ft-empty">Loading the evaluation form…</div>;
+    return <div className="jp-ft-panel jp-ft-empty">Loading the evaluation form…</div>;
   }
   const onChange = (e: { formData?: any }) => setData(prev => ({ ...prev, ...(e.formData ?? {}) }));
   return (
-    <div className="jp-ft-main jp-ft-eval-form">
+    <div className="jp-ft-panel jp-ft-eval-form">
       <h2>New evaluation</h2>
       <p className="jp-ft-muted">
         Models can be <code>name@version</code>, <code>name@alias</code>, <code>base</code> (the adapters' base), a
@@ -220,7 +220,7 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
         liveValidate={false}
         noValidate
       />
-      <details className="jp-ft-advanced">
+      <details className="jp-ft-eval-advanced">
         <summary>Advanced: generation, bootstrap, seed, device, retries, MLflow experiment</summary>
         <FormComponent
           schema={advancedSchema as any}
@@ -241,7 +241,7 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
         </div>
       )}
       <div className="jp-ft-actions">
-        <button className="jp-ft-button jp-mod-accept jp-ft-submit" disabled={submitting} onClick={() => void submit()}>
+        <button className="jp-ft-button jp-mod-accept jp-ft-do-submit" disabled={submitting} onClick={() => void submit()}>
           {submitting ? 'Submitting…' : 'Evaluate'}
         </button>
         {submitted && <span className="jp-ft-muted">submitted {submitted}</span>}

@@ -110,7 +110,7 @@ function NodeDetails({ node }: { node: ILineageNode }): JSX.Element {
       <div className="jp-ft-lineage-details-head">
         <span className="jp-ft-pill">{KIND_LABEL[node.kind] ?? node.kind}</span> <strong>{node.label}</strong>
         {node.mlflow_url && (
-          <a className="jp-ft-link jp-ft-mlflow-link" href={node.mlflow_url} target="_blank" rel="noreferrer">
+          <a className="jp-ft-alink jp-ft-mlflow-link" href={node.mlflow_url} target="_blank" rel="noreferrer">
             Open in MLflow
           </a>
         )}

@@ -73,7 +73,7 @@ export function openDeploy(props: IStudioPanelProps, prefill: { base?: string; a
 
 export function openLineage(props: IStudioPanelProps, ref: string): void {
   props.openMain(`jupyter-ft-lineage:${ref}`, `Lineage ${ref}`, () => (
-    <div className="jp-ft-main">
+    <div className="jp-ft-panel">
       <h2>Lineage of {ref}</h2>
       <LineageView api={props.api} modelRef={ref} />
     </div>
@@ -200,13 +200,13 @@ function ModelActions({
 }): JSX.Element {
   return (
     <div className="jp-ft-actions">
-      <button className="jp-ft-button jp-ft-customize" onClick={() => props.openCustomize(customize)}>
+      <button className="jp-ft-button jp-ft-act-customize" onClick={() => props.openCustomize(customize)}>
         Customize…
       </button>
-      <button className="jp-ft-button jp-ft-evaluate" onClick={() => openEvaluate(props, evaluate)}>
+      <button className="jp-ft-button jp-ft-act-evaluate" onClick={() => openEvaluate(props, evaluate)}>
         Evaluate…
       </button>
-      <button className="jp-ft-button jp-ft-deploy" onClick={() => openDeploy(props, deploy)}>
+      <button className="jp-ft-button jp-ft-act-deploy" onClick={() => openDeploy(props, deploy)}>
         Deploy…
       </button>
     </div>
@@ -330,11 +330,11 @@ function ModelDetails({
   const versions = [...model.versions].sort((a, b) => Number(b.version) - Number(a.version));
   return (
     <div className="jp-ft-model-details">
-      <ul className="jp-ft-version-list">
+      <ul className="jp-ft-mversion-list">
         {versions.map(v => {
           const ref = `${model.name}@${v.version}`;
           return (
-            <li key={String(v.version)} className="jp-ft-version" data-ref={ref}>
+            <li key={String(v.version)} className="jp-ft-mversion" data-ref={ref}>
               <div className="jp-ft-row-head">
                 <strong>v{v.version}</strong>
                 {(v.aliases ?? []).map(a => (
@@ -357,7 +357,7 @@ function ModelDetails({
                     </span>
                   ))}
                 {v.mlflow_url && (
-                  <a className="jp-ft-link" href={v.mlflow_url} target="_blank" rel="noreferrer">
+                  <a className="jp-ft-alink" href={v.mlflow_url} target="_blank" rel="noreferrer">
                     MLflow
                   </a>
                 )}
@@ -366,13 +366,13 @@ function ModelDetails({
                 <button className="jp-ft-button jp-ft-lineage-open" onClick={() => openLineage(props, ref)}>
                   Lineage
                 </button>
-                <button className="jp-ft-button jp-ft-customize" onClick={() => props.openCustomize({ model: ref })}>
+                <button className="jp-ft-button jp-ft-act-customize" onClick={() => props.openCustomize({ model: ref })}>
                   Customize…
                 </button>
-                <button className="jp-ft-button jp-ft-evaluate" onClick={() => openEvaluate(props, [ref, 'base'])}>
+                <button className="jp-ft-button jp-ft-act-evaluate" onClick={() => openEvaluate(props, [ref, 'base'])}>
                   Evaluate…
                 </button>
-                <button className="jp-ft-button jp-ft-deploy" onClick={() => openDeploy(props, { adapters: [ref] })}>
+                <button className="jp-ft-button jp-ft-act-deploy" onClick={() => openDeploy(props, { adapters: [ref] })}>
                   Deploy…
                 </button>
               </div>

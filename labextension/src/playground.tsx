@@ -190,7 +190,7 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
   const streaming = columns.some(c => c.state === 'streaming');
   const canVote = columns.length === 2 && columns.every(c => c.state === 'done');
   return (
-    <div className="jp-ft-main jp-ft-playground" data-endpoint={endpoint}>
+    <div className="jp-ft-panel jp-ft-playground" data-endpoint={endpoint}>
       <h2>
         Playground · {endpoint}{' '}
         {info && <span className={`jp-ft-state jp-ft-state-${info.state}`}>{info.state}</span>}
@@ -203,7 +203,7 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
       {!info && !error && <div className="jp-ft-empty">Loading the endpoint…</div>}
       {info && (
         <>
-          <div className="jp-ft-field jp-ft-pick-models">
+          <div className="jp-ft-formrow jp-ft-pick-models">
             <span>Models:</span>
             {info.models.map(m => (
               <label key={m} className="jp-ft-check">
@@ -417,7 +417,7 @@ function BlindVote({
             </div>
           )}
           {reveal && (
-            <div className="jp-ft-note jp-ft-blind-revealed">
+            <div className="jp-ft-notice jp-ft-blind-revealed">
               Vote recorded ({reveal.winner === 'tie' ? 'tie' : `${reveal.winner} = ${reveal[reveal.winner]}`}): A was{' '}
               {reveal.A}, B was {reveal.B}.
             </div>

@@ -9,7 +9,7 @@ from jupyter_ft.core import jobstore
 from jupyter_ft.core.api import workspace
 from jupyter_ft.core.scheduler import ensure_scheduler
 
-from . import dataset_handlers, eval_handlers, handlers
+from . import dataset_handlers, eval_handlers, handlers, openapi, studio_handlers
 
 PREFIX = "jupyter-ft/api"
 
@@ -34,5 +34,7 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(handlers.routes(PREFIX))
         self.handlers.extend(dataset_handlers.routes(PREFIX))
         self.handlers.extend(eval_handlers.routes(PREFIX))
+        self.handlers.extend(openapi.routes(PREFIX))
+        self.handlers.extend(studio_handlers.routes(PREFIX))
         # Keep last: anything else under the namespace is a JSON 404.
         self.handlers.append(handlers.fallback_route(PREFIX))

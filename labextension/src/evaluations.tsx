@@ -11,7 +11,8 @@ import React, { useCallback, useEffect, useMemo, useState } from 'react';
 
 import { FineTuningAPI } from './api';
 import { EvalResultsView } from './evalResults';
-import { errorSchema, evalPrefill, formSchema, HIDDEN_FIELDS, MAIN_FIELDS, pickProperties, pruneEmpty } from './panelLogic';
+import { evalPrefill, HIDDEN_FIELDS, MAIN_FIELDS, pickProperties } from './panelLogic';
+import { cleanSpec, dropNullable, extraErrors as errorSchema, unplacedErrors } from './schemaForm';
 import { describeError, requestAPI } from './request';
 import { usePoll } from './usePoll';
 
@@ -143,12 +144,13 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
   const [data, setData] = useState<JSONObject>(() => evalPrefill(prefill));
   const [extraErrors, setExtraErrors] = useState<JSONObject>({});
   const [message, setMessage] = useState<string | null>(null);
+  const [unplaced, setUnplaced] = useState<string[]>([]);
   const [submitting, setSubmitting] = useState(false);
   const [submitted, setSubmitted] = useState<string | null>(null);
   const [datasets, setDatasets] = useState<string[]>([]);
   useEffect(() => {
     requestAPI<JSONObject>('schemas/eval', {}, api.settings)
-      .then(s => setSchema(formSchema(s.schema ?? s)))
+      .then(s => setSchema(dropNullable(s.schema ?? s)))
       .catch(err => setLoadError(describeError(err)));
     requestAPI<{ datasets: { name: string }[] }>('datasets', {}, api.settings)
       .then(r => setDatasets(r.datasets.map(d => d.name)))
@@ -169,10 +171,11 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
     setSubmitting(true);
     setMessage(null);
     setExtraErrors({});
+    setUnplaced([]);
     try {
       const r = await requestAPI<{ evaluation: { id: string } }>(
         'evaluations',
-        { method: 'POST', body: JSON.stringify(pruneEmpty(data)) },
+        { method: 'POST', body: JSON.stringify(cleanSpec(data)) },
         api.settings
       );
       setSubmitted(r.evaluation.id);
@@ -182,6 +185,7 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
       const errors = Array.isArray(body?.errors) ? body.errors : null;
       if (errors && errors.length) {
         setExtraErrors(errorSchema(errors));
+        setUnplaced(unplacedErrors(errors, schema ?? {}));
       }
       setMessage(describeError(err));
     } finally {
@@ -238,6 +242,13 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
       {message && (
         <div className="jp-ft-error jp-ft-form-error" role="alert">
           {message}
+          {unplaced.length > 0 && (
+            <ul>
+              {unplaced.map((u, i) => (
+                <li key={i}>{u}</li>
+              ))}
+            </ul>
+          )}
         </div>
       )}
       <div className="jp-ft-actions">

@@ -11,36 +11,6 @@ export const MAIN_FIELDS = ['name', 'models', 'base', 'dataset', 'split', 'limit
 /** Filled by the server (never by a person). */
 export const HIDDEN_FIELDS = ['kind', 'auto'];
 
-/**
- * A pydantic JSON schema made friendly to rjsf: `anyOf: [X, {type: null}]` (an optional field) becomes X, so the
- * form shows one input instead of a type switch; `$defs` are kept for `$ref`. Pure and recursive.
- */
-export function formSchema(schema: any): any {
-  if (Array.isArray(schema)) {
-    return schema.map(formSchema);
-  }
-  if (!schema || typeof schema !== 'object') {
-    return schema;
-  }
-  const out: JSONObject = {};
-  for (const [k, v] of Object.entries(schema)) {
-    out[k] = formSchema(v);
-  }
-  if (Array.isArray(out.anyOf)) {
-    const rest = out.anyOf.filter((s: any) => !(s && s.type === 'null'));
-    if (rest.length === 1 && rest.length < out.anyOf.length) {
-      const { anyOf, ...others } = out;
-      void anyOf;
-      const merged = { ...rest[0], ...others };
-      if (merged.default === null) {
-        delete merged.default;
-      }
-      return merged;
-    }
-  }
-  return out;
-}
-
 /** The part of a top-level object schema holding only `keys` (with `$defs` kept for references). */
 export function pickProperties(schema: JSONObject, keys: (k: string) => boolean): JSONObject {
   const properties: JSONObject = {};
@@ -57,23 +27,6 @@ export function pickProperties(schema: JSONObject, keys: (k: string) => boolean)
   };
 }
 
-/**
- * rjsf's `extraErrors` from the server's 400 body: each `{field: "evaluators.0.judge.model", message}` lands on
- * that field; an error without a field (or on a field the form does not draw) lands on the form itself.
- */
-export function errorSchema(errors: { field?: string | null; message: string }[]): JSONObject {
-  const root: JSONObject = {};
-  for (const e of errors) {
-    const parts = (e.field ?? '').split('.').filter(p => p !== '');
-    let node = root;
-    for (const p of parts) {
-      node = node[p] ??= {};
-    }
-    (node.__errors ??= []).push(e.message);
-  }
-  return root;
-}
-
 /** Default content of the form for `models` (the first against the others), a pairwise judge ready to fill. */
 export function evalPrefill(prefill: { models?: string[]; dataset?: string }): JSONObject {
   const models = prefill.models && prefill.models.length ? prefill.models : [];
@@ -87,24 +40,6 @@ export function evalPrefill(prefill: { models?: string[]; dataset?: string }): J
     ];
   }
   return data;
-}
-
-/** Drop what a person left empty (rjsf keeps `""` and `undefined`), so the server fills its defaults. */
-export function pruneEmpty(value: any): any {
-  if (Array.isArray(value)) {
-    return value.map(pruneEmpty);
-  }
-  if (value && typeof value === 'object') {
-    const out: JSONObject = {};
-    for (const [k, v] of Object.entries(value)) {
-      const p = pruneEmpty(v);
-      if (p !== undefined && p !== '' && p !== null) {
-        out[k] = p;
-      }
-    }
-    return out;
-  }
-  return value;
 }
 
 /** The absolute proxied URL of an endpoint (`proxy_url` is Jupyter-relative: "/jupyter-ft/endpoints/x/v1"). */

@@ -5,18 +5,16 @@
 import { barLayout, barPanels, disagrees, magnitude, niceTicks } from '../evalBars';
 import { layoutLineage, ILineage, NODE_H, NODE_W } from '../lineageLayout';
 import {
-  errorSchema,
   evalPrefill,
   fieldErrors,
-  formSchema,
   humanBytes,
   humanCount,
   hubState,
   pickProperties,
   proxiedURL,
-  pruneEmpty,
   splitEntries
 } from '../panelLogic';
+import { dropNullable } from '../schemaForm';
 import { chatDelta, readSSE, SSEParser, ISSEEvent } from '../sse';
 
 // --- SSE --------------------------------------------------------------------------------------------------------
@@ -234,28 +232,17 @@ describe('evaluation form helpers', () => {
     },
     required: ['models']
   };
-  it('turns optional fields into plain inputs, recursively', () => {
-    const s = formSchema(schema);
-    expect(s.properties.name).toEqual({ type: 'string', maxLength: 9, title: 'Name' });
-    expect(s.$defs.J.properties.model).toEqual({ type: 'string' });
+  it('splits the schema into main and advanced parts, references kept', () => {
+    const s = dropNullable(schema);
     const main = pickProperties(s, k => k !== 'seed');
     expect(Object.keys(main.properties)).toEqual(['name', 'models']);
     expect(main.required).toEqual(['models']);
     expect(main.$defs).toBe(s.$defs);
   });
-  it('puts server errors on the fields they name', () => {
-    expect(
-      errorSchema([
-        { field: 'evaluators.0.judge.model', message: 'Field required' },
-        { field: null, message: 'whole form' }
-      ])
-    ).toEqual({ evaluators: { 0: { judge: { model: { __errors: ['Field required'] } } } }, __errors: ['whole form'] });
-  });
-  it('prefills a pairwise judge against the last model and drops empty values', () => {
+  it('prefills a pairwise judge against the last model', () => {
     const p = evalPrefill({ models: ['m@1', 'base'] });
     expect(p.evaluators[0]).toMatchObject({ type: 'pairwise_judge', baseline: 'base' });
     expect(evalPrefill({ models: ['m@1'] }).evaluators).toBeUndefined();
-    expect(pruneEmpty({ a: '', b: null, c: { d: undefined, e: 1 }, f: [{ g: '' }] })).toEqual({ c: { e: 1 }, f: [{}] });
   });
 });
 

@@ -37,8 +37,7 @@ GGUF_OUTTYPES = ("f32", "f16", "bf16", "q8_0", "auto")
 GGUF_HOWTO = (
     "GGUF export needs llama.cpp's converter: `git clone https://github.com/ggml-org/llama.cpp` and "
     f"`pip install -r llama.cpp/requirements/requirements-convert_hf_to_gguf.txt` (it brings the `gguf` package), "
-    f"then set {LLAMA_CPP_ENV}=/path/to/llama.cpp (or put {CONVERTER} on PATH). The Hugging Face folder was "
-    "written either way; llama.cpp's converter, vLLM and TGI read it as it is.")
+    f"then set {LLAMA_CPP_ENV}=/path/to/llama.cpp (or put {CONVERTER} on PATH)")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 

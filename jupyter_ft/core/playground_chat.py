@@ -154,7 +154,12 @@ def _pick(served: list[str], models: list[str] | None, url: str, api_key: str | 
     unknown = [m for m in chosen if m not in served]
     if unknown:
         raise PlaygroundError("models", f"{unknown} not served by {endpoint}; it serves {served}", status=404)
-    return [Target(m, url, m, api_key, endpoint) for m in chosen]
+    return [Target(_short(m), url, m, api_key, endpoint) for m in chosen]
+
+
+def _short(served: str) -> str:
+    """A column title for a served name: a base served under its folder's path shows as the folder's name."""
+    return served.rstrip("/").rsplit("/", 1)[-1] if served.startswith(("/", "./", "~")) else served
 
 
 def resolve_targets(ws: Workspace, source: Any, models: list[str] | None = None,

@@ -9,7 +9,7 @@ from jupyter_ft.core import jobstore
 from jupyter_ft.core.api import workspace
 from jupyter_ft.core.scheduler import ensure_scheduler
 
-from . import catalog_handlers, dataset_handlers, eval_handlers, handlers, openapi
+from . import catalog_handlers, dataset_handlers, eval_handlers, handlers, mlflow_ui, openapi
 
 PREFIX = "jupyter-ft/api"
 
@@ -31,6 +31,8 @@ class JupyterFTApp(ExtensionApp):
         self.settings["jupyter_ft_workspace"] = ws
         self.settings["jupyter_ft_max_upload_bytes"] = self.max_upload_bytes
         self.settings["jupyter_ft_model_folders"] = list(self.model_folders)
+        # started on first use; stopped in stop_extension
+        self.settings["jupyter_ft_mlflow_ui"] = mlflow_ui.MLflowUI(ws, self.serverapp.base_url)
         # After a server restart, make sure queued work is picked up and running jobs are watched again.
         if jobstore.list_jobs(ws, ["queued", "running"]):
             ensure_scheduler(ws)
@@ -42,5 +44,9 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(eval_handlers.routes(PREFIX))
         self.handlers.extend(openapi.routes(PREFIX))
         self.handlers.extend(catalog_handlers.routes(PREFIX))
+        self.handlers.extend(mlflow_ui.routes(PREFIX))
         # Keep last: anything else under the namespace is a JSON 404.
         self.handlers.append(handlers.fallback_route(PREFIX))
+
+    async def stop_extension(self) -> None:
+        mlflow_ui.stop(self.settings)

@@ -15,6 +15,8 @@ import urllib.request
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from jupyter_ft.core import jobstore
+
 from .browser import TOKEN, artifacts_dir, chromium_page, lab  # noqa: F401  (lab is a fixture)
 
 
@@ -29,6 +31,14 @@ async def test_status_before_first_use_names_the_proxied_url(ws, jp_fetch, jp_ba
     assert status["state"] == "stopped" and status["pid"] is None
     assert status["url"] == jp_base_url.rstrip("/") + "/jupyter-ft/mlflow/"
     assert status["tracking_uri"] == ws.tracking_uri
+    # a job's detail links its run in the proxied UI
+    jobstore.insert(ws, job_id="sft-run", kind="train", technique="sft", name=None, device="cpu",
+                    spec={"model": "m", "dataset": "d"}, submitted={}, max_attempts=3)
+    r = await jp_fetch("jupyter-ft", "api", "jobs", "sft-run")
+    assert json.loads(r.body)["job"]["mlflow_ui_url"] is None
+    jobstore.set_fields(ws, "sft-run", mlflow_run_id="abc", mlflow_experiment_id="7", tracking_uri=ws.tracking_uri)
+    r = await jp_fetch("jupyter-ft", "api", "jobs", "sft-run")
+    assert json.loads(r.body)["job"]["mlflow_ui_url"] == status["url"] + "#/experiments/7/runs/abc"
 
 
 @pytest.fixture

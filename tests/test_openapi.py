@@ -30,7 +30,7 @@ def queued(ws, job_id: str, kind: str = "train", spec: dict | None = None) -> st
     return job_id
 
 
-def seed(ws, tmp_path) -> dict[str, str]:
+def seed(ws, tmp_path, model) -> dict[str, str]:
     """What the document's `<name>` example values stand for. Engineers adding routes add their fixtures here."""
     job = queued(ws, "sft-example")
     ws.job_dir(job).mkdir(parents=True, exist_ok=True)
@@ -40,7 +40,7 @@ def seed(ws, tmp_path) -> dict[str, str]:
     ev = queued(ws, "eval-example", kind="eval", spec={"models": ["base"], "dataset": "d", "evaluators": []})
     ft.datasets.add(demo_data.sft_rows(6), name="caps", technique="sft")
     return {"job": job, "eval": ev, "cancel_job": queued(ws, "sft-to-cancel"), "dataset": "caps",
-            "model": str(tmp_path / "no-model"), "cursor": str(jobstore.cursor(ws))}
+            "model": str(model), "cursor": str(jobstore.cursor(ws))}
 
 
 async def get_document(jp_fetch) -> dict:
@@ -127,9 +127,9 @@ def validate(document: dict, schema: dict, body, where: str) -> None:
     assert not errors, f"{where}: the answer does not match the documented schema: {errors[0]}"
 
 
-async def test_every_example_answers_as_documented(ws, jp_fetch, tmp_path):
+async def test_every_example_answers_as_documented(ws, jp_fetch, tmp_path, tiny_model):
     document = await get_document(jp_fetch)
-    seeds = seed(ws, tmp_path)
+    seeds = seed(ws, tmp_path, tiny_model)
     ran = 0
     for path, ops in document["paths"].items():
         for method, op in ops.items():

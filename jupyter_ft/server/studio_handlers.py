@@ -110,3 +110,34 @@ def routes(prefix: str) -> list[tuple[str, type]]:
         (rf"{prefix}/templates/(?P<name>[A-Za-z0-9_-]+)/?", TemplateHandler),
         (rf"{prefix}/datasets/{name}/{version}/tokens/?", DatasetTokensHandler),
     ]
+
+
+# --- OpenAPI docs of these routes (see server/openapi.py) ---------------------------------------------------------
+
+from .openapi import ANY_OBJECT, BOOLEAN, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
+
+TEMPLATE_ITEM = obj(["name", "filename", "description", "available"], name=STRING, filename=STRING,
+                    description=STRING, available=BOOLEAN)
+TOKEN_STATS = obj(["ref", "split", "rows", "measured", "max_length", "over_max_length", "p50", "histogram"],
+                  ref=STRING, split=STRING, rows=INTEGER, measured=INTEGER, max_length=INTEGER,
+                  over_max_length=INTEGER, over_fraction=NUMBER, min=INTEGER, mean=NUMBER, p50=NUMBER, p90=NUMBER,
+                  p99=NUMBER, max=INTEGER,
+                  histogram=obj(["edges", "counts"], edges=array(NUMBER), counts=array(INTEGER)))
+_DS = {"name": "@dataset", "version": "latest"}
+
+DOCS = [
+    doc("GET", "templates", "The notebook templates shipped with jupyter_ft (the Studio's quick-start notebook)",
+        response=obj(["templates"], templates=array(TEMPLATE_ITEM)), errors=(), tags=("studio",),
+        examples=[example()]),
+    doc("GET", "templates/{name}", "One template's notebook (nbformat JSON, outputs cleared), for a client to save "
+        "a copy through the contents API", response=obj(["name", "filename", "notebook"], name=STRING,
+                                                         filename=STRING, description=STRING, notebook=ANY_OBJECT),
+        errors=(404,), tags=("studio",),
+        examples=[example(path={"name": "quickstart"}), example(path={"name": "no-such-template"}, status=404)]),
+    doc("GET", "datasets/{name}/{version}/tokens", "Token lengths of a version's rows as the technique tokenizes "
+        "them with a model's tokenizer: percentiles, histogram, rows over max_length (measured in a child "
+        "process, on a seeded sample of at most 10,000 rows)", query=DatasetTokensHandler.QUERY,
+        response=obj(["stats"], stats=TOKEN_STATS), errors=(400, 404, 504),
+        examples=[example(path=_DS, status=400, summary="no model given"),
+                  example(path={"name": "no-such-dataset", "version": "latest"}, query={"model": "m"}, status=404)]),
+]

@@ -75,6 +75,33 @@ export interface IMetricsPage {
   last_seq: number;
 }
 
+/** `GET schemas/{kind}`: the spec's JSON schema plus layout hints (core/form_schema.py). */
+export interface IFormSchema {
+  kind: string;
+  schema: Record<string, any>;
+  uiSchema?: Record<string, any>;
+  /** Every field once: the main group first, then the Advanced ones a form folds. */
+  groups?: IFormGroup[];
+  /** technique -> its options field. */
+  technique_blocks?: Record<string, string>;
+}
+
+export interface IFormGroup {
+  name: string;
+  title: string;
+  fields: string[];
+  advanced: boolean;
+}
+
+/** `POST preview`: the sized spec, each auto value with its reason, and the errors naming fields. */
+export interface IPreview {
+  valid: boolean;
+  spec: Record<string, any> | null;
+  auto: Record<string, { value: unknown; why: string } | string>;
+  errors: { field: string | null; message: string }[];
+  dataset_chosen?: boolean;
+}
+
 /** A catalog version (`DatasetVersion.to_dict()` in core/datasets/catalog.py). */
 export interface IDatasetVersion {
   name: string;
@@ -212,20 +239,14 @@ export class FineTuningAPI {
     );
   }
 
-  /** The TrainSpec JSON schema the server publishes (for the Customize form). */
-  async trainSchema(): Promise<Record<string, any>> {
-    const body = await requestAPI<Record<string, any>>('schemas/train', {}, this.settings);
-    return body.schema && typeof body.schema === 'object' && body.schema.properties ? body.schema : body;
+  /** The TrainSpec JSON schema the server publishes, with its layout hints (for the Customize form). */
+  async trainSchema(): Promise<IFormSchema> {
+    return requestAPI<IFormSchema>('schemas/train', {}, this.settings);
   }
 
-  /** What submitting `spec` would store (auto-sized, with `auto` saying why), without submitting. */
-  async previewJob(spec: object): Promise<Record<string, any>> {
-    const body = await requestAPI<{ spec?: Record<string, any> } & Record<string, any>>(
-      'jobs/preview',
-      { method: 'POST', body: JSON.stringify(spec) },
-      this.settings
-    );
-    return body.spec ?? body;
+  /** What submitting `spec` would store (auto-sized: each empty field's value and why), without submitting. */
+  async previewJob(spec: object): Promise<IPreview> {
+    return requestAPI<IPreview>('preview', { method: 'POST', body: JSON.stringify(spec) }, this.settings);
   }
 
   async listDatasets(): Promise<IDatasetVersion[]> {

@@ -10,6 +10,7 @@ import type { FieldTemplateProps, ObjectFieldTemplateProps, RJSFSchema, UiSchema
 import validator from '@rjsf/validator-ajv8';
 import React, { useContext, useEffect, useMemo, useRef, useState } from 'react';
 
+import { IFormSchema, IPreview } from './api';
 import { VisibleContext } from './mainArea';
 import { describeError, errorBody } from './request';
 import { autoHint, cleanSpec, extraErrors, fieldOrder, formSchema, JSONSchema, techniques, unplacedErrors } from './schemaForm';
@@ -19,7 +20,7 @@ export const PREVIEW_DEBOUNCE_MS = 600;
 
 interface IFormContext {
   data: any;
-  preview: JSONSchema | null;
+  preview: IPreview | null;
   groups: [string, string[]][];
   main: string[];
   /** Top-level fields with an error: their Advanced group opens so the error is seen. */
@@ -30,10 +31,11 @@ type FieldError = { field?: string | null; message: string };
 
 export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: object }): JSX.Element {
   const visible = useContext(VisibleContext);
-  const [schema, setSchema] = useState<JSONSchema | null>(null);
+  const [form, setForm] = useState<IFormSchema | null>(null);
+  const schema: JSONSchema | null = form?.schema ?? null;
   const [loadError, setLoadError] = useState<string | null>(null);
   const [data, setData] = useState<any>({ ...prefill });
-  const [preview, setPreview] = useState<JSONSchema | null>(null);
+  const [preview, setPreview] = useState<IPreview | null>(null);
   const [previewState, setPreviewState] = useState<'idle' | 'busy' | 'ok' | 'error'>('idle');
   const [previewErrors, setPreviewErrors] = useState<FieldError[]>([]);
   const [submitErrors, setSubmitErrors] = useState<FieldError[] | null>(null);
@@ -42,13 +44,13 @@ export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: 
   const previewSeq = useRef(0);
 
   useEffect(() => {
-    studio.api.trainSchema().then(setSchema, err => setLoadError(describeError(err)));
+    studio.api.trainSchema().then(setForm, err => setLoadError(describeError(err)));
   }, []);
 
   const all = schema ? techniques(schema) : [];
   const technique: string = data.technique || schema?.properties?.technique?.default || 'sft';
   const shown = useMemo(() => (schema ? formSchema(schema, technique) : null), [schema, technique]);
-  const order = useMemo(() => (schema ? fieldOrder(schema, technique) : { main: [], advanced: [] }), [schema, technique]);
+  const order = useMemo(() => (schema ? fieldOrder(schema, technique, form?.groups) : { main: [], advanced: [] }), [schema, technique]);
   const spec = useMemo(() => cleanSpec({ ...data, technique }, technique, all), [data, technique, schema]);
 
   // Ask the server what it would choose for the empty fields (debounced; the latest answer wins).
@@ -64,8 +66,8 @@ export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: 
         const p = await studio.api.previewJob(spec);
         if (mine === previewSeq.current) {
           setPreview(p);
-          setPreviewErrors([]);
-          setPreviewState('ok');
+          setPreviewErrors(p.errors ?? []);
+          setPreviewState(p.errors?.length ? 'error' : 'ok');
         }
       } catch (err) {
         if (mine === previewSeq.current) {

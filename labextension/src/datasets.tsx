@@ -254,9 +254,7 @@ function Uploader({ studio, onUploaded }: { studio: IStudio; onUploaded: () => v
       )}
       {failure && (
         <div className="jp-ft-error jp-ft-upload-error" role="alert">
-          <div>
-            {failure.file.name}: {failure.body?.message?.split('\n')[0] ?? failure.message}
-          </div>
+          <div>{withFileName(failure.file.name, failure.body?.message?.split('\n')[0] ?? failure.message)}</div>
           {failure.body && problemLines(failure.body).length > 0 && (
             <ul className="jp-ft-problems">
               {problemLines(failure.body).map((p, i) => (
@@ -273,6 +271,10 @@ function Uploader({ studio, onUploaded }: { studio: IStudio; onUploaded: () => v
       )}
     </div>
   );
+}
+
+function withFileName(name: string, message: string): string {
+  return message.startsWith(name) ? message : `${name}: ${message}`;
 }
 
 function conversionLines(v: IDatasetVersion): string[] {

@@ -32,11 +32,13 @@ export function JobsTab({ api, visible, openJob, openCustomize }: ITabProps): JS
   const [actionError, setActionError] = useState<string | null>(null); // of the last cancel; stays until dismissed
   const [openLogs, setOpenLogs] = useState<Set<string>>(new Set());
   const seq = useRef(0);
+  const failed = useRef(false); // after an error, the next round asks for the full list at once (no long hold)
 
   /** One round: a long-poll from the cursor (or the full list on a refresh); returns the delay to the next. */
   const load = useCallback(
     async (fresh = false): Promise<number> => {
       const mine = ++seq.current;
+      fresh = fresh || failed.current;
       const cursor = fresh ? null : liveRef.current.cursor;
       try {
         const page = await api.jobsSince(cursor, LONG_POLL_S);
@@ -44,11 +46,13 @@ export function JobsTab({ api, visible, openJob, openCustomize }: ITabProps): JS
           return 0; // a newer round (e.g. Refresh) started meanwhile
         }
         liveRef.current = applyPage(fresh ? EMPTY : liveRef.current, page);
+        failed.current = false;
         setLive(liveRef.current);
         setError(null);
         return liveRef.current.cursor === null ? POLL_MS : 50;
       } catch (err) {
         if (mine === seq.current) {
+          failed.current = true;
           setError(describeError(err));
         }
         return POLL_MS;

@@ -80,9 +80,38 @@ export function formSchema(schema: JSONSchema, technique: string): JSONSchema {
   return { ...simple, properties, required };
 }
 
-/** Field order for one technique: main fields, the technique's block, then the advanced groups. */
-export function fieldOrder(schema: JSONSchema, technique: string): { main: string[]; advanced: [string, string[]][] } {
+/** The server's layout hints (`groups` of `GET schemas/train`). */
+export interface IGroupHint {
+  name: string;
+  title: string;
+  fields: string[];
+  advanced: boolean;
+}
+
+/**
+ * Field order for one technique: main fields, the technique's block, then the advanced groups. The server's
+ * `groups` decide when given (one layout for every face); the built-in lists are the fallback.
+ */
+export function fieldOrder(
+  schema: JSONSchema,
+  technique: string,
+  groups?: IGroupHint[]
+): { main: string[]; advanced: [string, string[]][] } {
   const present = new Set(Object.keys(formSchema(schema, technique).properties));
+  if (groups && groups.length) {
+    const placedByServer = new Set<string>();
+    const pick = (fields: string[]) => fields.filter(f => present.has(f) && !placedByServer.has(f) && (placedByServer.add(f), true));
+    const main = groups.filter(g => !g.advanced).flatMap(g => pick(g.fields));
+    const advanced: [string, string[]][] = groups
+      .filter(g => g.advanced)
+      .map(g => [g.title, pick(g.fields)] as [string, string[]])
+      .filter(([, f]) => f.length > 0);
+    const rest = [...present].filter(f => !placedByServer.has(f));
+    if (rest.length) {
+      advanced.push(['Other', rest]);
+    }
+    return { main, advanced };
+  }
   const main = MAIN_FIELDS.filter(f => present.has(f));
   if (present.has(technique)) {
     main.push(technique);
@@ -168,7 +197,7 @@ export function unplacedErrors(
  * The hint under an empty field: the value the server would choose and why (from the preview's `auto`), else
  * the value it would use (from the previewed spec). null when the field is set or there is nothing to say.
  */
-export function autoHint(path: string[], data: any, preview: JSONSchema | null): string | null {
+export function autoHint(path: string[], data: any, preview: JSONSchema | null | { auto?: any; spec?: any }): string | null {
   if (!preview || path.length === 0) {
     return null;
   }
@@ -176,15 +205,23 @@ export function autoHint(path: string[], data: any, preview: JSONSchema | null):
   if (own !== undefined && own !== null && own !== '') {
     return null;
   }
-  const why = preview.auto?.[path.join('.')];
-  if (why) {
-    return `auto: ${why}`;
+  const entry = preview.auto?.[path.join('.')];
+  if (entry && typeof entry === 'object') {
+    const value = entry.value === undefined || entry.value === null ? '' : `${formatValue(entry.value)}`;
+    return entry.why ? `auto: ${entry.why.startsWith(value) ? entry.why : `${value} (${entry.why})`}` : `auto: ${value}`;
   }
-  const value = getPath(preview, path);
+  if (typeof entry === 'string' && entry) {
+    return `auto: ${entry}`;
+  }
+  const value = getPath(preview.spec ?? preview, path);
   if (value === undefined || value === null || typeof value === 'object') {
     return null;
   }
   return `auto: ${String(value)}`;
+}
+
+function formatValue(v: unknown): string {
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
 export function getPath(obj: any, path: string[]): any {

@@ -8,11 +8,14 @@ import React, { useEffect, useState } from 'react';
 
 import { ITabProps, TABS } from './tabs';
 
+/** The tab shown first: what is running now. */
+export const DEFAULT_TAB = 'jobs';
+
 /** Everything a tab receives except `visible`, which the widget tracks. */
 export type IStudio = Omit<ITabProps, 'visible'>;
 
 function Sidebar(props: ITabProps & { select: ISignal<FineTuningSidebar, string> }): JSX.Element {
-  const [current, setCurrent] = useState(TABS[0].id);
+  const [current, setCurrent] = useState(TABS.some(t => t.id === DEFAULT_TAB) ? DEFAULT_TAB : TABS[0].id);
   useEffect(() => {
     const onSelect = (_: unknown, id: string) => setCurrent(id);
     props.select.connect(onSelect);

@@ -180,7 +180,8 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     row.locator(".jp-ft-act-evaluate").click()
     eval_form = flow.main_panel(".jp-ft-eval-form")
     eval_form.locator("#jp-ft-eval_dataset").fill(ref)
-    eval_form.locator("#jp-ft-eval_limit").fill(str(EVAL_LIMIT))
+    eval_form.locator(".jp-ft-eval-advanced > summary").click()  # `limit` is folded under Advanced
+    eval_form.locator("#jp-ft-eval-adv_limit").fill(str(EVAL_LIMIT))
     eval_form.locator("#jp-ft-eval_evaluators_0_judge_base_url").fill(judge.url)
     eval_form.locator("#jp-ft-eval_evaluators_0_judge_model").fill("stand-in")
     flow.shot("7a-eval-form")

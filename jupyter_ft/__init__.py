@@ -12,14 +12,19 @@ from .core.specs import SpecError, TrainSpec  # noqa: E402
 from .core.eval_spec import EvalSpec  # noqa: E402
 from .core.evaluation import EvalJob, dry_run_evaluator, eval_jobs, evaluate  # noqa: E402
 from .core.evaluation import results as _eval_results  # noqa: E402
+from .core.export import ExportError, ExportResult, export  # noqa: E402  (torch runs in a worker process)
 
 
 def eval_results(job_id: str, workspace_root=None) -> dict:
     """The results of an evaluation job (metrics with 95% intervals, per-sample answers and scores, errors),
     current while it runs; see `jupyter_ft.core.evaluation.results` for the schema."""
     return _eval_results(workspace(workspace_root) if workspace_root else None, job_id)
+from .core.model_handles import model, models  # noqa: E402  (the model registry: ft.models(), ft.model("name@3"))
+from .core.lineage import lineage  # noqa: E402
+from .core.reproduce import reproduce  # noqa: E402
 from . import datasets  # noqa: E402  (ft.datasets: the dataset catalog)
 from . import ui  # noqa: E402  (cheap: each panel imports ipywidgets/plotly when opened)
+from . import playground  # noqa: E402  (ft.playground: votes and the preference dataset they become)
 
 
 def make_tiny_model(output_dir, **kwargs):
@@ -55,6 +60,7 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyter_ft"}]
 
 
-__all__ = ["EvalJob", "EvalSpec", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "dry_run_evaluator",
-           "eval_jobs", "eval_results", "evaluate", "datasets", "get_job", "jobs", "make_tiny_model",
-           "preview", "submit", "train", "ui", "workspace"]
+__all__ = ["EvalJob", "EvalSpec", "ExportError", "ExportResult", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel",
+           "datasets", "dry_run_evaluator", "eval_jobs", "eval_results", "evaluate", "export", "get_job", "jobs",
+           "lineage", "make_tiny_model", "model", "models", "playground", "preview", "reproduce", "submit", "train",
+           "ui", "workspace"]

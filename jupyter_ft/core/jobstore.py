@@ -172,8 +172,23 @@ def finish(ws: Workspace, job_id: str, state: str, error: str | None = None, *, 
             (state, error, time.time(), job_id, *only_from),
         )
         if cur.rowcount:
+            if state == "succeeded":
+                _register_event(c, job_id)
             _append_event(c, job_id, "end", None, {"state": state, "error": error})
         return bool(cur.rowcount)
+
+
+def _register_event(c, job_id: str) -> None:
+    """A succeeded training job asks the forwarder to register its output (see `registry`), in the same
+    transaction as its success, so no succeeded job is left unregistered and no failed one is registered."""
+    row = c.execute("SELECT kind, spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None or row["kind"] != "train":
+        return
+    from .registry import register_payload
+
+    payload = register_payload(json.loads(row["spec"]))
+    if payload is not None:
+        _append_event(c, job_id, "register", None, payload)
 
 
 def requeue(ws: Workspace, job_id: str, reason: str) -> None:

@@ -9,7 +9,12 @@ from jupyter_ft.core import jobstore
 from jupyter_ft.core.api import workspace
 from jupyter_ft.core.scheduler import ensure_scheduler
 
-from . import catalog_handlers, dataset_handlers, eval_handlers, handlers, mlflow_ui, openapi
+from . import dataset_handlers, eval_handlers, handlers, openapi  # noqa: I001  (one module per line below: fewer merge conflicts)
+from . import export_handlers
+from . import studio_handlers
+from . import playground_handlers
+from . import catalog_handlers
+from . import mlflow_ui
 
 PREFIX = "jupyter-ft/api"
 
@@ -42,7 +47,10 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(handlers.routes(PREFIX))
         self.handlers.extend(dataset_handlers.routes(PREFIX))
         self.handlers.extend(eval_handlers.routes(PREFIX))
+        self.handlers.extend(playground_handlers.routes(PREFIX))
         self.handlers.extend(openapi.routes(PREFIX))
+        self.handlers.extend(studio_handlers.routes(PREFIX))
+        self.handlers.extend(export_handlers.routes(PREFIX))
         self.handlers.extend(catalog_handlers.routes(PREFIX))
         self.handlers.extend(mlflow_ui.routes(PREFIX))
         # Keep last: anything else under the namespace is a JSON 404.

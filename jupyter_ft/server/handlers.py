@@ -157,7 +157,10 @@ class JobHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self, job_id: str) -> None:
         rec = self.record(job_id)
+        from jupyter_ft.core.registry import registration_state
+
         self.reply({"job": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted,
+                            "registration": registration_state(self.ws, rec),
                             "mlflow_ui_url": self.mlflow_ui_url(rec)}})
 
     def mlflow_ui_url(self, rec: jobstore.JobRecord) -> str | None:
@@ -292,7 +295,10 @@ JOB_LIST = obj(["jobs", "cursor", "full"], jobs=array(JOB_SUMMARY),
 JOB_DETAIL = obj(["job"], job={**JOB_SUMMARY, "required": JOB_SUMMARY["required"] + ["spec", "submitted"],
                                "properties": {**JOB_SUMMARY["properties"], "spec": ANY_OBJECT, "submitted": ANY_OBJECT,
                                               "mlflow_ui_url": {**NULLABLE_STRING, "description": "the run in the "
-                                                                "MLflow UI proxied by Jupyter"}}})
+                                                                "MLflow UI proxied by Jupyter"},
+                                              "registration": obj(["state"], state={"enum": [
+                                                  "pending", "registered", "failed", "skipped"]},
+                                                  model=NULLABLE_STRING, error=NULLABLE_STRING)}})
 LOGS = obj(["id", "logs"], id=STRING, logs=STRING, offset=INTEGER,
            next_offset={**INTEGER, "description": "the next call's `offset`"}, size=INTEGER, reset=BOOLEAN)
 METRIC_ROW = {"type": "object", "required": ["step"], "properties": {"step": INTEGER},

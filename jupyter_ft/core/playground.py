@@ -380,7 +380,8 @@ def preference_rows(all_votes: list[Vote]) -> PreferenceRows:
                 continue
             rows.append({"prompt": messages_of(v.prompt), "chosen": [{"role": "assistant", "content": chosen}],
                          "rejected": [{"role": "assistant", "content": text}]})
-            records.append({"vote_id": v.id, "prompt": prompt_text(v.prompt), "chosen_model": v.models[v.winner], "rejected_model": v.models[label],
+            records.append({"vote_id": v.id, "prompt": prompt_text(v.prompt), "chosen_model": v.models[v.winner],
+                            "rejected_model": v.models[label],
                             "settings": v.settings, "endpoint": v.endpoint, "blind": v.pair_id is not None})
             made += 1
         if not made:

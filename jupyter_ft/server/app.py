@@ -14,6 +14,7 @@ from . import export_handlers
 from . import studio_handlers
 from . import playground_handlers
 from . import catalog_handlers
+from . import registry_handlers
 from . import mlflow_ui
 
 PREFIX = "jupyter-ft/api"
@@ -52,6 +53,7 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(studio_handlers.routes(PREFIX))
         self.handlers.extend(export_handlers.routes(PREFIX))
         self.handlers.extend(catalog_handlers.routes(PREFIX))
+        self.handlers.extend(registry_handlers.routes(PREFIX))
         self.handlers.extend(mlflow_ui.routes(PREFIX))
         # Keep last: anything else under the namespace is a JSON 404.
         self.handlers.append(handlers.fallback_route(PREFIX))

@@ -86,10 +86,11 @@ class Playground(widgets.VBox):
         self._started = 0.0
         self._ready = False  # every answer in and the round closed: votes allowed
 
-        self.w_max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=4096, description="max tokens", style={"description_width": "initial"},
+        label = {"description_width": "initial"}
+        self.w_max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=4096, description="max tokens", style=label,
                                                    layout=widgets.Layout(width="170px"))
-        self.w_temperature = widgets.BoundedFloatText(temperature, min=0, max=2, step=0.1, description="temperature", style={"description_width": "initial"},
-                                                      layout=widgets.Layout(width="170px"))
+        self.w_temperature = widgets.BoundedFloatText(temperature, min=0, max=2, step=0.1, description="temperature",
+                                                      style=label, layout=widgets.Layout(width="170px"))
         self.w_top_p = widgets.BoundedFloatText(top_p, min=0.01, max=1, step=0.05, description="top_p",
                                                 layout=widgets.Layout(width="150px"))
         self.w_seed = widgets.Text("" if seed is None else str(seed), placeholder="none", description="seed",
@@ -271,7 +272,8 @@ class Playground(widgets.VBox):
                     self._judge = make_judge(self.judge_spec)
             (col.score,) = self._judge.score([(self.prompt, col.text)])
         except Exception as exc:
-            col.meta.value = self._meta(col) + f"<br><span style='color:#c62828;font-size:80%'>judge: {_esc(str(exc))}</span>"
+            col.meta.value = (self._meta(col) + "<br><span style='color:#c62828;font-size:80%'>"
+                              f"judge: {_esc(str(exc))}</span>")
             return
         col.meta.value = self._meta(col)
 

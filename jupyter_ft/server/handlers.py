@@ -295,7 +295,10 @@ JOB_LIST = obj(["jobs", "cursor", "full"], jobs=array(JOB_SUMMARY),
 JOB_DETAIL = obj(["job"], job={**JOB_SUMMARY, "required": JOB_SUMMARY["required"] + ["spec", "submitted"],
                                "properties": {**JOB_SUMMARY["properties"], "spec": ANY_OBJECT, "submitted": ANY_OBJECT,
                                               "mlflow_ui_url": {**NULLABLE_STRING, "description": "the run in the "
-                                                                "MLflow UI proxied by Jupyter"}}})
+                                                                "MLflow UI proxied by Jupyter"},
+                                              "registration": obj(["state"], state={"enum": [
+                                                  "pending", "registered", "failed", "skipped"]},
+                                                  model=NULLABLE_STRING, error=NULLABLE_STRING)}})
 LOGS = obj(["id", "logs"], id=STRING, logs=STRING, offset=INTEGER,
            next_offset={**INTEGER, "description": "the next call's `offset`"}, size=INTEGER, reset=BOOLEAN)
 METRIC_ROW = {"type": "object", "required": ["step"], "properties": {"step": INTEGER},

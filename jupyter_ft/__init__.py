@@ -12,6 +12,8 @@ from .core.specs import SpecError, TrainSpec  # noqa: E402
 from .core.eval_spec import EvalSpec  # noqa: E402
 from .core.evaluation import EvalJob, dry_run_evaluator, eval_jobs, evaluate  # noqa: E402
 from .core.evaluation import results as _eval_results  # noqa: E402
+from .core.deploy_api import deploy, endpoint, endpoints  # noqa: E402  (endpoints: ft.deploy / ft.endpoints)
+from .core.deploy_spec import DeploySpec  # noqa: E402
 
 
 def eval_results(job_id: str, workspace_root=None) -> dict:
@@ -55,6 +57,6 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyter_ft"}]
 
 
-__all__ = ["EvalJob", "EvalSpec", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "dry_run_evaluator",
-           "eval_jobs", "eval_results", "evaluate", "datasets", "get_job", "jobs", "make_tiny_model",
+__all__ = ["DeploySpec", "EvalJob", "EvalSpec", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "dry_run_evaluator",
+           "eval_jobs", "eval_results", "evaluate", "datasets", "deploy", "endpoint", "endpoints", "get_job", "jobs", "make_tiny_model",
            "preview", "submit", "train", "ui", "workspace"]

@@ -44,6 +44,7 @@ START_TIMEOUT_ENV = "JUPYTER_FT_ENDPOINT_START_TIMEOUT"
 RESTART_DELAYS_S = (0.0, 2.0, 5.0, 15.0, 30.0)  # after 0, 1, 2, ... starts in a row died before becoming ready
 MAX_STREAK = len(RESTART_DELAYS_S)              # then the endpoint is `failed`
 STOP_GRACE_S = 10.0
+PORT_RELEASE_WAIT_S = 5.0  # how long a restart waits for its old port before taking another one
 Progress = Callable[[str], None]
 
 
@@ -166,6 +167,10 @@ def _launch(ws: Workspace, rec: EndpointRecord, why: str) -> EndpointRecord:
     """Start the server process for `rec` (on its recorded port when that is free) and record its pid."""
     (rec.dir / "ready.json").unlink(missing_ok=True)
     port = rec.port
+    # a SIGKILLed server's threads may still hold its socket for a moment after its main thread shows as dead
+    deadline = time.time() + PORT_RELEASE_WAIT_S
+    while port and not port_free(rec.host, port) and time.time() < deadline:
+        time.sleep(0.1)
     if not port or not port_free(rec.host, port):
         new = free_port(rec.host)
         if port:
@@ -321,6 +326,8 @@ def deploy(spec: DeploySpec | dict | str, ws: Workspace, *, wait: bool = True, t
         from . import devices
 
         try:
+            if not vllm_plan.vllm_importable():  # said before the (slow) accelerator probe
+                raise vllm_plan.VllmUnavailable(vllm_plan.INSTALL_HINT)
             device = devices.resolve(spec.device, ws.root / "devices.json")
             vllm_plan.check_runnable(device.kind)
         except ValueError as exc:
@@ -330,8 +337,12 @@ def deploy(spec: DeploySpec | dict | str, ws: Workspace, *, wait: bool = True, t
         notes.append(f"the direct port binds {spec.host}, so it is reachable beyond this machine (the API key is "
                      "still required); host='127.0.0.1' keeps it local")
     port = spec.port
-    if port and not port_free(spec.host, port):
+    try:
         new = free_port(spec.host)
+    except OSError as exc:
+        raise DeployError("host", f"cannot listen on {spec.host}: {exc.strerror or exc} (use an address of this "
+                                  "machine, e.g. 127.0.0.1 or 0.0.0.0)") from None
+    if port and not port_free(spec.host, port):
         notes.append(f"port {port} on {spec.host} is in use by another program; endpoint {spec.name!r} listens on "
                      f"port {new} instead")
         port = new

@@ -74,6 +74,36 @@ class Job:
         return self.record.mlflow_run_id
 
     @property
+    def registration(self) -> dict[str, Any] | None:
+        """Where the registration of this training job's output stands: `{"state": pending|registered|failed|
+        skipped, "model": "name@3"|None, "error": ...}` (None for an evaluation). While pending, a scheduler is kept
+        running so the forwarder retries it."""
+        from .registry import registration_state
+
+        r = self.record
+        state = registration_state(self.ws, r)
+        if state and state["state"] == "pending" and r.done:
+            ensure_scheduler(self.ws, wake=False)
+        return state
+
+    def registered(self, timeout: float = 120, poll: float = 0.25):
+        """The registered version this job's output became (a `ft.model` handle), waiting for the forwarder to
+        register it. Raises `RuntimeError` when it was skipped or failed, `TimeoutError` while still pending."""
+        from .model_handles import model
+
+        deadline = time.time() + timeout
+        while True:
+            state = self.registration
+            if state is None or state["state"] in ("skipped", "failed"):
+                raise RuntimeError(f"job {self.id} has no registered model: "
+                                   f"{state['state'] + ' (' + str(state['error']) + ')' if state else 'not a training job'}")
+            if state["state"] == "registered":
+                return model(state["model"], self.ws)
+            if time.time() > deadline:
+                raise TimeoutError(f"job {self.id}: registration still pending after {timeout} s ({state['error']})")
+            time.sleep(poll)
+
+    @property
     def dir(self) -> Path:
         return self.ws.job_dir(self.id)
 
@@ -215,6 +245,10 @@ def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path |
     named in one `SpecError` (a missing model does not hide a bad dataset)."""
     base = Path(base_dir).expanduser() if base_dir else Path.cwd()
     errors: list[tuple[str, str]] = []
+    try:
+        parsed = _registered_model(ws, parsed)
+    except SpecError as exc:
+        errors += exc.errors
     spec = parsed
     try:
         spec = paths.resolve(parsed, base)
@@ -252,6 +286,26 @@ def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path |
     if version is None:
         return resolved
     return sizing.size_eval(resolved, version.num_train, version.num_eval if resolved.eval_fraction else 0)
+
+
+def _registered_model(ws: Workspace, spec: TrainSpec) -> TrainSpec:
+    """`model: name@3` / `name@champion`: train on that registered version (its full weights), recorded in `auto`."""
+    from . import registry
+
+    if not registry.looks_like_ref(spec.model) and not registry.is_ref(ws, spec.model):
+        return spec
+    if Path(spec.model).expanduser().exists():
+        return spec
+    try:
+        mv = registry.resolve(ws, spec.model)
+    except registry.UnknownModel as exc:
+        raise SpecError([("model", str(exc))]) from None
+    if mv.kind == "adapter":
+        raise SpecError([("model", f"{spec.model} is {mv.ref}, a LoRA adapter on {mv.base_model}; training starts "
+                                   f"from full weights: use its base ({mv.base_model}) or export {mv.ref} merged "
+                                   "(ft.export) and train on that folder")])
+    auto = {**spec.auto, "model": f"{spec.model} -> registered {mv.ref} ({mv.path})"}
+    return spec.model_copy(update={"model": mv.path, "auto": auto})
 
 
 def _jsonable(d: Any) -> Any:

@@ -103,6 +103,19 @@ def _pin_dataset(ws: Workspace, spec: EvalSpec, explicit: set[str],
     return spec.model_copy(update={"dataset": version.ref, "auto": auto}), version
 
 
+def _pin_models(ws: Workspace, spec: EvalSpec) -> EvalSpec:
+    """Registered versions named by alias or `latest` are stored as `name@N`: the evaluation scored that version."""
+    from . import registry
+
+    models, notes = registry.pin_entries(ws, spec.models)
+    if not notes:
+        return spec
+    renamed = dict(zip(spec.models, models))
+    evs = [e.model_copy(update={"baseline": renamed.get(e.baseline, e.baseline)}) if hasattr(e, "baseline") else e
+           for e in spec.evaluators]
+    return spec.model_copy(update={"models": models, "evaluators": evs, "auto": {**spec.auto, **notes}})
+
+
 def _local_task_paths(spec: EvalSpec) -> EvalSpec:
     """An lm-eval task given as a local YAML path is stored absolute: the job runs in its own folder."""
     evs = []
@@ -170,6 +183,7 @@ def preview_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | N
         raise SpecError([("device", str(exc))]) from None
     if parsed.device == "auto":  # the queue runs one job per device: an evaluation waits for its device too
         parsed = parsed.model_copy(update={"device": dev.name, "auto": {**parsed.auto, "device": f"{dev.name}: {dev.label}"}})
+    parsed = _pin_models(ws, parsed)
     parsed, version = _pin_dataset(ws, parsed, explicit, base_dir)
     parsed = _local_task_paths(parsed)
     _check_models(ws, parsed)
@@ -191,6 +205,9 @@ def submit_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | No
     spec_dict = resolved.model_dump(mode="json")
     jobstore.insert(ws, job_id=job_id, kind="eval", technique="eval", name=resolved.name, device=resolved.device,
                     spec=spec_dict, submitted=_jsonable(submitted), max_attempts=resolved.max_attempts)
+    from . import registry
+
+    registry.link_evaluation(ws, job_id, resolved.models)
     ensure_scheduler(ws)
     try:
         from . import tracking

@@ -10,6 +10,7 @@ job are sent in order; an event that keeps failing for a non-transient reason is
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import traceback
@@ -20,6 +21,7 @@ from .workspace import Workspace
 BATCH = 500
 MAX_ATTEMPTS = 8
 GAVE_UP = -1
+BACKOFF_ENV = "JUPYTER_FT_RETRY_MAX_S"  # the longest wait between two tries of an event (default 60 s)
 
 
 class Forwarder(threading.Thread):
@@ -106,6 +108,12 @@ class Forwarder(threading.Thread):
             ms = [Metric(k, float(v), int(ts * 1000), int(step or 0)) for step, ts, vals in values for k, v in vals.items()]
             for i in range(0, len(ms), 1000):
                 tracking.client(uri).log_batch(run_id, metrics=ms[i : i + 1000])
+        elif group[0]["kind"] == "register":  # the registry: a new model version from the job's output
+            from . import registry
+
+            (r,) = group
+            ref = registry.register_job(self.ws, r["job_id"], json.loads(r["payload"]))
+            print(f"[forwarder] registered {r['job_id']} as {ref}", flush=True)
         else:
             (r,) = group
             tracking.apply_event(uri, run_id, r["kind"], r["step"], json.loads(r["payload"]), r["ts"])
@@ -123,12 +131,15 @@ class Forwarder(threading.Thread):
     def _failed(self, job_id: str, row, exc: Exception) -> None:
         attempts = row["attempts"] + 1
         msg = f"{type(exc).__name__}: {exc}"[:2000]
-        if attempts >= MAX_ATTEMPTS or _permanent(exc):
+        # a registration waits out a registry that cannot be reached (it never gives up on a transient error)
+        gives_up = attempts >= MAX_ATTEMPTS and row["kind"] != "register"
+        cannot = row["kind"] == "register" and type(exc).__name__ in ("RegistrationError", "ValueError")
+        if gives_up or cannot or _permanent(exc):
             print(f"[forwarder] giving up on event {row['seq']} ({row['kind']}) of {job_id}: {msg}", flush=True)
             self._mark([row["seq"]], GAVE_UP, msg, attempts)
         else:
             self._mark([row["seq"]], 0, msg, attempts)
-            self._retry_after[job_id] = time.time() + min(60, 2**attempts)
+            self._retry_after[job_id] = time.time() + min(float(os.environ.get(BACKOFF_ENV, 60)), 2**attempts)
 
     def _mark(self, seqs: list[int], state: int, error: str | None, attempts: int | None = None) -> None:
         with self.ws.write() as c:

@@ -48,6 +48,7 @@ class JobRecord:
     mlflow_run_id: str | None
     mlflow_experiment_id: str | None
     tracking_uri: str | None
+    change_seq: int = 0  # the workspace's job-change counter at this row's last write (see `changes`)
 
     @classmethod
     def from_row(cls, row) -> JobRecord:
@@ -115,6 +116,31 @@ def list_jobs(ws: Workspace, states: Iterable[str] | None = None) -> list[JobRec
     return [JobRecord.from_row(r) for r in rows]
 
 
+def cursor(ws: Workspace) -> int:
+    """The workspace's job-change counter now: every insert or update of a job row takes its next value."""
+    return int(ws.conn.execute("SELECT n FROM job_change_counter").fetchone()[0])
+
+
+def changes(ws: Workspace, since: int) -> tuple[int, list[JobRecord], bool]:
+    """(cursor, jobs written after `since`, reset). The cursor is read before the rows, so a write landing between
+    the two is sent again next time rather than missed. A `since` ahead of the counter (another workspace, or a
+    cursor made up by the client) is a reset: every job is sent."""
+    now = cursor(ws)
+    reset = since > now
+    rows = ws.conn.execute("SELECT * FROM jobs WHERE change_seq > ? ORDER BY created_at, id",
+                           (0 if reset else since,)).fetchall()
+    return now, [JobRecord.from_row(r) for r in rows], reset
+
+
+def last_event_seq(ws: Workspace, job_id: str, kind: str | None = None) -> int:
+    """The newest event's seq of a job (0 when none): a client's `since` for the next poll."""
+    q, args = "SELECT MAX(seq) FROM events WHERE job_id = ?", [job_id]
+    if kind:
+        q += " AND kind = ?"
+        args.append(kind)
+    return int(ws.conn.execute(q, args).fetchone()[0] or 0)
+
+
 def set_fields(ws: Workspace, job_id: str, **fields: Any) -> None:
     cols = ", ".join(f"{k} = ?" for k in fields)
     with ws.write() as c:
@@ -146,8 +172,23 @@ def finish(ws: Workspace, job_id: str, state: str, error: str | None = None, *, 
             (state, error, time.time(), job_id, *only_from),
         )
         if cur.rowcount:
+            if state == "succeeded":
+                _register_event(c, job_id)
             _append_event(c, job_id, "end", None, {"state": state, "error": error})
         return bool(cur.rowcount)
+
+
+def _register_event(c, job_id: str) -> None:
+    """A succeeded training job asks the forwarder to register its output (see `registry`), in the same
+    transaction as its success, so no succeeded job is left unregistered and no failed one is registered."""
+    row = c.execute("SELECT kind, spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None or row["kind"] != "train":
+        return
+    from .registry import register_payload
+
+    payload = register_payload(json.loads(row["spec"]))
+    if payload is not None:
+        _append_event(c, job_id, "register", None, payload)
 
 
 def requeue(ws: Workspace, job_id: str, reason: str) -> None:

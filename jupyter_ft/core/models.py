@@ -1,6 +1,7 @@
 """What a model entry in a comparison means: the base model, a LoRA adapter, a whole model, or an endpoint.
 
-Users name models the way they think of them: `"base"`, a job id (its output), an adapter folder, a model folder
+Users name models the way they think of them: `"base"`, a registered version (`name@3`, `name@champion`), a job id
+(its output), an adapter folder, a model folder
 or hub id, or the URL of an OpenAI-compatible endpoint (`http://host:8000/v1#model-name`). `resolve_models` turns
 each into a `ModelRef` saying what to load, so the compare widget, `%%ft_chat` and later the deploy face agree.
 """
@@ -50,6 +51,22 @@ def _one(entry: str, ws: Workspace) -> ModelRef:
         url, _, name = entry.partition("#")
         return ModelRef(entry, name or url, "endpoint", None, url=url.rstrip("/"), served_name=name or None,
                         source=f"endpoint {url}")
+    from . import registry
+
+    if registry.is_ref(ws, entry):  # a registered version: name@3, name@champion, name (latest)
+        try:
+            mv = registry.resolve(ws, entry)
+        except registry.UnknownModel as exc:
+            raise ModelEntryError(f"model {entry!r}: {exc}") from None
+        src = f"registered {mv.ref} ({mv.technique}, job {mv.job_id})"
+        if mv.kind == "adapter":
+            return ModelRef(entry, entry, "adapter", mv.base_model, adapter=mv.path, source=src)
+        return ModelRef(entry, entry, "model", mv.path, source=src)
+    if registry.looks_like_ref(entry) and not Path(entry).expanduser().exists():
+        try:
+            registry.version_number(ws, entry)
+        except registry.UnknownModel as exc:  # name@N of a name never registered: say which ones are
+            raise ModelEntryError(f"model {entry!r}: {exc}") from None
     try:
         rec = jobstore.get(ws, entry)
     except jobstore.JobNotFound:

@@ -96,6 +96,9 @@ class TrainSpecFields(_Strict):
     output_dir: str | None = Field(None, max_length=MAX_PATH, description="where the adapter/model is written; default in the job folder")
 
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    register_as: str | Literal[False] | None = Field(
+        None, description="registered model the output becomes a version of; default: <base>-<technique>; "
+                          "false: do not register")
     compute: ComputeSpec | None = Field(None, description="processes/GPUs and strategy (`auto` for both); empty: one "
                                         "process. Several run under `accelerate launch` (see core.compute)")
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="local (default) or ray, with the "
@@ -115,6 +118,17 @@ class TrainSpecFields(_Strict):
     @classmethod
     def _device(cls, v: str) -> str:
         return normalise_device(v)
+
+    @field_validator("register_as", mode="before")
+    @classmethod
+    def _register_as(cls, v: Any) -> Any:
+        if v is True:
+            return None  # `register_as: true`: the derived name
+        if isinstance(v, str):
+            from .registry import check_name
+
+            return check_name(v.strip())
+        return v
 
     @model_validator(mode="after")
     def _technique_options(self) -> TrainSpecFields:

@@ -230,3 +230,48 @@ def routes(prefix: str) -> list[tuple[str, type]]:
 def proxy_routes() -> list[tuple[str, type]]:
     """Outside the REST namespace: the path users and the OpenAI client see (`endpoints.PROXY_PREFIX`)."""
     return [(r"jupyter-ft/endpoints/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)/v1/(?P<path>.*)", EndpointProxyHandler)]
+
+
+# --- the OpenAPI document's entries for these routes ---------------------------------------------------------------
+
+from jupyter_ft.core.deploy_spec import DeploySpec  # noqa: E402
+
+from .openapi import ANY_OBJECT, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
+
+_NULLABLE = {"type": ["string", "null"]}
+_ENDPOINT = obj(["name", "state", "url", "proxy_url", "models", "base_model", "engine", "load", "created_at"],
+                name=STRING, state={"enum": list(endpoint_store.STATES)}, url=_NULLABLE,
+                proxy_url={**STRING, "description": "path under the Jupyter base URL, proxied behind Jupyter's login"},
+                models={**array(STRING), "description": "served model names: the base first, then each adapter"},
+                base_model=STRING, engine={"enum": ["local", "vllm"]},
+                load={"type": ["object", "null"], "description": "queue/active/served counts while running"},
+                created_at=NUMBER, adapters=ANY_OBJECT, host=STRING, port={"type": ["integer", "null"]},
+                pid={"type": ["integer", "null"]}, restarts=INTEGER, last_error=_NULLABLE, notes=array(STRING))
+_ONE = obj(["endpoint"], endpoint=_ENDPOINT)
+_OPENAI = ("The endpoint's own OpenAI-compatible API (vLLM's shape: models, chat/completions with SSE streaming, "
+           "completions with logprobs/echo, load_lora_adapter, unload_lora_adapter), forwarded with the endpoint's "
+           "API key; errors in OpenAI's format. 503 (Retry-After) while it starts or restarts.")
+
+DOCS = [
+    doc("GET", "endpoints", "Every endpoint: state, URLs, models, load", response=obj(["endpoints"],
+        endpoints=array(_ENDPOINT)), examples=[example()]),
+    doc("POST", "endpoints", "Deploy an endpoint (a DeploySpec): starts its server, answers at once with state "
+        "`starting`", body=DeploySpec, response=_ONE, status=201,
+        examples=[example(body={"name": "bad name", "adapters": ["x@1"]}, status=400),
+                  example(body={"adapters": ["no-such-model@3"]}, status=400)]),
+    doc("GET", "endpoints/{name}", "One endpoint", response=_ONE, errors=(404,),
+        examples=[example(path={"name": "no-such"}, status=404)]),
+    doc("DELETE", "endpoints/{name}", "Stop an endpoint's server", response=_ONE, errors=(404,),
+        examples=[example(path={"name": "no-such"}, status=404)]),
+    doc("POST", "endpoints/{name}/adapters", "Load adapters into a running endpoint, no restart",
+        body=obj(["adapters"], adapters=array(STRING)), response=obj(["added", "endpoint"], added=array(STRING),
+                                                                     endpoint=_ENDPOINT), errors=(400, 404),
+        examples=[example(path={"name": "no-such"}, body={"adapters": []}, status=400),
+                  example(path={"name": "no-such"}, body={"adapters": ["x@1"]}, status=404)]),
+    doc("DELETE", "endpoints/{name}/adapters/{served}", "Unload one adapter from a running endpoint",
+        response=_ONE, errors=(400, 404), examples=[example(path={"name": "no-such", "served": "x"}, status=404)]),
+    *[doc(m, "/jupyter-ft/endpoints/{name}/v1/{path}", "The endpoint's OpenAI API through Jupyter", description=_OPENAI,
+          response=ANY_OBJECT, errors=(400, 401, 404, 429, 502, 503), tags=("endpoints",),
+          examples=[example(path={"name": "no-such", "path": "models"}, status=404)] if m == "GET" else ())
+      for m in ("GET", "POST", "DELETE")],
+]

@@ -42,6 +42,21 @@ print(json.dumps({"class": type(model).__name__, "answers": out}))
 """
 
 
+# Stands in for llama.cpp's converter (not installable here: it lives in the llama.cpp repository): it checks it is
+# handed a complete Hugging Face folder and the arguments llama.cpp's `convert_hf_to_gguf.py` takes, and writes a
+# file with GGUF's magic. What it checks is the plumbing: the plan finds the converter, the worker runs it on the
+# finished merged folder and writes the Ollama Modelfile beside its output.
+STAND_IN_CONVERTER = r"""
+import json, sys
+from pathlib import Path
+folder, rest = Path(sys.argv[1]), sys.argv[2:]
+assert rest[0] == "--outfile" and rest[2] == "--outtype", rest
+for need in ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json"):
+    assert (folder / need).is_file(), need
+Path(rest[1]).write_bytes(b"GGUF" + json.dumps({"outtype": rest[3]}).encode())
+"""
+
+
 def greedy(model, tok, prompts=PROMPTS, n=NEW_TOKENS) -> list[list[int]]:
     import torch
 
@@ -121,17 +136,29 @@ def test_bad_input_is_refused_naming_the_field_before_any_weights_load(trained, 
     assert not (tmp_path / "x").exists()
 
 
-def test_merged_export_loads_in_a_fresh_process_and_answers_as_base_plus_adapter(trained, reference, tiny_model):
+def test_merged_export_loads_in_a_fresh_process_and_answers_as_base_plus_adapter(trained, reference, tiny_model,
+                                                                                 tmp_path, monkeypatch):
     ws, job, root = trained
+    llama_cpp = tmp_path / "llama.cpp"
+    (llama_cpp / "gguf-py" / "gguf").mkdir(parents=True)
+    (llama_cpp / export.CONVERTER).write_text(STAND_IN_CONVERTER)
+    monkeypatch.setenv(export.LLAMA_CPP_ENV, str(llama_cpp))
     seen = []
     result = ft.export(job.id, root / "merged", progress=seen.append)
     files = set(result.files)
+    # GGUF (through the stand-in converter) and Ollama's Modelfile with the chat template and the stop token
+    assert result.gguf_path == result.path / "model-f16.gguf" and result.gguf_path.read_bytes().startswith(b"GGUF")
+    modelfile = (result.path / "Modelfile").read_text()
+    assert "FROM ./model-f16.gguf" in modelfile and 'PARAMETER stop "<|end|>"' in modelfile
+    assert ('TEMPLATE """{{ range .Messages }}{{ if eq .Role "system" }}<|system|>\n{{ .Content }}<|end|>\n'
+            '{{ else if eq .Role "user" }}<|user|>\n{{ .Content }}<|end|>\n{{ else if eq .Role "assistant" }}'
+            '<|assistant|>\n{{ .Content }}<|end|>{{ end }}{{ end }}<|assistant|>\n"""') in modelfile
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
             "README.md"} <= files, files
     assert not {"adapter_config.json", "adapter_model.safetensors"} & files and result.merged
-    assert [e["stage"] for e in seen if "stage" in e][:4] == [
+    assert [e["stage"] for e in seen if "stage" in e][:5] == [
         f"loading the base model {tiny_model}", "applying the adapter", "merging the adapter into the weights",
-        "saving safetensors weights"]
+        "saving safetensors weights", f"converting to GGUF (f16) with {export.CONVERTER}"]
     assert not [p for p in root.iterdir() if p.name.startswith(".merged.")]  # the temporary folder is gone
 
     fresh = subprocess.run([sys.executable, "-c", FRESH_LOAD, str(result.path), json.dumps(PROMPTS), str(NEW_TOKENS)],

@@ -37,8 +37,7 @@ GGUF_OUTTYPES = ("f32", "f16", "bf16", "q8_0", "auto")
 GGUF_HOWTO = (
     "GGUF export needs llama.cpp's converter: `git clone https://github.com/ggml-org/llama.cpp` and "
     f"`pip install -r llama.cpp/requirements/requirements-convert_hf_to_gguf.txt` (it brings the `gguf` package), "
-    f"then set {LLAMA_CPP_ENV}=/path/to/llama.cpp (or put {CONVERTER} on PATH). The Hugging Face folder was "
-    "written either way; llama.cpp's converter, vLLM and TGI read it as it is.")
+    f"then set {LLAMA_CPP_ENV}=/path/to/llama.cpp (or put {CONVERTER} on PATH)")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
@@ -173,22 +172,33 @@ def _final_metrics(ws: Workspace, job_id: str) -> dict[str, float]:
     return keep
 
 
-def _evaluations_of(ws: Workspace, job_id: str) -> list[dict[str, Any]]:
-    """Every evaluation job that scored `job_id`'s output, with its metrics for it (stored references: the
-    evaluation's spec names the job)."""
+def _evaluation(ws: Workspace, rec: jobstore.JobRecord, entries: set[str]) -> dict[str, Any]:
+    """One evaluation job with its metrics for the model named by any of `entries` (job id, name@N, folder)."""
     from . import evaluation
 
-    found = []
+    res = evaluation.results(ws, rec.id)
+    labels = {label for label, entry in (res.get("model_refs") or {}).items() if str(entry) in entries}
+    labels |= {e for e in entries if e in res.get("models", [])}
+    metrics = [m for m in res.get("metrics", []) if m.get("model") in labels and m.get("value") is not None]
+    return {"id": rec.id, "state": rec.state, "dataset": rec.spec.get("dataset"),
+            "metrics": [{k: m.get(k) for k in ("evaluator", "metric", "value", "ci_low", "ci_high", "n")}
+                        for m in metrics]}
+
+
+def _evaluations_of(ws: Workspace, entries: set[str], linked: list[str] = ()) -> list[dict[str, Any]]:
+    """Every evaluation job that scored the model: those the registry linked to the version (`linked`) and those
+    whose spec names it (a job id or folder), each once, oldest first."""
+    entries = {e for e in entries if e}
+    ids = list(dict.fromkeys(linked))
     for rec in jobstore.list_jobs(ws):
-        if rec.kind != "eval" or job_id not in [str(m) for m in rec.spec.get("models", [])]:
+        if rec.kind == "eval" and entries & {str(m) for m in rec.spec.get("models", [])} and rec.id not in ids:
+            ids.append(rec.id)
+    found = []
+    for job_id in ids:
+        try:
+            found.append(_evaluation(ws, jobstore.get(ws, job_id), entries))
+        except jobstore.JobNotFound:
             continue
-        res = evaluation.results(ws, rec.id)
-        labels = {label for label, entry in (res.get("model_refs") or {}).items() if job_id in str(entry)}
-        labels |= {job_id}
-        metrics = [m for m in res.get("metrics", []) if m.get("model") in labels and m.get("value") is not None]
-        found.append({"id": rec.id, "state": rec.state, "dataset": rec.spec.get("dataset"),
-                      "metrics": [{k: m.get(k) for k in ("evaluator", "metric", "value", "ci_low", "ci_high", "n")}
-                                  for m in metrics]})
     return found
 
 
@@ -222,32 +232,36 @@ def _from_job(ws: Workspace, rec: jobstore.JobRecord, ref: str) -> ExportSource:
         base_model=rec.spec.get("model") if kind == "adapter" else (_adapter_base(out) or rec.spec.get("model")),
         technique=rec.technique, job_id=rec.id, run_id=rec.mlflow_run_id, mlflow_url=job_run_url(rec),
         dataset=rec.spec.get("dataset"), dataset_digest=digest, split=split, metrics=_final_metrics(ws, rec.id),
-        evaluations=_evaluations_of(ws, rec.id), spec=rec.spec, created_at=rec.finished_at)
+        evaluations=_evaluations_of(ws, {rec.id, str(out)}), spec=rec.spec, created_at=rec.finished_at)
 
 
 def _from_version(ws: Workspace, mv: Any, ref: str) -> ExportSource:
     """A registry `ModelVersion` (CONTRACTS.md fields), enriched from its job when the job is in this workspace."""
+    registered = f"{mv.name}@{mv.version}"
+    tags = dict(mv.tags or {})
     src = ExportSource(
-        ref=ref, label=f"{mv.name}@{mv.version}", kind=mv.kind, path=str(mv.path), base_model=mv.base_model,
-        base_revision=mv.base_revision, registered=f"{mv.name}@{mv.version}", aliases=list(mv.aliases or []),
-        technique=mv.technique, job_id=mv.job_id, run_id=mv.run_id, dataset=mv.dataset, tags=dict(mv.tags or {}),
-        created_at=mv.created_at)
+        ref=ref, label=registered, kind=mv.kind, path=str(mv.path), base_model=mv.base_model,
+        base_revision=mv.base_revision or None, registered=registered, aliases=list(mv.aliases or []),
+        technique=mv.technique, job_id=mv.job_id, run_id=mv.run_id, dataset=mv.dataset, tags=tags,
+        metrics=dict(getattr(mv, "metrics", None) or {}), created_at=mv.created_at)
+    rec = None
     if mv.job_id:
         try:
             rec = jobstore.get(ws, mv.job_id)
         except jobstore.JobNotFound:
             rec = None
-        if rec is not None:
-            from .tracking import job_run_url
+    if rec is not None:
+        from .tracking import job_run_url
 
-            src.spec, src.mlflow_url = rec.spec, job_run_url(rec)
-            src.metrics = _final_metrics(ws, rec.id)
-            src.evaluations = _evaluations_of(ws, rec.id)
-    src.evaluations += _evaluations_of(ws, src.label)  # evaluations that named the version itself
+        src.spec, src.mlflow_url = rec.spec, job_run_url(rec)
+        src.metrics = src.metrics or _final_metrics(ws, rec.id)
+    registry = _registry()
+    linked = [t for _, t in registry.links(ws, registered, "evaluation")] if hasattr(registry, "links") else []
+    src.evaluations = _evaluations_of(ws, {registered, ref, mv.job_id or "", str(mv.path)}, linked)
     src.dataset_digest, src.split = _dataset_facts(ws, mv.dataset)
-    src.dataset_digest = src.dataset_digest or src.tags.get("jupyter_ft.dataset_digest")
+    src.dataset_digest = src.dataset_digest or tags.get("jupyter_ft.dataset_digest") or None
     if not src.metrics:
-        src.metrics = {k.split(".", 2)[-1]: float(v) for k, v in src.tags.items()
+        src.metrics = {k.split(".", 2)[-1]: float(v) for k, v in tags.items()
                        if k.startswith("jupyter_ft.metric.") and _is_number(v)}
     return src
 
@@ -359,11 +373,15 @@ def find_gguf_converter() -> Path | None:
     return Path(found).resolve() if found else None
 
 
-def _gguf_python_missing() -> str | None:
-    """The converter imports the `gguf` package; say so before a model is loaded for nothing."""
+def _gguf_python_missing(converter: Path) -> str | None:
+    """The converter imports the `gguf` package: a llama.cpp checkout has it in `gguf-py/` beside the script,
+    else it must be installed. Said before a model is loaded for nothing."""
     import importlib.util
 
-    return None if importlib.util.find_spec("gguf") else "the `gguf` Python package is not installed (pip install gguf)"
+    if (converter.parent / "gguf-py" / "gguf").is_dir() or importlib.util.find_spec("gguf"):
+        return None
+    return (f"{converter} needs the `gguf` Python package: use it from a llama.cpp checkout (it has gguf-py/) or "
+            "`pip install gguf`")
 
 
 # --- plan and run ------------------------------------------------------------------------------------------------
@@ -392,7 +410,7 @@ def plan(ws: Workspace, ref: str, path: str | Path, *, merge: bool = True, overw
     converter = None
     if gguf is not False:
         converter = find_gguf_converter()
-        missing = GGUF_HOWTO if converter is None else _gguf_python_missing()
+        missing = GGUF_HOWTO if converter is None else _gguf_python_missing(converter)
         if missing and gguf:
             raise ExportError("gguf", missing)
         if missing:

@@ -14,6 +14,8 @@ from . import export_handlers
 from . import studio_handlers
 from . import playground_handlers
 from . import catalog_handlers
+from . import registry_handlers
+from . import mlflow_ui
 
 PREFIX = "jupyter-ft/api"
 
@@ -35,6 +37,8 @@ class JupyterFTApp(ExtensionApp):
         self.settings["jupyter_ft_workspace"] = ws
         self.settings["jupyter_ft_max_upload_bytes"] = self.max_upload_bytes
         self.settings["jupyter_ft_model_folders"] = list(self.model_folders)
+        # started on first use; stopped in stop_extension
+        self.settings["jupyter_ft_mlflow_ui"] = mlflow_ui.MLflowUI(ws, self.serverapp.base_url)
         # After a server restart, make sure queued work is picked up and running jobs are watched again.
         if jobstore.list_jobs(ws, ["queued", "running"]):
             ensure_scheduler(ws)
@@ -49,5 +53,10 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(studio_handlers.routes(PREFIX))
         self.handlers.extend(export_handlers.routes(PREFIX))
         self.handlers.extend(catalog_handlers.routes(PREFIX))
+        self.handlers.extend(registry_handlers.routes(PREFIX))
+        self.handlers.extend(mlflow_ui.routes(PREFIX))
         # Keep last: anything else under the namespace is a JSON 404.
         self.handlers.append(handlers.fallback_route(PREFIX))
+
+    async def stop_extension(self) -> None:
+        mlflow_ui.stop(self.settings)

@@ -149,10 +149,10 @@ def chat_turns(tokenizer) -> tuple[str | None, list[str]]:
         turns[role] = ("", post)
     if "user" not in turns:
         return None, ["the chat template could not be read for a user turn: the Modelfile has no TEMPLATE"]
-    head = pres["user"]
-    for pre in pres.values():  # the text every conversation starts with (e.g. the BOS token)
-        while not pre.startswith(head):
-            head = head[:-1]
+    head = _head(render, pres, turns)
+    if head is None:
+        return None, ["the chat template's opening text could not be told apart from its turns: the Modelfile has "
+                      "no TEMPLATE"]
     turns = {r: (pres[r][len(head):], post) for r, (_, post) in turns.items()}
     user_only = render([{"role": "user", "content": SENTINEL}])
     generation = render([{"role": "user", "content": SENTINEL}], gen=True)[len(user_only):]
@@ -168,6 +168,29 @@ def chat_turns(tokenizer) -> tuple[str | None, list[str]]:
         return None, ["the chat template does not translate exactly into Ollama's template language: the "
                       "Modelfile has no TEMPLATE; write one by hand (the original is in tokenizer_config.json)"]
     return template, []
+
+
+def _head(render, pres: dict[str, str], turns: dict[str, tuple[str, str]]) -> str | None:
+    """The text every conversation opens with (e.g. the BOS token): what an empty conversation renders, else what a
+    user+assistant pair shows the assistant's own opening to be (the part of its lone rendering before that)."""
+    try:
+        empty = render([])
+    except Exception:
+        empty = None
+    if empty is not None and all(p.startswith(empty) for p in pres.values()):
+        return empty
+    if "assistant" not in turns:
+        return None
+    try:
+        pair = render([{"role": "user", "content": SENTINEL}, {"role": "assistant", "content": SENTINEL}])
+    except Exception:
+        return None
+    between = pair.split(SENTINEL)[1] if pair.count(SENTINEL) == 2 else ""
+    post_user = turns["user"][1]
+    if not between.startswith(post_user) or not pres["assistant"].endswith(between[len(post_user):]):
+        return None
+    head = pres["assistant"][:len(pres["assistant"]) - len(between) + len(post_user)]
+    return head if all(p.startswith(head) for p in pres.values()) else None
 
 
 def stop_tokens(tokenizer, out: Path) -> list[str]:

@@ -55,6 +55,11 @@ export interface IAliasMove {
   evidence?: unknown;
 }
 
+/** A local folder's id is its absolute path: show its last part (the full path is the tooltip). */
+export function shortId(id: string): string {
+  return id.startsWith('/') || /^[A-Za-z]:[\\/]/.test(id) ? id.split(/[\\/]/).filter(Boolean).pop() ?? id : id;
+}
+
 /** Open the evaluation form pre-filled for `models` (a tuned version is compared with its base). */
 export function openEvaluate(props: IStudioPanelProps, models: string[]): void {
   const key = models.join(',');
@@ -163,7 +168,7 @@ function BaseModels(props: IStudioPanelProps): JSX.Element {
             <li key={`${m.source}:${m.id}`} className="jp-ft-base-model" data-model-id={m.id} data-source={m.source}>
               <div className="jp-ft-row-head">
                 <span className="jp-ft-model-id" title={m.path ?? m.id}>
-                  {m.id}
+                  {shortId(m.id)}
                 </span>
                 <span className="jp-ft-pill">{m.source === 'hf_cache' ? 'HF cache' : m.source}</span>
               </div>

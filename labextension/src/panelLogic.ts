@@ -11,6 +11,18 @@ export const MAIN_FIELDS = ['name', 'models', 'base', 'dataset', 'split', 'limit
 /** Filled by the server (never by a person). */
 export const HIDDEN_FIELDS = ['kind', 'auto'];
 
+/** Main and advanced fields from the server's layout hints (`groups: [{fields, advanced}]`), else our defaults. */
+export function splitFields(groups: { fields: string[]; advanced: boolean }[] | undefined, all: string[]): { main: string[]; advanced: string[] } {
+  const shown = all.filter(k => !HIDDEN_FIELDS.includes(k));
+  if (!groups || groups.length === 0) {
+    return { main: MAIN_FIELDS.filter(k => shown.includes(k)), advanced: shown.filter(k => !MAIN_FIELDS.includes(k)) };
+  }
+  const main = groups.filter(g => !g.advanced).flatMap(g => g.fields).filter(k => shown.includes(k));
+  const grouped = groups.filter(g => g.advanced).flatMap(g => g.fields).filter(k => shown.includes(k));
+  const rest = shown.filter(k => !main.includes(k) && !grouped.includes(k));
+  return { main, advanced: [...grouped, ...rest] };
+}
+
 /** The part of a top-level object schema holding only `keys` (with `$defs` kept for references). */
 export function pickProperties(schema: JSONObject, keys: (k: string) => boolean): JSONObject {
   const properties: JSONObject = {};
@@ -83,7 +95,7 @@ export interface IBaseModel {
 export interface IBaseModelsReply {
   models: IBaseModel[];
   /** The hub search's state, when the server reports it (D1's catalog: `hub`, `online` or `offline`). */
-  hub?: { online?: boolean; state?: string; error?: string | null } | string | null;
+  hub?: { searched?: boolean; available?: boolean | null; reason?: string | null; online?: boolean; state?: string; error?: string | null } | string | null;
   online?: boolean;
   offline?: boolean;
   hub_error?: string | null;
@@ -103,6 +115,10 @@ export function hubState(reply: IBaseModelsReply): { online: boolean | null; not
   const hub = reply.hub;
   if (typeof hub === 'string') {
     return { online: hub === 'online' ? true : hub === 'offline' ? false : null, note: null };
+  }
+  if (hub && typeof hub === 'object' && 'available' in hub) {
+    // the catalog's shape: {searched, available, reason}; available is null until a query asked the hub
+    return { online: hub.available ?? null, note: hub.reason ?? null };
   }
   if (hub && typeof hub === 'object') {
     const online = hub.online ?? (hub.state === 'online' ? true : hub.state === 'offline' ? false : null);

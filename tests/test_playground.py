@@ -256,13 +256,13 @@ def test_widget_streams_columns_judges_and_blind_votes(ws, server):
     assert bad.answers["tiny"] and "unreachable" in bad.answers["gone"] and "failed" in bad.status.value
 
 
-def test_ft_chat_streams_from_an_endpoint(ws, server, capsys):
+def test_ft_chat_streams_from_an_endpoint(ws, server, capsys, monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
 
     sh = InteractiveShell.instance()
     sh.run_cell("%load_ext jupyter_ft", store_history=False)
     shown = []
-    sh.display_pub.publish = lambda data, **kw: shown.append(data)  # what the notebook would render
+    monkeypatch.setattr(sh.display_pub, "publish", lambda data, **kw: shown.append(data))  # what a notebook renders
     result = sh.run_cell(f"%%ft_chat --endpoint {server.url} --models tiny,tiny-b --wait --max-new-tokens 4\n"
                          "How are you today?\n---\nName a colour.", store_history=False)
     out, err = capsys.readouterr()

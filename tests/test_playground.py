@@ -41,6 +41,7 @@ def test_votes_are_stored_and_bad_votes_name_the_field(ws):
         (dict(winner="c"), "winner"),
         (dict(settings={"t": float("nan")}), "settings"),
         (dict(answers={"a": "x", "b": 3}), "answers.b"),
+        (dict(answers={"a": "x", "tie": "y"}, models={"a": "m", "tie": "n"}), "answers"),
     ]
     for kw, field in bad:
         winner = kw.pop("winner", "a")
@@ -112,6 +113,21 @@ def test_blind_pair_hides_models_until_the_vote(ws):
     with pytest.raises(pg.PlaygroundError) as ei:
         pg.vote_pair(ws, pair.id, "A")
     assert ei.value.status == 409 and vote.id in str(ei.value)
+    # two votes at once on a fresh pair (two browser tabs): exactly one is stored
+    from concurrent.futures import ThreadPoolExecutor
+
+    twice = pg.new_pair(ws, "q", ["m1", "m2"])
+    pg.set_answers(ws, twice.id, {"A": "one", "B": "two"})
+
+    def cast(winner):
+        try:
+            return pg.vote_pair(Workspace(ws.root), twice.id, winner)["vote_id"]
+        except pg.PlaygroundError as exc:
+            return exc.status
+
+    outcomes = list(ThreadPoolExecutor(4).map(cast, ["A", "B", "tie", "A"]))
+    assert sorted(o for o in outcomes if o == 409) == [409] * 3
+    assert [v.pair_id for v in pg.votes(ws)].count(twice.id) == 1
     with pytest.raises(pg.PlaygroundError) as ei:
         pg.get_pair(ws, "pair-nope")
     assert ei.value.status == 404

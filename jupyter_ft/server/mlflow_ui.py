@@ -188,6 +188,7 @@ class MLflowStatusHandler(BaseHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
+        self.json_body()  # takes no fields, but a malformed body is still the client's mistake (400)
         ui = ui_of(self)
         if not ui.external:
             await ui.ensure()

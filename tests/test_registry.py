@@ -215,7 +215,7 @@ def test_gate_uses_intervals_and_pairwise_win_rates():
     assert ok["difference"] == pytest.approx(3.3) and ok["required"] == pytest.approx((1 + 2.5**2) ** 0.5)
     assert _compare(res, "eval-x", "dpo-1", "base", "eval_loss")["lower_is_better"]
     with pytest.raises(AliasRefused, match=r"win rate 0.333 .* fell short by 0.333"):
-        _compare(res, "eval-x", "dpo-1", "base", "judge/win_vs_base")
+        _compare(res, "eval-x", "dpo-1", "base", "judge/win_rate")
     with pytest.raises(AliasRefused, match="has no such metric"):
         _compare(res, "eval-x", "dpo-1", "base", "bleu")
 
@@ -237,8 +237,9 @@ def test_lineage_walks_backward_and_forward(reg):
     assert (f"job:{sft.id}", "produced", f"model_version:{NAME}@2") in rel
     assert (f"model_version:{NAME}@2", "served_by", "endpoint:chat-ep") in rel
     job = lin.node(f"job:{sft.id}")
-    assert job.details["submitted"]["max_steps"] == 30 and "batch_size" not in job.details["submitted"]
-    assert job.details["spec"]["batch_size"] == 8 and "learning_rate" in job.details["spec"] and job.details["auto"]
+    assert job.details["submitted"]["max_steps"] == 30 and job.details["submitted"]["lora"] is True  # as submitted
+    assert job.details["spec"]["lora"]["r"] == 8 and "lora.r" in job.details["auto"]  # as resolved, with reasons
+    assert job.details["attempt"] == 1 and job.details["resumes"] == 0
     assert job.mlflow_url and lin.node(f"model_version:{NAME}@2").mlflow_url.endswith(f"/models/{NAME}/versions/2")
     if ev is not None:
         assert (f"model_version:{NAME}@2", "evaluated_by", f"evaluation:{ev.id}") in rel

@@ -36,6 +36,7 @@ ROWS = 120            # preference rows uploaded (the catalog holds out an eval 
 STEPS = 4             # DPO steps: defaults kept but these
 EVAL_LIMIT = 3        # prompts the judge compares
 JOB_TIMEOUT_S = 240
+UI_TIMEOUT_MS = 90_000  # a waiting limit, not a sleep: on a loaded 2-core machine a submission can take a minute
 
 
 def rest(server: LabServer, path: str, method: str = "GET", body: dict | None = None):
@@ -81,7 +82,7 @@ def test_no_code_flow_in_jupyterlab(ws, tiny_model, tmp_path, request):
         server.wait_ready()
         phase("jupyter lab answers")
         try:
-            with chromium_page() as page:
+            with chromium_page(timeout_ms=UI_TIMEOUT_MS) as page:
                 open_lab(page, server)
                 page.locator('.jp-SideBar [data-id="jupyter-ft-sidebar"]').click()
                 flow = Flow(page, server, shots, phase)
@@ -148,7 +149,7 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
 
     # 5. submit and watch the job to success in its chart
     job_id = wait_until(lambda: [j["id"] for j in rest(server, "jobs")["jobs"] if j["id"] not in jobs_before],
-                        timeout=30, what="the submitted job")[0]
+                        timeout=UI_TIMEOUT_MS / 1000, what="the submitted job")[0]
     job = rest(server, f"jobs/{job_id}")["job"]
     assert job["technique"] == "dpo" and job["spec"]["max_steps"] == STEPS and job["spec"]["dataset"] == ref
     view = flow.main_panel(f'[data-job-id="{job_id}"]')

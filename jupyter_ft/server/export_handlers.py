@@ -87,3 +87,34 @@ def routes(prefix: str) -> list[tuple[str, type]]:
         (rf"{prefix}/models/{name}/versions/{version}/export/?", VersionExportHandler),
         (rf"{prefix}/export/?", ExportHandler),
     ]
+
+
+# --- OpenAPI (see server/openapi.py) ---------------------------------------------------------------------------
+
+from .openapi import BOOLEAN, NULLABLE_NUMBER, NULLABLE_STRING, NUMBER, STRING, array, doc, example, obj  # noqa: E402
+
+_OPTIONS = {"path": {**STRING, "description": "folder to write, relative to the Jupyter server's root"},
+            "merge": {**BOOLEAN, "default": True, "description": "merged weights (true) or the adapter (false)"},
+            "overwrite": {**BOOLEAN, "default": False, "description": "replace a non-empty folder"},
+            "gguf": {"type": ["boolean", "string", "null"], "enum": [True, False, None, *export.GGUF_OUTTYPES],
+                     "description": "null: GGUF too when llama.cpp's converter is installed; true or a type: "
+                                    "required; false: never"}}
+_RESULT = obj(["export"], export=obj(
+    ["path", "files", "merged", "card"], path=STRING, files=array(STRING), gguf_path=NULLABLE_STRING,
+    modelfile=NULLABLE_STRING, card=STRING, merged=BOOLEAN, source=STRING, seconds=NUMBER,
+    peak_rss_bytes=NULLABLE_NUMBER, notes=array(STRING)))
+
+DOCS = [
+    doc("POST", "models/{name}/versions/{version}/export", "Export a registered model version as a Hugging Face "
+        "folder (merged weights or the adapter, tokenizer, generation config, lineage model card; GGUF + Ollama "
+        "Modelfile when llama.cpp's converter is installed)", body=obj(["path"], **_OPTIONS), response=_RESULT,
+        status=201, errors=(400, 404),
+        examples=[example(path={"name": "no-such-model", "version": "1"}, body={"path": "out"}, status=404),
+                  example(path={"name": "no-such-model", "version": "1"}, body={}, status=400)]),
+    doc("POST", "export", "Export any model reference `ft.export` takes (name@version, name@alias, a job id, an "
+        "adapter folder)", body=obj(["ref", "path"], ref=STRING, **_OPTIONS), response=_RESULT, status=201,
+        errors=(400, 404),
+        examples=[example(body={"ref": "@job", "path": "out"}, status=400),
+                  example(body={"ref": "no-such-model", "path": "out"}, status=404),
+                  example(body={"ref": "@job", "path": "../outside"}, status=400)]),
+]

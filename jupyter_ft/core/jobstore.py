@@ -48,6 +48,7 @@ class JobRecord:
     mlflow_run_id: str | None
     mlflow_experiment_id: str | None
     tracking_uri: str | None
+    change_seq: int = 0  # the workspace's job-change counter at this row's last write (see `changes`)
 
     @classmethod
     def from_row(cls, row) -> JobRecord:
@@ -113,6 +114,31 @@ def list_jobs(ws: Workspace, states: Iterable[str] | None = None) -> list[JobRec
     else:
         rows = ws.conn.execute("SELECT * FROM jobs ORDER BY created_at, id").fetchall()
     return [JobRecord.from_row(r) for r in rows]
+
+
+def cursor(ws: Workspace) -> int:
+    """The workspace's job-change counter now: every insert or update of a job row takes its next value."""
+    return int(ws.conn.execute("SELECT n FROM job_change_counter").fetchone()[0])
+
+
+def changes(ws: Workspace, since: int) -> tuple[int, list[JobRecord], bool]:
+    """(cursor, jobs written after `since`, reset). The cursor is read before the rows, so a write landing between
+    the two is sent again next time rather than missed. A `since` ahead of the counter (another workspace, or a
+    cursor made up by the client) is a reset: every job is sent."""
+    now = cursor(ws)
+    reset = since > now
+    rows = ws.conn.execute("SELECT * FROM jobs WHERE change_seq > ? ORDER BY created_at, id",
+                           (0 if reset else since,)).fetchall()
+    return now, [JobRecord.from_row(r) for r in rows], reset
+
+
+def last_event_seq(ws: Workspace, job_id: str, kind: str | None = None) -> int:
+    """The newest event's seq of a job (0 when none): a client's `since` for the next poll."""
+    q, args = "SELECT MAX(seq) FROM events WHERE job_id = ?", [job_id]
+    if kind:
+        q += " AND kind = ?"
+        args.append(kind)
+    return int(ws.conn.execute(q, args).fetchone()[0] or 0)
 
 
 def set_fields(ws: Workspace, job_id: str, **fields: Any) -> None:

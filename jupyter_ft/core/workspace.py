@@ -79,6 +79,23 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX dataset_versions_latest ON dataset_versions(name, created_at);
     """,
+    # change cursor of the jobs list: every insert or update of a job row takes the next number of one counter.
+    # Triggers, so no writer (scheduler, job process, kernel, CLI) can forget; `GET jobs?since=N` sends the rows
+    # whose change_seq > N (see jobstore.changes).
+    """
+    ALTER TABLE jobs ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_change ON jobs(change_seq);
+    CREATE TABLE job_change_counter (n INTEGER NOT NULL);
+    INSERT INTO job_change_counter VALUES (0);
+    CREATE TRIGGER jobs_changed_insert AFTER INSERT ON jobs BEGIN
+        UPDATE job_change_counter SET n = n + 1;
+        UPDATE jobs SET change_seq = (SELECT n FROM job_change_counter) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER jobs_changed_update AFTER UPDATE ON jobs WHEN NEW.change_seq = OLD.change_seq BEGIN
+        UPDATE job_change_counter SET n = n + 1;
+        UPDATE jobs SET change_seq = (SELECT n FROM job_change_counter) WHERE id = NEW.id;
+    END;
+    """,
 ]
 
 
@@ -165,10 +182,20 @@ class Workspace:
         with self.write() as c:
             version = c.execute("PRAGMA user_version").fetchone()[0]
             for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for stmt in script.split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
+                for stmt in _statements(script):
+                    c.execute(stmt)
                 c.execute(f"PRAGMA user_version = {i}")
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script; a trigger's body (BEGIN ... END) holds `;` of its own."""
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \t\n;"):
+                yield buf
+            buf = ""

@@ -173,3 +173,44 @@ def routes(prefix: str) -> list[tuple[str, type]]:
         (rf"{prefix}/datasets/{name}/{version}/?", DatasetVersionHandler),
         (rf"{prefix}/datasets/{name}/{version}/rows/?", DatasetRowsHandler),
     ]
+
+
+# --- OpenAPI docs of these routes (see server/openapi.py) ---------------------------------------------------------
+
+from .openapi import ANY_OBJECT, BOOLEAN, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
+
+DATASET_VERSION = obj(["name", "version", "ref", "kind", "format", "num_rows", "num_train", "num_eval"],
+                      name=STRING, version=STRING, ref={**STRING, "description": "name@version"}, kind=STRING,
+                      format=STRING, num_rows=INTEGER, num_train=INTEGER, num_eval=INTEGER, dropped=INTEGER,
+                      created_at=NUMBER, conversion={"type": ["object", "array", "string", "null"]},
+                      problems={"type": ["array", "object", "null"]}, columns={"type": ["array", "object", "null"]})
+_UPLOAD_BODY = obj(["file"], file={"type": "string", "format": "binary", "description": "the data file (jsonl, "
+                                   "json, csv, parquet, ...); form fields may carry the import options"})
+_DS = {"name": "@dataset"}
+
+DOCS = [
+    doc("GET", "datasets", "The catalog: the latest version of each dataset, with its version count",
+        response=obj(["datasets"], datasets=array({**DATASET_VERSION, "properties": {
+            **DATASET_VERSION["properties"], "versions": INTEGER}})), errors=(), examples=[example()]),
+    doc("POST", "datasets", "Upload a dataset file (multipart/form-data, or a raw body with ?filename=): validated, "
+        "converted and stored as a new catalog version", body=_UPLOAD_BODY, body_type="multipart/form-data",
+        query={**UPLOAD_OPTIONS, "filename": params.Text(None, max_len=4096)}, status=201,
+        response=obj(["version", "created"], version=DATASET_VERSION, created={**BOOLEAN, "description":
+                     "false: this content was already a version (answered 200)"}), errors=(400, 413),
+        examples=[example(query={"eval_fraction": "2"}, status=400), example(query={"seed": "-1"}, status=400)]),
+    doc("GET", "datasets/{name}", "Every version of a dataset, newest first",
+        response=obj(["name", "versions"], name=STRING, versions=array(DATASET_VERSION)), errors=(404,),
+        examples=[example(path=_DS), example(path={"name": "no-such-dataset"}, status=404)]),
+    doc("GET", "datasets/{name}/{version}", "One version (`latest`, or a unique prefix of the version)",
+        response=obj(["version"], version=DATASET_VERSION), errors=(404,),
+        examples=[example(path={**_DS, "version": "latest"}),
+                  example(path={**_DS, "version": "ffffffffffff"}, status=404)]),
+    doc("GET", "datasets/{name}/{version}/rows", "A page of rows of one split (preference rows keep chosen and "
+        "rejected side by side)", query={"split": params.Choice(catalog.SPLITS, "train"), "offset": params.Int(0),
+                                         "limit": params.Int(20, min=0, max=MAX_PAGE)},
+        response=obj(["ref", "split", "offset", "limit", "total", "rows"], ref=STRING, split=STRING, offset=INTEGER,
+                     limit=INTEGER, total=INTEGER, format=STRING, kind=STRING, rows=array(ANY_OBJECT)),
+        errors=(400, 404),
+        examples=[example(path={**_DS, "version": "latest"}, query={"limit": "2"}),
+                  example(path={**_DS, "version": "latest"}, query={"limit": "100000"}, status=400)]),
+]

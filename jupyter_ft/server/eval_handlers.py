@@ -59,3 +59,33 @@ def routes(prefix: str) -> list[tuple[str, type]]:
         (rf"{prefix}/evaluations/{job}/?", EvaluationHandler),
         (rf"{prefix}/evaluations/{job}/results/?", EvaluationResultsHandler),
     ]
+
+
+# --- OpenAPI docs of these routes (see server/openapi.py) ---------------------------------------------------------
+
+from jupyter_ft.core.eval_spec import EvalSpec  # noqa: E402
+
+from .handlers import JOB_SUMMARY  # noqa: E402
+from .openapi import ANY_OBJECT, BOOLEAN, STRING, array, doc, example, obj  # noqa: E402
+
+_EVAL_SUMMARY = {**JOB_SUMMARY, "properties": {**JOB_SUMMARY["properties"], "models": array(STRING)}}
+_EVAL = {"job_id": "@eval"}
+
+DOCS = [
+    doc("GET", "evaluations", "Evaluation jobs, oldest first", query={"state": params.Choice(jobstore.STATES, multi=True)},
+        response=obj(["evaluations"], evaluations=array(_EVAL_SUMMARY)),
+        examples=[example(), example(query={"state": "bogus"}, status=400)]),
+    doc("POST", "evaluations", "Submit an evaluation (an `EvalSpec`)", body=EvalSpec, status=201,
+        response=obj(["evaluation"], evaluation=JOB_SUMMARY),
+        examples=[example(body={"models": ["base"], "dataset": "d", "evaluators": []}, status=400),
+                  example(body={"models": "base"}, status=400)]),
+    doc("GET", "evaluations/{job_id}", "One evaluation job with its spec",
+        response=obj(["evaluation"], evaluation=ANY_OBJECT), errors=(404,),
+        examples=[example(path=_EVAL), example(path={"job_id": "@job"}, status=404)]),
+    doc("GET", "evaluations/{job_id}/results", "Its results so far: metrics with intervals, pairwise verdicts, "
+        "per-sample rows (`partial` until it finished)",
+        response=obj(["job_id", "state", "partial", "metrics", "samples"], job_id=STRING, state=STRING,
+                     partial=BOOLEAN, metrics=array(ANY_OBJECT), pairwise=array(ANY_OBJECT),
+                     samples=array(ANY_OBJECT), errors=array(ANY_OBJECT)), errors=(404,),
+        examples=[example(path=_EVAL), example(path={"job_id": "no-such-job"}, status=404)]),
+]

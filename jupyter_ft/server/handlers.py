@@ -8,9 +8,12 @@ server path. Query parameters go through `params.parse`.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import math
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, Callable
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
@@ -107,11 +110,40 @@ def depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
     return deepest
 
 
+MAX_WAIT_S = 30.0  # longest a long-poll (`wait=`) is held open
+WAIT_TICK_S = 0.1  # how often a held request re-reads the change counter (one indexed SQLite read)
+LOG_CHUNK = 256 * 1024  # most log bytes one `logs?offset=` answer carries
+
+
+async def hold(handler: BaseHandler, wait: float, changed: Callable[[], bool]) -> None:
+    """Long-poll: return once `changed()` or after `wait` seconds (or when the client went away)."""
+    deadline = time.monotonic() + wait
+    while wait and not changed() and time.monotonic() < deadline:
+        if handler.request.connection.stream is None or handler.request.connection.stream.closed():
+            return
+        await asyncio.sleep(WAIT_TICK_S)
+
+
 class JobsHandler(BaseHandler):
+    """The jobs list. Plain `GET jobs` sends every job plus `cursor`; `GET jobs?since=<cursor>` sends only the jobs
+    written since (a step logged, a state change, ...), with `wait=S` held open until something changes (at most
+    S seconds), so an idle sidebar costs one small request per S seconds instead of the whole list every 2 s."""
+
+    QUERY = {"state": params.Choice(jobstore.STATES, multi=True), "since": params.Int(None),
+             "wait": params.Float(0.0, min=0.0, max=MAX_WAIT_S)}
+
     @tornado.web.authenticated
-    def get(self) -> None:
-        q = self.query({"state": params.Choice(jobstore.STATES, multi=True)})
-        self.reply({"jobs": list_summaries(self.ws, q["state"])})
+    async def get(self) -> None:
+        q = self.query(self.QUERY)
+        since = q["since"]
+        if since is None:
+            cursor = jobstore.cursor(self.ws)  # read before the rows: a write in between is sent again, not lost
+            self.reply({"jobs": list_summaries(self.ws, q["state"]), "cursor": cursor, "full": True})
+            return
+        await hold(self, q["wait"], lambda: jobstore.cursor(self.ws) != since)
+        cursor, recs, reset = jobstore.changes(self.ws, since)
+        states = set(q["state"] or jobstore.STATES)
+        self.reply({"jobs": [summary(r) for r in recs if r.state in states], "cursor": cursor, "full": reset})
 
     @tornado.web.authenticated
     async def post(self) -> None:
@@ -128,7 +160,18 @@ class JobHandler(BaseHandler):
         from jupyter_ft.core.registry import registration_state
 
         self.reply({"job": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted,
-                            "registration": registration_state(self.ws, rec)}})
+                            "registration": registration_state(self.ws, rec),
+                            "mlflow_ui_url": self.mlflow_ui_url(rec)}})
+
+    def mlflow_ui_url(self, rec: jobstore.JobRecord) -> str | None:
+        """The run in the MLflow UI that Jupyter proxies (server/mlflow_ui.py) when the run is in the workspace's own
+        store; a tracking server's own address otherwise."""
+        if not (rec.mlflow_run_id and rec.mlflow_experiment_id and rec.tracking_uri):
+            return None
+        if rec.tracking_uri.startswith(("http://", "https://")):
+            return rec.tracking_uri.rstrip("/") + f"/#/experiments/{rec.mlflow_experiment_id}/runs/{rec.mlflow_run_id}"
+        return (self.base_url.rstrip("/") + "/jupyter-ft/mlflow/"
+                f"#/experiments/{rec.mlflow_experiment_id}/runs/{rec.mlflow_run_id}")
 
     @tornado.web.authenticated
     def delete(self, job_id: str) -> None:
@@ -137,23 +180,61 @@ class JobHandler(BaseHandler):
 
 
 class JobLogsHandler(BaseHandler):
+    """The job's log: the last `tail` lines, or with `offset=N` the bytes from N on (at most 256 KiB; the answer's
+    `next_offset` is the next call's `offset`), so a log view appends instead of re-reading the whole file."""
+
+    QUERY = {"tail": params.Int(None, min=1, max=1_000_000), "offset": params.Int(None),
+             "wait": params.Float(0.0, min=0.0, max=MAX_WAIT_S)}
+
     @tornado.web.authenticated
-    def get(self, job_id: str) -> None:
+    async def get(self, job_id: str) -> None:
         self.record(job_id)
-        q = self.query({"tail": params.Int(None, min=1, max=1_000_000)})
-        self.reply({"id": job_id, "logs": api.Job(job_id, self.ws).logs(tail=q["tail"])})
+        q = self.query(self.QUERY)
+        job = api.Job(job_id, self.ws)
+        if q["offset"] is None:
+            self.reply({"id": job_id, "logs": job.logs(tail=q["tail"])})
+            return
+        path = job.dir / "job.log"
+        size = lambda: path.stat().st_size if path.is_file() else 0  # noqa: E731
+        offset = q["offset"]
+        await hold(self, q["wait"], lambda: size() != offset or self.record(job_id).done)
+        self.reply({"id": job_id, **read_from(path, offset)})
+
+
+def read_from(path: Path, offset: int) -> dict[str, Any]:
+    """Log text from byte `offset` (up to `LOG_CHUNK`), cut before an incomplete UTF-8 character at the end. An
+    offset past the end (the file was replaced) starts again from 0 with `reset`."""
+    size = path.stat().st_size if path.is_file() else 0
+    reset = offset > size
+    start = 0 if reset else offset
+    data = b""
+    if size > start:
+        with path.open("rb") as fh:
+            fh.seek(start)
+            data = fh.read(LOG_CHUNK)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    text = decoder.decode(data, final=False)
+    used = len(data) - len(decoder.getstate()[0])
+    return {"logs": text, "offset": start, "next_offset": start + used, "size": size, "reset": reset}
 
 
 class JobMetricsHandler(BaseHandler):
     """Metric rows as `Job.metrics()` and the notebook chart see them (read through `MetricHistory`, so after a
-    crash-resume the steps the new attempt re-logged replace the dead attempt's). With `?after=SEQ` (the
-    `last_seq` of a previous answer) only rows from the first step touched since then are sent: a client drops
-    its rows from `from_step` on and appends these."""
+    crash-resume the steps the new attempt re-logged replace the dead attempt's). With `?since=SEQ` (or its older
+    name `after`: the `last_seq` of a previous answer) only rows from the first step touched since then are sent:
+    a client drops its rows from `from_step` on and appends these. `wait=S` holds the request until a new point is
+    logged or the job ends (at most S seconds)."""
+
+    QUERY = {"after": params.Int(0), "since": params.Int(None), "wait": params.Float(0.0, min=0.0, max=MAX_WAIT_S)}
 
     @tornado.web.authenticated
-    def get(self, job_id: str) -> None:
+    async def get(self, job_id: str) -> None:
         self.record(job_id)
-        after = self.query({"after": params.Int(0)})["after"]
+        q = self.query(self.QUERY)
+        after = q["since"] if q["since"] is not None else q["after"]
+        if after:
+            await hold(self, q["wait"], lambda: jobstore.last_event_seq(self.ws, job_id, "metrics") > after
+                       or self.record(job_id).done)
         history = MetricHistory(self.ws, job_id)
         history.poll()
         last_seq = max(history.cursor, after)
@@ -163,7 +244,8 @@ class JobMetricsHandler(BaseHandler):
         else:
             from_step = 0
         rows = [] if from_step is None else [r for r in history.rows() if r["step"] >= from_step]
-        self.reply({"id": job_id, "metrics": rows, "from_step": from_step, "last_seq": last_seq})
+        self.reply({"id": job_id, "metrics": rows, "from_step": from_step, "last_seq": last_seq, "cursor": last_seq,
+                    "state": self.record(job_id).state})
 
 
 class NotFoundHandler(BaseHandler):
@@ -189,3 +271,65 @@ def routes(prefix: str) -> list[tuple[str, type]]:
 def fallback_route(prefix: str) -> tuple[str, type]:
     """Must be registered after every other route of the namespace."""
     return (rf"{prefix}(/.*)?", NotFoundHandler)
+
+
+# --- OpenAPI docs of these routes (see server/openapi.py) ---------------------------------------------------------
+
+from jupyter_ft.core.specs import TrainSpec  # noqa: E402
+
+from .openapi import (ANY_OBJECT, BOOLEAN, INTEGER, NULLABLE_NUMBER, NULLABLE_STRING, NUMBER, STRING, array,  # noqa: E402
+                      doc, example, obj)
+
+_NULLABLE_INT = {"type": ["integer", "null"]}
+JOB_SUMMARY = obj(
+    ["id", "kind", "technique", "state", "done", "step", "attempt", "created_at"],
+    id=STRING, kind=STRING, technique=STRING, name=NULLABLE_STRING, state={"enum": list(jobstore.STATES)},
+    done=BOOLEAN, device=STRING, created_at=NUMBER, started_at=NULLABLE_NUMBER, finished_at=NULLABLE_NUMBER,
+    attempt=INTEGER, max_attempts=INTEGER, error=NULLABLE_STRING, step=INTEGER, total_steps=_NULLABLE_INT,
+    progress=NULLABLE_NUMBER, duration_s=NULLABLE_NUMBER, eta_s=NULLABLE_NUMBER, model=NULLABLE_STRING,
+    dataset=NULLABLE_STRING, mlflow_run_id=NULLABLE_STRING, mlflow_experiment_id=NULLABLE_STRING,
+    run_url=NULLABLE_STRING, describe=STRING)
+JOB_LIST = obj(["jobs", "cursor", "full"], jobs=array(JOB_SUMMARY),
+               cursor={**INTEGER, "description": "pass as `since` to get only the jobs written after this answer"},
+               full={**BOOLEAN, "description": "true: this is every job (replace the list); false: only changes"})
+JOB_DETAIL = obj(["job"], job={**JOB_SUMMARY, "required": JOB_SUMMARY["required"] + ["spec", "submitted"],
+                               "properties": {**JOB_SUMMARY["properties"], "spec": ANY_OBJECT, "submitted": ANY_OBJECT,
+                                              "mlflow_ui_url": {**NULLABLE_STRING, "description": "the run in the "
+                                                                "MLflow UI proxied by Jupyter"},
+                                              "registration": obj(["state"], state={"enum": [
+                                                  "pending", "registered", "failed", "skipped"]},
+                                                  model=NULLABLE_STRING, error=NULLABLE_STRING)}})
+LOGS = obj(["id", "logs"], id=STRING, logs=STRING, offset=INTEGER,
+           next_offset={**INTEGER, "description": "the next call's `offset`"}, size=INTEGER, reset=BOOLEAN)
+METRIC_ROW = {"type": "object", "required": ["step"], "properties": {"step": INTEGER},
+              "additionalProperties": {"type": ["number", "null"]}}
+METRICS = obj(["id", "metrics", "last_seq", "cursor"], id=STRING, metrics=array(METRIC_ROW),
+              from_step={**_NULLABLE_INT, "description": "drop your rows from this step on, then append `metrics`"},
+              last_seq=INTEGER, cursor={**INTEGER, "description": "the next call's `since`"}, state=STRING)
+_JOB = {"job_id": "@job"}
+
+DOCS = [
+    doc("GET", "jobs", "List jobs, or (with `since`) only the jobs changed since a cursor", query=JobsHandler.QUERY,
+        response=JOB_LIST, description="With `since=<cursor>` and `wait=S` the request is held until a job changes "
+        "(at most S seconds): the sidebar's live view without polling the whole list.",
+        examples=[example(), example(query={"since": "0"}), example(query={"since": "@cursor", "wait": "0.2"}),
+                  example(query={"state": "queued,running"}), example(query={"since": "x"}, status=400),
+                  example(query={"wait": "99"}, status=400)]),
+    doc("POST", "jobs", "Submit a training job (a `TrainSpec`; an `EvalSpec` with kind: eval is taken too)",
+        body=TrainSpec, response=obj(["job"], job=JOB_SUMMARY), status=201,
+        examples=[example(body={"model": "@model", "dataset": "d", "learning_rate": -1}, status=400),
+                  example(body={"dataset": "d"}, status=400)]),
+    doc("GET", "jobs/{job_id}", "One job with its resolved spec and the spec as submitted", response=JOB_DETAIL,
+        errors=(404,), examples=[example(path=_JOB), example(path={"job_id": "no-such-job"}, status=404)]),
+    doc("DELETE", "jobs/{job_id}", "Cancel a job (queued: at once; running: SIGTERM, then SIGKILL)",
+        response=obj(["id", "state"], id=STRING, state=STRING), errors=(404,),
+        examples=[example(path={"job_id": "@cancel_job"}), example(path={"job_id": "no-such-job"}, status=404)]),
+    doc("GET", "jobs/{job_id}/logs", "The job's log: the last `tail` lines, or the bytes from `offset` on",
+        query=JobLogsHandler.QUERY, response=LOGS, errors=(400, 404),
+        examples=[example(path=_JOB, query={"tail": "5"}), example(path=_JOB, query={"offset": "0"}),
+                  example(path=_JOB, query={"offset": "-1"}, status=400)]),
+    doc("GET", "jobs/{job_id}/metrics", "Logged metrics, or (with `since`) the rows touched since a cursor",
+        query=JobMetricsHandler.QUERY, response=METRICS, errors=(400, 404),
+        examples=[example(path=_JOB), example(path=_JOB, query={"since": "1", "wait": "0.1"}),
+                  example(path=_JOB, query={"after": "-3"}, status=400)]),
+]

@@ -1,15 +1,22 @@
 /**
  * The "Jobs" tab: every job of the workspace with its state, progress and attempt, a Cancel button for
- * queued/running ones and an expandable log tail. Polls the REST API every 2 s while the sidebar is visible.
+ * queued/running ones, an expandable log tail, and "Open" for the main-area job view. Live by long-poll on the
+ * jobs cursor (`GET jobs?since=<cursor>&wait=25`): the server answers as soon as any job changes (started from
+ * a kernel, the CLI or another tab alike) and only with the changed jobs; an idle sidebar makes one small
+ * request per 25 s. A server without cursors gets the old full-list poll every 2 s.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { FineTuningAPI, IJobSummary } from './api';
+import { applyPage, EMPTY, ILiveJobs } from './liveJobs';
 import { describeError } from './request';
+import { ITabProps } from './tabs';
 import { usePoll } from './usePoll';
 
 export const POLL_MS = 2000;
+/** How long the server may hold a jobs long-poll (its maximum is 30 s). */
+export const LONG_POLL_S = 25;
 export const LOG_TAIL = 50;
 
 const CANCELLABLE = new Set(['queued', 'running']);
@@ -17,35 +24,44 @@ const CANCELLABLE = new Set(['queued', 'running']);
 /** What the progress label says before the first training step is known. */
 const NO_STEPS: Record<string, string> = { queued: 'waiting in queue', running: 'starting…' };
 
-export interface IJobsTabProps {
-  api: FineTuningAPI;
-  /** True while the sidebar is shown; polling stops when it is hidden. */
-  visible: boolean;
-}
-
-export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
-  const [jobs, setJobs] = useState<IJobSummary[] | null>(null);
+export function JobsTab({ api, visible, openJob, openCustomize }: ITabProps): JSX.Element {
+  const [live, setLive] = useState<ILiveJobs | null>(null);
+  const liveRef = useRef<ILiveJobs>(EMPTY);
+  const jobs = live === null ? null : live.jobs;
   const [error, setError] = useState<string | null>(null); // of the last refresh; cleared by the next good one
   const [actionError, setActionError] = useState<string | null>(null); // of the last cancel; stays until dismissed
   const [openLogs, setOpenLogs] = useState<Set<string>>(new Set());
   const seq = useRef(0);
+  const failed = useRef(false); // after an error, the next round asks for the full list at once (no long hold)
 
-  const load = useCallback(async () => {
-    const mine = ++seq.current;
-    try {
-      const rows = await api.listJobs();
-      if (mine === seq.current) {
-        setJobs(rows.slice().reverse()); // newest first
+  /** One round: a long-poll from the cursor (or the full list on a refresh); returns the delay to the next. */
+  const load = useCallback(
+    async (fresh = false): Promise<number> => {
+      const mine = ++seq.current;
+      fresh = fresh || failed.current;
+      const cursor = fresh ? null : liveRef.current.cursor;
+      try {
+        const page = await api.jobsSince(cursor, LONG_POLL_S);
+        if (mine !== seq.current) {
+          return 0; // a newer round (e.g. Refresh) started meanwhile
+        }
+        liveRef.current = applyPage(fresh ? EMPTY : liveRef.current, page);
+        failed.current = false;
+        setLive(liveRef.current);
         setError(null);
+        return liveRef.current.cursor === null ? POLL_MS : 50;
+      } catch (err) {
+        if (mine === seq.current) {
+          failed.current = true;
+          setError(describeError(err));
+        }
+        return POLL_MS;
       }
-    } catch (err) {
-      if (mine === seq.current) {
-        setError(describeError(err));
-      }
-    }
-  }, [api]);
+    },
+    [api]
+  );
 
-  usePoll(load, POLL_MS, visible);
+  usePoll(() => load(), POLL_MS, visible);
 
   const cancel = async (job: IJobSummary) => {
     const answer = await showDialog({
@@ -63,7 +79,7 @@ export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
       setActionError(`Could not cancel ${job.id}: ${describeError(err)}`);
       return;
     }
-    await load();
+    await load(true);
   };
 
   const toggleLogs = (id: string) => {
@@ -78,7 +94,7 @@ export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
     <div className="jp-ft-jobs">
       <div className="jp-ft-toolbar">
         <span className="jp-ft-count">{jobs === null ? '' : `${jobs.length} job${jobs.length === 1 ? '' : 's'}`}</span>
-        <button className="jp-ft-button jp-ft-refresh" title="Refresh now" onClick={() => void load()}>
+        <button className="jp-ft-button jp-ft-refresh" title="Refresh now" onClick={() => void load(true)}>
           Refresh
         </button>
       </div>
@@ -95,8 +111,11 @@ export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
       {jobs === null && !error && <div className="jp-ft-empty">Loading jobs…</div>}
       {jobs !== null && jobs.length === 0 && (
         <div className="jp-ft-empty">
-          No jobs in this workspace yet. Start one with <code>ft.train(...)</code> in a notebook or{' '}
-          <code>jupyter-ft submit spec.yaml</code>.
+          No jobs in this workspace yet.{' '}
+          <button className="jp-ft-link jp-ft-new-job" onClick={() => openCustomize({})}>
+            New fine-tuning job…
+          </button>{' '}
+          (or <code>ft.train(...)</code> in a notebook, <code>jupyter-ft submit spec.yaml</code>).
         </div>
       )}
       {jobs !== null && jobs.length > 0 && (
@@ -110,6 +129,7 @@ export function JobsTab({ api, visible }: IJobsTabProps): JSX.Element {
               logsOpen={openLogs.has(job.id)}
               onToggleLogs={() => toggleLogs(job.id)}
               onCancel={() => void cancel(job)}
+              onOpen={() => openJob(job.id)}
             />
           ))}
         </ul>
@@ -125,9 +145,10 @@ interface IJobRowProps {
   logsOpen: boolean;
   onToggleLogs: () => void;
   onCancel: () => void;
+  onOpen: () => void;
 }
 
-function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel }: IJobRowProps): JSX.Element {
+function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel, onOpen }: IJobRowProps): JSX.Element {
   return (
     <li className="jp-ft-job" data-job-id={job.id} data-state={job.state}>
       <div className="jp-ft-job-head">
@@ -153,6 +174,9 @@ function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel }: IJobRow
         </div>
       )}
       <div className="jp-ft-job-actions">
+        <button className="jp-ft-button jp-ft-open-job" title="Chart, log, spec, MLflow run" onClick={onOpen}>
+          Open
+        </button>
         <button className="jp-ft-button jp-ft-logs-toggle" onClick={onToggleLogs}>
           {logsOpen ? 'Hide log' : 'Log'}
         </button>

@@ -35,9 +35,37 @@ export async function requestAPI<T>(
       (body && typeof body === 'object' && body.message) ||
       (typeof body === 'string' && body.slice(0, 200)) ||
       response.statusText;
-    throw new ServerConnection.ResponseError(response, message);
+    const error = new ServerConnection.ResponseError(response, message);
+    (error as any).body = body && typeof body === 'object' ? body : { message };
+    throw error;
   }
   return body as T;
+}
+
+/** The JSON body of a 4xx, as `server/errors.py` writes it. */
+export interface IErrorBody {
+  message: string;
+  errors?: { row?: number | null; field?: string | null; message: string }[];
+  counts?: Record<string, number>;
+  invalid_rows?: number | null;
+  rows?: number | null;
+  [extra: string]: unknown;
+}
+
+/** An HTTP error from a request made without ServerConnection (the upload's XMLHttpRequest). */
+export class APIError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: IErrorBody
+  ) {
+    super(body.message || `HTTP ${status}`);
+  }
+}
+
+/** The server's JSON error body carried by an error `requestAPI` or an upload threw; null for other errors. */
+export function errorBody(error: unknown): IErrorBody | null {
+  const body = (error as any)?.body;
+  return body && typeof body === 'object' ? (body as IErrorBody) : null;
 }
 
 /** A sentence a person can act on, for any error `requestAPI` throws. */
@@ -54,6 +82,9 @@ export function describeError(error: unknown): string {
       hint = ' Is the jupyter_ft server extension enabled? (jupyter server extension list)';
     }
     return `The server answered ${status}: ${error.message}.${hint}`;
+  }
+  if (error instanceof APIError) {
+    return `The server answered ${error.status}: ${error.message}`;
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,30 +1,28 @@
 /**
- * The "Fine-tuning" left-sidebar panel: a strip of tabs over one content area. Jobs is the only tab for now;
- * datasets, models and endpoints join by adding an entry to `TABS`.
+ * The "Fine-tuning" left-sidebar panel: a strip of tabs (`TABS` in tabs.tsx) over one content area.
  */
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
-import React, { useState } from 'react';
+import { ISignal, Signal } from '@lumino/signaling';
+import React, { useEffect, useState } from 'react';
 
-import { FineTuningAPI } from './api';
-import { JobsTab } from './jobs';
+import { ITabProps, TABS } from './tabs';
 
-/** What every tab receives. */
-export interface ITabProps {
-  api: FineTuningAPI;
-  visible: boolean;
-}
+/** The tab shown first: what is running now. */
+export const DEFAULT_TAB = 'jobs';
 
-export interface ISidebarTab {
-  id: string;
-  label: string;
-  render: (props: ITabProps) => JSX.Element;
-}
+/** Everything a tab receives except `visible`, which the widget tracks. */
+export type IStudio = Omit<ITabProps, 'visible'>;
 
-export const TABS: ISidebarTab[] = [{ id: 'jobs', label: 'Jobs', render: props => <JobsTab {...props} /> }];
-
-function Sidebar(props: ITabProps): JSX.Element {
-  const [current, setCurrent] = useState(TABS[0].id);
+function Sidebar(props: ITabProps & { select: ISignal<FineTuningSidebar, string> }): JSX.Element {
+  const [current, setCurrent] = useState(TABS.some(t => t.id === DEFAULT_TAB) ? DEFAULT_TAB : TABS[0].id);
+  useEffect(() => {
+    const onSelect = (_: unknown, id: string) => setCurrent(id);
+    props.select.connect(onSelect);
+    return () => {
+      props.select.disconnect(onSelect);
+    };
+  }, [props.select]);
   const tab = TABS.find(t => t.id === current) ?? TABS[0];
   return (
     <div className="jp-ft-sidebar">
@@ -35,6 +33,7 @@ function Sidebar(props: ITabProps): JSX.Element {
             <button
               key={t.id}
               role="tab"
+              data-tab={t.id}
               aria-selected={t.id === tab.id}
               className={`jp-ft-tab${t.id === tab.id ? ' jp-mod-current' : ''}`}
               onClick={() => setCurrent(t.id)}
@@ -44,7 +43,7 @@ function Sidebar(props: ITabProps): JSX.Element {
           ))}
         </nav>
       </header>
-      <section className="jp-ft-content" role="tabpanel">
+      <section className="jp-ft-content" role="tabpanel" data-tab={tab.id}>
         {tab.render(props)}
       </section>
     </div>
@@ -53,9 +52,16 @@ function Sidebar(props: ITabProps): JSX.Element {
 
 /** The Lumino widget placed in the left area; it tells the React tree whether it is visible. */
 export class FineTuningSidebar extends ReactWidget {
-  constructor(private readonly api: FineTuningAPI) {
+  private readonly _select = new Signal<FineTuningSidebar, string>(this);
+
+  constructor(private readonly studio: IStudio) {
     super();
     this.addClass('jp-ft-sidebar-widget');
+  }
+
+  /** Show the tab `id` (commands use it, e.g. "Upload dataset" selects Datasets). */
+  selectTab(id: string): void {
+    this._select.emit(id);
   }
 
   protected onAfterShow(msg: Message): void {
@@ -69,6 +75,6 @@ export class FineTuningSidebar extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <Sidebar api={this.api} visible={this.isVisible} />;
+    return <Sidebar {...this.studio} visible={this.isVisible} select={this._select} />;
   }
 }

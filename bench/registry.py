@@ -50,6 +50,7 @@ def main() -> None:
     from jupyter_ft.core.scheduler import stop_scheduler
 
     ws = ft.workspace(tmp / "ws")
+    registry.ensure_schema(ws)
     model = ft.make_tiny_model(tmp / "tiny-llama")
     data = tmp / "prefs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in demo_data.preference_rows(80)))

@@ -187,3 +187,65 @@ async def test_preview_gives_auto_values_with_reasons_and_field_errors(ws, jp_fe
     assert {e["field"] for e in p["errors"]} >= {"technique"} and p["spec"] is None
     code, err = await error_of(jp_fetch, "preview", method="POST", body="[1, 2]")
     assert code == 400 and err["errors"][0]["field"] == "body"
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """A hub answering `GET /api/models` on loopback (real HTTP, huggingface_hub's own client and parsing)."""
+    import http.server
+    import threading
+    from urllib.parse import parse_qs, urlparse
+
+    from jupyter_ft.core import hub
+
+    asked: list[dict] = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            url = urlparse(self.path)
+            asked.append({"path": url.path, **parse_qs(url.query)})
+            body = json.dumps([
+                {"id": "acme/llama-mini", "modelId": "acme/llama-mini", "private": False, "tags": [],
+                 "safetensors": {"parameters": {"BF16": 1_235_814_400}, "total": 1_235_814_400},
+                 "cardData": {"license": "llama3.2"}, "usedStorage": 2_471_645_608,
+                 "config": {"architectures": ["LlamaForCausalLM"], "model_type": "llama"}},
+                {"id": "acme/cached-one", "modelId": "acme/cached-one", "private": False, "tags": []},
+            ]).encode() if url.path == "/api/models" else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setattr(hub, "_last", None)
+    yield asked
+    server.shutdown()
+    server.server_close()
+    hub._last = None
+
+
+def test_hub_search_when_the_hub_answers(fake_hub, tmp_path, tiny_model, monkeypatch):
+    cache = tmp_path / "hub-cache"
+    files = {p.name: p.read_bytes() for p in tiny_model.iterdir() if p.is_file()}
+    fake_hf_cache(cache, "acme/cached-one", files)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    answer = base_models.base_models([], q="acme")
+    assert answer["hub"] == {"searched": True, "available": True, "reason": None}
+    ids = [(m["id"], m["source"]) for m in answer["models"]]
+    assert ids == [("acme/cached-one", "hf_cache"), ("acme/llama-mini", "hub")]  # a cached repo is listed once
+    hit = answer["models"][1]
+    assert hit["params"] == 1_235_814_400 and hit["license"] == "llama3.2" and hit["size_bytes"] == 2_471_645_608
+    assert hit["architecture"] == "LlamaForCausalLM" and hit["path"] is None
+    (asked,) = fake_hub
+    assert asked["search"] == ["acme"] and asked["limit"] == ["20"]
+    assert {"safetensors", "cardData", "config"} <= set(asked["expand"])

@@ -27,7 +27,7 @@ WATCH_JS = r"""root => {
 
 
 def test_playground_streams_and_blind_votes_in_jupyterlab(ws, server, notebook: Notebook):
-    cell = notebook.run(f"import jupyter_ft as ft\nui = ft.ui.playground({server.url!r}, max_tokens=48)\nui")
+    cell = notebook.run(f"import jupyter_ft as ft\nui = ft.ui.playground({server.url!r}, max_tokens=24)\nui")
     out = cell.output
     out.locator(".jft-playground").wait_for()
     assert out.locator(".jft-pg-col").count() == 2
@@ -36,7 +36,7 @@ def test_playground_streams_and_blind_votes_in_jupyterlab(ws, server, notebook: 
     settings = out.locator(".jft-pg-settings").inner_text()
     for name in ("max tokens", "temperature", "top_p", "seed"):
         assert name in settings
-    assert out.locator(".jft-pg-settings input").first.input_value() == "48"
+    assert out.locator(".jft-pg-settings input").first.input_value() == "24"
 
     out.locator(".jft-playground").evaluate(WATCH_JS)
     out.locator(".jft-pg-prompt textarea").fill("How are you today?")
@@ -49,7 +49,7 @@ def test_playground_streams_and_blind_votes_in_jupyterlab(ws, server, notebook: 
         texts = [t for j, t in seen if j == i and t.strip() and "waiting" not in t]
         assert len(set(texts)) > 1 and texts[-1] == answers[i], texts  # partial answers shown before the whole
         assert all(answers[i].startswith(t.strip()) for t in texts)
-    assert "max_tokens 48 · greedy" in out.locator(".jft-pg-status").inner_text()
+    assert "max_tokens 24 · greedy" in out.locator(".jft-pg-status").inner_text()
     notebook.screenshot(cell, "playground-side-by-side")
 
     out.get_by_role("button", name="Blind A/B").click()

@@ -202,7 +202,7 @@ def hub_search(q: str, limit: int = HUB_LIMIT) -> tuple[list[BaseModelEntry], st
         try:
             from huggingface_hub import HfApi
 
-            found.extend(HfApi().list_models(search=q, limit=limit, expand=["safetensors", "cardData", "config",
+            found.extend(HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None).list_models(search=q, limit=limit, expand=["safetensors", "cardData", "config",
                                                                                "usedStorage", "library_name"]))
         except Exception as exc:
             failure.append(f"the hub search failed: {type(exc).__name__}: {exc}")

@@ -122,19 +122,23 @@ def _endpoint_models(ep: Any) -> list[str]:
 
 
 def find_endpoint(ws: Workspace, name: str) -> Any:
-    """The deployed endpoint called `name` (through `ft.endpoints()`); the error lists the deployed ones."""
+    """The deployed endpoint called `name` (the endpoints issue's `core.endpoints.get`); the error lists the known
+    ones. A stopped endpoint is refused: it has nothing to answer with."""
     try:
-        from jupyter_ft.core import endpoints as _endpoints  # the endpoints issue's core
+        from jupyter_ft.core import endpoints as _endpoints
     except ImportError:
         raise PlaygroundError("endpoint", f"{name!r} is not a URL, and this installation has no deployed endpoints "
-                                          "(name an OpenAI-compatible URL such as http://127.0.0.1:8000/v1)", status=404) from None
-    found = _endpoints.list_endpoints(ws) if hasattr(_endpoints, "list_endpoints") else []
-    for ep in found:
-        if getattr(ep, "name", None) == name:
-            return ep
-    names = [getattr(ep, "name", "?") for ep in found]
-    raise PlaygroundError("endpoint", f"no endpoint named {name!r}; deployed: {names or 'none (ft.deploy(...) starts one)'}",
-                          status=404)
+                                          "(name an OpenAI-compatible URL such as http://127.0.0.1:8000/v1)",
+                              status=404) from None
+    try:
+        ep = _endpoints.get(ws, name)
+    except KeyError as exc:  # EndpointNotFound: its message lists the known endpoints
+        raise PlaygroundError("endpoint", str(exc).strip("'\""), status=404) from None
+    state = ep.state
+    if state in ("stopped", "failed"):
+        raise PlaygroundError("endpoint", f"endpoint {name!r} is {state} (start it again with ft.deploy(...))",
+                              status=409)
+    return ep
 
 
 def _from_endpoint(ep: Any, models: list[str] | None) -> list[Target]:
@@ -150,7 +154,12 @@ def _pick(served: list[str], models: list[str] | None, url: str, api_key: str | 
     unknown = [m for m in chosen if m not in served]
     if unknown:
         raise PlaygroundError("models", f"{unknown} not served by {endpoint}; it serves {served}", status=404)
-    return [Target(m, url, m, api_key, endpoint) for m in chosen]
+    return [Target(_short(m), url, m, api_key, endpoint) for m in chosen]
+
+
+def _short(served: str) -> str:
+    """A column title for a served name: a base served under its folder's path shows as the folder's name."""
+    return served.rstrip("/").rsplit("/", 1)[-1] if served.startswith(("/", "./", "~")) else served
 
 
 def resolve_targets(ws: Workspace, source: Any, models: list[str] | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Integer, List, Unicode
 
-from jupyter_ft.core import jobstore
+from jupyter_ft.core import endpoints, jobstore
 from jupyter_ft.core.api import workspace
 from jupyter_ft.core.scheduler import ensure_scheduler
 
@@ -14,6 +14,9 @@ from . import export_handlers
 from . import studio_handlers
 from . import playground_handlers
 from . import catalog_handlers
+from . import registry_handlers
+from . import mlflow_ui
+from . import endpoint_handlers
 
 PREFIX = "jupyter-ft/api"
 
@@ -35,8 +38,10 @@ class JupyterFTApp(ExtensionApp):
         self.settings["jupyter_ft_workspace"] = ws
         self.settings["jupyter_ft_max_upload_bytes"] = self.max_upload_bytes
         self.settings["jupyter_ft_model_folders"] = list(self.model_folders)
+        # started on first use; stopped in stop_extension
+        self.settings["jupyter_ft_mlflow_ui"] = mlflow_ui.MLflowUI(ws, self.serverapp.base_url)
         # After a server restart, make sure queued work is picked up and running jobs are watched again.
-        if jobstore.list_jobs(ws, ["queued", "running"]):
+        if jobstore.list_jobs(ws, ["queued", "running"]) or endpoints.wanted(ws):
             ensure_scheduler(ws)
         self.log.info("jupyter_ft workspace: %s", ws.root)
 
@@ -49,5 +54,11 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(studio_handlers.routes(PREFIX))
         self.handlers.extend(export_handlers.routes(PREFIX))
         self.handlers.extend(catalog_handlers.routes(PREFIX))
+        self.handlers.extend(registry_handlers.routes(PREFIX))
+        self.handlers.extend(mlflow_ui.routes(PREFIX))
+        self.handlers.extend(endpoint_handlers.routes(PREFIX) + endpoint_handlers.proxy_routes())
         # Keep last: anything else under the namespace is a JSON 404.
         self.handlers.append(handlers.fallback_route(PREFIX))
+
+    async def stop_extension(self) -> None:
+        mlflow_ui.stop(self.settings)

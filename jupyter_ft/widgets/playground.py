@@ -86,10 +86,11 @@ class Playground(widgets.VBox):
         self._started = 0.0
         self._ready = False  # every answer in and the round closed: votes allowed
 
-        self.w_max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=4096, description="max tokens", style={"description_width": "initial"},
+        label = {"description_width": "initial"}
+        self.w_max_tokens = widgets.BoundedIntText(max_tokens, min=1, max=4096, description="max tokens", style=label,
                                                    layout=widgets.Layout(width="170px"))
-        self.w_temperature = widgets.BoundedFloatText(temperature, min=0, max=2, step=0.1, description="temperature", style={"description_width": "initial"},
-                                                      layout=widgets.Layout(width="170px"))
+        self.w_temperature = widgets.BoundedFloatText(temperature, min=0, max=2, step=0.1, description="temperature",
+                                                      style=label, layout=widgets.Layout(width="170px"))
         self.w_top_p = widgets.BoundedFloatText(top_p, min=0.01, max=1, step=0.05, description="top_p",
                                                 layout=widgets.Layout(width="150px"))
         self.w_seed = widgets.Text("" if seed is None else str(seed), placeholder="none", description="seed",
@@ -271,19 +272,24 @@ class Playground(widgets.VBox):
                     self._judge = make_judge(self.judge_spec)
             (col.score,) = self._judge.score([(self.prompt, col.text)])
         except Exception as exc:
-            col.meta.value = self._meta(col) + f"<br><span style='color:#c62828;font-size:80%'>judge: {_esc(str(exc))}</span>"
+            col.meta.value = (self._meta(col) + "<br><span style='color:#c62828;font-size:80%'>"
+                              f"judge: {_esc(str(exc))}</span>")
             return
         col.meta.value = self._meta(col)
 
     def _finished(self) -> None:
         self.seconds = time.time() - self._started
         failed = [c for c in self.columns if c.error]
+        if self._stop.is_set():  # stopped by the user: partial answers are shown, nothing to vote on
+            self._say(f"stopped after {self.seconds:.1f} s", "#e65100")
+            self.w_send.disabled = False
+            return
         if failed:
             self.error = failed[0].error
             self._say(f"done in {self.seconds:.1f} s; {len(failed)} answer(s) failed: {failed[0].error}", "#c62828")
         else:
             self._say(f"done in {self.seconds:.1f} s · {self.settings.describe()}", "#2e7d32")
-        if self.blind and self.pair is not None and not self._stop.is_set():
+        if self.blind and self.pair is not None:
             self.pair = core.set_answers(self.ws, self.pair.id, {s: c.text for s, c in zip(core.SLOTS, self.columns)})
             if not failed:
                 self._vote_buttons([("A is better", "A"), ("B is better", "B"), ("Tie", core.TIE)])

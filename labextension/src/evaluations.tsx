@@ -11,7 +11,7 @@ import React, { useCallback, useEffect, useMemo, useState } from 'react';
 
 import { FineTuningAPI } from './api';
 import { EvalResultsView } from './evalResults';
-import { evalPrefill, HIDDEN_FIELDS, MAIN_FIELDS, pickProperties } from './panelLogic';
+import { evalPrefill, pickProperties, splitFields } from './panelLogic';
 import { cleanSpec, dropNullable, extraErrors as errorSchema, unplacedErrors } from './schemaForm';
 import { describeError, requestAPI } from './request';
 import { usePoll } from './usePoll';
@@ -140,6 +140,7 @@ const UI_HIDE = { 'ui:submitButtonOptions': { norender: true } };
 /** The evaluation form (main area): main fields, "Advanced" folded, server errors on their fields. */
 export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Element {
   const [schema, setSchema] = useState<JSONObject | null>(null);
+  const [groups, setGroups] = useState<{ fields: string[]; advanced: boolean; title?: string }[] | undefined>(undefined);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [data, setData] = useState<JSONObject>(() => evalPrefill(prefill));
   const [extraErrors, setExtraErrors] = useState<JSONObject>({});
@@ -150,23 +151,27 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
   const [datasets, setDatasets] = useState<string[]>([]);
   useEffect(() => {
     requestAPI<JSONObject>('schemas/eval', {}, api.settings)
-      .then(s => setSchema(dropNullable(s.schema ?? s)))
+      .then(s => {
+        setGroups(Array.isArray(s.groups) ? s.groups : undefined);
+        setSchema(dropNullable(s.schema ?? s));
+      })
       .catch(err => setLoadError(describeError(err)));
     requestAPI<{ datasets: { name: string }[] }>('datasets', {}, api.settings)
       .then(r => setDatasets(r.datasets.map(d => d.name)))
       .catch(() => setDatasets([]));
   }, [api]);
-  const [mainSchema, advancedSchema] = useMemo(() => {
+  const [mainSchema, advancedSchema, order] = useMemo(() => {
     if (!schema) {
-      return [null, null];
+      return [null, null, { main: [], advanced: [] }];
     }
-    const main = pickProperties(schema, k => MAIN_FIELDS.includes(k));
+    const fields = splitFields(groups, Object.keys(schema.properties ?? {}));
+    const main = pickProperties(schema, k => fields.main.includes(k));
     if (main.properties.dataset && datasets.length) {
       main.properties.dataset = { ...main.properties.dataset, examples: datasets };
     }
-    const advanced = pickProperties(schema, k => !MAIN_FIELDS.includes(k) && !HIDDEN_FIELDS.includes(k));
-    return [main, advanced];
-  }, [schema, datasets]);
+    const advanced = pickProperties(schema, k => fields.advanced.includes(k));
+    return [main, advanced, fields];
+  }, [schema, groups, datasets]);
   const submit = async () => {
     setSubmitting(true);
     setMessage(null);
@@ -217,7 +222,7 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
         formData={data as any}
         onChange={onChange}
         validator={validator as any}
-        uiSchema={{ ...UI_HIDE, 'ui:order': MAIN_FIELDS.filter(k => k in mainSchema.properties) }}
+        uiSchema={{ ...UI_HIDE, 'ui:order': [...order.main, '*'] }}
         extraErrors={extraErrors as any}
         showErrorList={false}
         idPrefix="jp-ft-eval"
@@ -225,13 +230,16 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
         noValidate
       />
       <details className="jp-ft-eval-advanced">
-        <summary>Advanced: generation, bootstrap, seed, device, retries, MLflow experiment</summary>
+        <summary>
+          Advanced:{' '}
+          {(groups ?? []).filter(g => g.advanced).map(g => g.title ?? g.fields.join(', ')).join(', ') || order.advanced.join(', ')}
+        </summary>
         <FormComponent
           schema={advancedSchema as any}
           formData={data as any}
           onChange={onChange}
           validator={validator as any}
-          uiSchema={UI_HIDE}
+          uiSchema={{ ...UI_HIDE, 'ui:order': [...order.advanced, '*'] }}
           extraErrors={extraErrors as any}
           showErrorList={false}
           idPrefix="jp-ft-eval-adv"

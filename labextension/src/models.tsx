@@ -11,7 +11,7 @@ import { FineTuningAPI } from './api';
 import { DeployForm } from './endpoints';
 import { EvalForm } from './evaluations';
 import { LineageView } from './lineage';
-import { humanBytes, humanCount, hubState, IBaseModelsReply, when } from './panelLogic';
+import { humanBytes, humanCount, hubState, IBaseModelsReply, shortId, when } from './panelLogic';
 import { describeError, requestAPI } from './request';
 import { usePoll } from './usePoll';
 
@@ -163,7 +163,7 @@ function BaseModels(props: IStudioPanelProps): JSX.Element {
             <li key={`${m.source}:${m.id}`} className="jp-ft-base-model" data-model-id={m.id} data-source={m.source}>
               <div className="jp-ft-row-head">
                 <span className="jp-ft-model-id" title={m.path ?? m.id}>
-                  {m.id}
+                  {shortId(m.id)}
                 </span>
                 <span className="jp-ft-pill">{m.source === 'hf_cache' ? 'HF cache' : m.source}</span>
               </div>

@@ -11,6 +11,18 @@ export const MAIN_FIELDS = ['name', 'models', 'base', 'dataset', 'split', 'limit
 /** Filled by the server (never by a person). */
 export const HIDDEN_FIELDS = ['kind', 'auto'];
 
+/** Main and advanced fields from the server's layout hints (`groups: [{fields, advanced}]`), else our defaults. */
+export function splitFields(groups: { fields: string[]; advanced: boolean }[] | undefined, all: string[]): { main: string[]; advanced: string[] } {
+  const shown = all.filter(k => !HIDDEN_FIELDS.includes(k));
+  if (!groups || groups.length === 0) {
+    return { main: MAIN_FIELDS.filter(k => shown.includes(k)), advanced: shown.filter(k => !MAIN_FIELDS.includes(k)) };
+  }
+  const main = groups.filter(g => !g.advanced).flatMap(g => g.fields).filter(k => shown.includes(k));
+  const grouped = groups.filter(g => g.advanced).flatMap(g => g.fields).filter(k => shown.includes(k));
+  const rest = shown.filter(k => !main.includes(k) && !grouped.includes(k));
+  return { main, advanced: [...grouped, ...rest] };
+}
+
 /** The part of a top-level object schema holding only `keys` (with `$defs` kept for references). */
 export function pickProperties(schema: JSONObject, keys: (k: string) => boolean): JSONObject {
   const properties: JSONObject = {};
@@ -83,7 +95,7 @@ export interface IBaseModel {
 export interface IBaseModelsReply {
   models: IBaseModel[];
   /** The hub search's state, when the server reports it (D1's catalog: `hub`, `online` or `offline`). */
-  hub?: { online?: boolean; state?: string; error?: string | null } | string | null;
+  hub?: { searched?: boolean; available?: boolean | null; reason?: string | null; online?: boolean; state?: string; error?: string | null } | string | null;
   online?: boolean;
   offline?: boolean;
   hub_error?: string | null;
@@ -103,6 +115,10 @@ export function hubState(reply: IBaseModelsReply): { online: boolean | null; not
   const hub = reply.hub;
   if (typeof hub === 'string') {
     return { online: hub === 'online' ? true : hub === 'offline' ? false : null, note: null };
+  }
+  if (hub && typeof hub === 'object' && 'available' in hub) {
+    // the catalog's shape: {searched, available, reason}; available is null until a query asked the hub
+    return { online: hub.available ?? null, note: hub.reason ?? null };
   }
   if (hub && typeof hub === 'object') {
     const online = hub.online ?? (hub.state === 'online' ? true : hub.state === 'offline' ? false : null);
@@ -151,3 +167,11 @@ export function when(ts: number | string | null | undefined): string {
   const d = typeof ts === 'number' ? new Date(ts * 1000) : new Date(ts);
   return Number.isNaN(d.getTime()) ? String(ts) : d.toLocaleString();
 }
+
+/** A local folder's id is its absolute path: show its last part (the full path is the tooltip). */
+export function shortId(id: string): string {
+  return id.startsWith('/') || /^[A-Za-z]:[\\/]/.test(id) ? id.split(/[\\/]/).filter(Boolean).pop() ?? id : id;
+}
+
+/** Endpoint states in which it will answer soon (the model is loading). */
+export const COMING_UP = ['starting', 'restarting'];

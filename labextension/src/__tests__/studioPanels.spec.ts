@@ -12,6 +12,8 @@ import {
   hubState,
   pickProperties,
   proxiedURL,
+  shortId,
+  splitFields,
   splitEntries
 } from '../panelLogic';
 import { dropNullable } from '../schemaForm';
@@ -239,6 +241,17 @@ describe('evaluation form helpers', () => {
     expect(main.required).toEqual(['models']);
     expect(main.$defs).toBe(s.$defs);
   });
+  it('follows the server layout groups, hidden fields dropped and unknown fields kept as advanced', () => {
+    const groups = [
+      { fields: ['models', 'dataset'], advanced: false },
+      { fields: ['limit'], advanced: true }
+    ];
+    expect(splitFields(groups, ['kind', 'models', 'dataset', 'limit', 'seed', 'auto'])).toEqual({
+      main: ['models', 'dataset'],
+      advanced: ['limit', 'seed']
+    });
+    expect(splitFields(undefined, ['models', 'seed']).main).toEqual(['models']);
+  });
   it('prefills a pairwise judge against the last model', () => {
     const p = evalPrefill({ models: ['m@1', 'base'] });
     expect(p.evaluators[0]).toMatchObject({ type: 'pairwise_judge', baseline: 'base' });
@@ -251,6 +264,9 @@ describe('endpoint and model helpers', () => {
     expect(proxiedURL('/user/x/', '/jupyter-ft/endpoints/a/v1', 'http://h:1')).toBe('http://h:1/user/x/jupyter-ft/endpoints/a/v1');
     expect(proxiedURL('http://h:1/', 'jupyter-ft/endpoints/a/v1')).toBe('http://h:1/jupyter-ft/endpoints/a/v1');
     expect(splitEntries(' a@1,\n b=c@2 ,,\n')).toEqual(['a@1', 'b=c@2']);
+    expect(shortId('/tmp/x/notebooks/tiny-llama')).toBe('tiny-llama');
+    expect(shortId('meta-llama/Llama-3.2-1B')).toBe('meta-llama/Llama-3.2-1B'); // a hub id stays whole
+    expect(shortId('tiny-llama-dpo@1')).toBe('tiny-llama-dpo@1');
     expect(fieldErrors({ errors: [{ field: 'adapters.0', message: 'unknown' }, { field: null, message: 'x' }] })).toEqual({
       adapters: 'unknown',
       _: 'x'
@@ -261,6 +277,12 @@ describe('endpoint and model helpers', () => {
     expect(hubState({ models: [], hub: 'online' }).online).toBe(true);
     expect(hubState({ models: [], hub: { state: 'offline', error: 'no network' } })).toEqual({ online: false, note: 'no network' });
     expect(hubState({ models: [] }).online).toBeNull();
+    // the catalog's own shape
+    expect(hubState({ models: [], hub: { searched: false, available: false, reason: 'offline: no network' } })).toEqual({
+      online: false,
+      note: 'offline: no network'
+    });
+    expect(hubState({ models: [], hub: { searched: false, available: null, reason: 'give a query' } }).online).toBeNull();
     expect(humanCount(1234567)).toBe('1.23M');
     expect(humanCount(null)).toBe('–');
     expect(humanBytes(1536)).toBe('1.5 KiB');

@@ -13,6 +13,8 @@ from .core.eval_spec import EvalSpec  # noqa: E402
 from .core.evaluation import EvalJob, dry_run_evaluator, eval_jobs, evaluate  # noqa: E402
 from .core.evaluation import results as _eval_results  # noqa: E402
 from .core.export import ExportError, ExportResult, export  # noqa: E402  (torch runs in a worker process)
+from .core.deploy_api import deploy, endpoint, endpoints  # noqa: E402  (endpoints: ft.deploy / ft.endpoints)
+from .core.deploy_spec import DeploySpec  # noqa: E402
 
 
 def eval_results(job_id: str, workspace_root=None) -> dict:
@@ -60,7 +62,7 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyter_ft"}]
 
 
-__all__ = ["EvalJob", "EvalSpec", "ExportError", "ExportResult", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel",
-           "datasets", "dry_run_evaluator", "eval_jobs", "eval_results", "evaluate", "export", "get_job", "jobs",
+__all__ = ["DeploySpec", "EvalJob", "EvalSpec", "ExportError", "ExportResult", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel",
+           "datasets", "deploy", "dry_run_evaluator", "eval_jobs", "eval_results", "endpoint", "endpoints", "evaluate", "export", "get_job", "jobs",
            "lineage", "make_tiny_model", "model", "models", "playground", "preview", "reproduce", "submit", "train",
            "ui", "workspace"]

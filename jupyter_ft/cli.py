@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dir", default=".demo", help="folder for the demo's model, data and workspace")
     s.add_argument("--steps", type=_positive(int), default=200)
     s.set_defaults(fn=cmd_demo)
+
+    from .deploy_cli import add_commands as add_endpoint_commands  # deploy, endpoints, endpoint stop
+
+    add_endpoint_commands(sub)
     return p
 
 

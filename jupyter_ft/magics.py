@@ -358,3 +358,6 @@ def _split_prompts(text: str) -> list[str]:
 
 def load_ipython_extension(ipython) -> None:
     ipython.register_magics(FineTuningMagics)
+    from .deploy_magics import DeployMagics  # %ft_deploy, %%ft_deploy, %ft_endpoints
+
+    ipython.register_magics(DeployMagics)

@@ -304,7 +304,9 @@ def resolve_source(ws: Workspace, ref: str, base_dir: str | Path | None = None) 
             raise ExportError("ref", f"adapter {text}: adapter_config.json names no base_model_name_or_path")
         return ExportSource(ref=text, label=folder.name, kind=kind, path=str(folder.resolve()), base_model=base)
     known = ""
-    if registry is not None and not looks_like_path(text):
+    if registry is not None and hasattr(registry, "known_names"):
+        known = f"; registered models: {', '.join(registry.known_names(ws)) or 'none yet'}"
+    elif registry is not None and not looks_like_path(text):
         try:
             registry.resolve(ws, text)
         except ValueError as exc:  # registry.UnknownModel: its message lists the known names, versions, aliases

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Integer, List, Unicode
 
-from jupyter_ft.core import jobstore
+from jupyter_ft.core import endpoints, jobstore
 from jupyter_ft.core.api import workspace
 from jupyter_ft.core.scheduler import ensure_scheduler
 
@@ -16,6 +16,7 @@ from . import playground_handlers
 from . import catalog_handlers
 from . import registry_handlers
 from . import mlflow_ui
+from . import endpoint_handlers
 
 PREFIX = "jupyter-ft/api"
 
@@ -40,7 +41,7 @@ class JupyterFTApp(ExtensionApp):
         # started on first use; stopped in stop_extension
         self.settings["jupyter_ft_mlflow_ui"] = mlflow_ui.MLflowUI(ws, self.serverapp.base_url)
         # After a server restart, make sure queued work is picked up and running jobs are watched again.
-        if jobstore.list_jobs(ws, ["queued", "running"]):
+        if jobstore.list_jobs(ws, ["queued", "running"]) or endpoints.wanted(ws):
             ensure_scheduler(ws)
         self.log.info("jupyter_ft workspace: %s", ws.root)
 
@@ -55,6 +56,7 @@ class JupyterFTApp(ExtensionApp):
         self.handlers.extend(catalog_handlers.routes(PREFIX))
         self.handlers.extend(registry_handlers.routes(PREFIX))
         self.handlers.extend(mlflow_ui.routes(PREFIX))
+        self.handlers.extend(endpoint_handlers.routes(PREFIX) + endpoint_handlers.proxy_routes())
         # Keep last: anything else under the namespace is a JSON 404.
         self.handlers.append(handlers.fallback_route(PREFIX))
 

@@ -22,6 +22,9 @@ export const CommandIDs = {
   newNotebook: 'jupyter-ft:new-quickstart-notebook'
 };
 
+/** Not in the palette (it needs an argument): `app.commands.execute('jupyter-ft:open-job', {id})`. */
+export const OPEN_JOB = 'jupyter-ft:open-job';
+
 /** Where D1's proxied MLflow UI answers (started on demand by the server extension). */
 export function mlflowUrl(baseUrl: string): string {
   return URLExt.join(baseUrl, API_NAMESPACE, 'mlflow') + '/';
@@ -80,6 +83,15 @@ export function addCommands(
       } catch (err) {
         await showErrorMessage('Could not create the quick-start notebook', describeError(err), [Dialog.okButton()]);
       }
+    }
+  });
+  commands.addCommand(OPEN_JOB, {
+    label: args => (args.id ? `Open job ${args.id}` : 'Open job'),
+    execute: args => {
+      if (typeof args.id !== 'string' || !args.id) {
+        throw new Error(`${OPEN_JOB} needs {id: "<job id>"}`);
+      }
+      studio.openJob(args.id);
     }
   });
   for (const command of Object.values(CommandIDs)) {

@@ -12,6 +12,9 @@ from .core.specs import SpecError, TrainSpec  # noqa: E402
 from .core.eval_spec import EvalSpec  # noqa: E402
 from .core.evaluation import EvalJob, dry_run_evaluator, eval_jobs, evaluate  # noqa: E402
 from .core.evaluation import results as _eval_results  # noqa: E402
+from .core.export import ExportError, ExportResult, export  # noqa: E402  (torch runs in a worker process)
+from .core.deploy_api import deploy, endpoint, endpoints  # noqa: E402  (endpoints: ft.deploy / ft.endpoints)
+from .core.deploy_spec import DeploySpec  # noqa: E402
 
 
 def eval_results(job_id: str, workspace_root=None) -> dict:
@@ -23,6 +26,7 @@ from .core.lineage import lineage  # noqa: E402
 from .core.reproduce import reproduce  # noqa: E402
 from . import datasets  # noqa: E402  (ft.datasets: the dataset catalog)
 from . import ui  # noqa: E402  (cheap: each panel imports ipywidgets/plotly when opened)
+from . import playground  # noqa: E402  (ft.playground: votes and the preference dataset they become)
 
 
 def make_tiny_model(output_dir, **kwargs):
@@ -58,7 +62,7 @@ def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyter_ft"}]
 
 
-__all__ = ["EvalJob", "EvalSpec", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel", "dry_run_evaluator",
-           "eval_jobs", "eval_results", "evaluate", "datasets", "get_job", "jobs", "lineage", "make_tiny_model", "model",
-           "models", "reproduce",
-           "preview", "submit", "train", "ui", "workspace"]
+__all__ = ["DeploySpec", "EvalJob", "EvalSpec", "ExportError", "ExportResult", "Job", "JobFailed", "SpecError", "TrainSpec", "cancel",
+           "datasets", "deploy", "dry_run_evaluator", "eval_jobs", "eval_results", "endpoint", "endpoints", "evaluate", "export", "get_job", "jobs",
+           "lineage", "make_tiny_model", "model", "models", "playground", "preview", "reproduce", "submit", "train",
+           "ui", "workspace"]

@@ -143,6 +143,26 @@ def cmd_make_tiny_model(a) -> int:
     return 0
 
 
+def cmd_export(a) -> int:
+    from .core import export
+
+    try:
+        result = export.export(a.ref, a.path, merge=not a.no_merge, overwrite=a.overwrite,
+                               gguf=a.gguf if a.gguf is not None else (False if a.no_gguf else None), ws=_ws(a),
+                               progress=None if a.json else export.print_progress)
+    except export.ExportError as exc:
+        return _error(str(exc))
+    if a.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return 0
+    print(f"exported {'merged model' if result.merged else 'adapter'} of {result.source} to {result.path} "
+          f"({len(result.files)} files, {result.seconds:.1f} s)")
+    for extra in (result.gguf_path, result.modelfile):
+        if extra:
+            print(f"  {extra}")
+    return 0
+
+
 def cmd_scheduler(a) -> int:
     ws = _ws(a)
     if a.action == "run":
@@ -201,6 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.set_defaults(fn=cmd_make_tiny_model)
 
+    s = sub.add_parser("export", help="write a tuned model as a plain Hugging Face folder (+ GGUF when possible)")
+    s.add_argument("ref", help="registered name@version or name@alias, a job id, or an adapter folder")
+    s.add_argument("path", help="the folder to write (refused when not empty, unless --overwrite)")
+    s.add_argument("--no-merge", action="store_true", help="write the adapter (and its card) instead of merged weights")
+    s.add_argument("--overwrite", action="store_true", help="replace a non-empty target folder")
+    s.add_argument("--gguf", nargs="?", const=True, default=None, metavar="TYPE",
+                   help="require a GGUF file too (TYPE: f16 (default), bf16, f32, q8_0, auto)")
+    s.add_argument("--no-gguf", action="store_true", help="never write GGUF, even with llama.cpp installed")
+    s.add_argument("--json", action="store_true", help="print the result as JSON (no progress lines)")
+    s.set_defaults(fn=cmd_export)
+
     s = sub.add_parser("scheduler", help="run, stop or check the workspace scheduler")
     s.add_argument("action", choices=["run", "stop", "status"])
     s.add_argument("--idle-timeout", type=_positive(float), default=None)
@@ -211,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dir", default=".demo", help="folder for the demo's model, data and workspace")
     s.add_argument("--steps", type=_positive(int), default=200)
     s.set_defaults(fn=cmd_demo)
+
+    from .deploy_cli import add_commands as add_endpoint_commands  # deploy, endpoints, endpoint stop
+
+    add_endpoint_commands(sub)
     return p
 
 

@@ -273,9 +273,16 @@ class FineTuningMagics(Magics):
         return None
 
     @magic_arguments()
-    @argument("--models", required=True,
+    @argument("--models", default=None,
               help="comma-separated models: base, job ids (their adapter/model), adapter or model folders, hub ids, "
-                   "OpenAI-compatible endpoints as http://host/v1#model")
+                   "OpenAI-compatible endpoints as http://host/v1#model; with --endpoint: some of its served models "
+                   "(default: all)")
+    @argument("--endpoint", default=None, metavar="NAME|URL",
+              help="stream the answers from a deployed endpoint (its name) or any OpenAI-compatible URL "
+                   "(http://host/v1) instead of loading the models in this kernel")
+    @argument("--blind", action="store_true", help="with --endpoint: blind A/B, two answers with the models hidden, "
+                                                   "vote A / B / tie, then the models are revealed")
+    @argument("--seed", type=int, default=None, help="with --endpoint: sampling seed")
     @argument("--base", default=None, help="the base model for 'base' when no adapter names it")
     @argument("--max-new-tokens", type=int, default=64, help="tokens to generate per answer (default 64)")
     @argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
@@ -292,21 +299,48 @@ class FineTuningMagics(Magics):
             %%ft_chat --models base,{job.id}
             What is the capital of France?
 
-        Models load and generate on a worker thread, so the kernel stays usable while answers arrive.
+            %%ft_chat --endpoint playground
+            How are you today?
+
+        Models load and generate on a worker thread, so the kernel stays usable while answers arrive. With
+        `--endpoint NAME|URL` the answers stream token by token from that endpoint (every model it serves, or
+        those named by --models) in the playground widget; add --blind to vote on two anonymous answers.
         """
         a = parse_argstring(self.ft_chat, line)
         text = cell if cell is not None else " ".join(a.prompt)
         prompts = [p.strip() for p in _split_prompts(text) if p.strip()]
         if not prompts:
             raise UsageError("%%ft_chat needs a prompt: the cell body (or the rest of the line for %ft_chat)")
-        models = [m.strip() for m in a.models.split(",") if m.strip()]
+        models = [m.strip() for m in (a.models or "").split(",") if m.strip()] or None
         from . import ui
 
+        if a.endpoint is not None:
+            return self._chat_endpoint(a, prompts, models)
+        if a.blind or a.seed is not None:
+            raise UsageError("%%ft_chat: --blind and --seed need --endpoint NAME|URL")
+        if models is None:
+            raise UsageError("%%ft_chat: the following arguments are required: --models (or --endpoint NAME|URL)")
         panel = ui.compare(models, prompts, base=a.base, max_new_tokens=a.max_new_tokens, temperature=a.temperature,
                            top_p=a.top_p)
         if a.wait:
             panel.wait(a.timeout)
         display(panel)
+        return None
+
+    @staticmethod
+    def _chat_endpoint(a, prompts: list[str], models: list[str] | None) -> None:
+        """One playground per prompt, streaming from the endpoint."""
+        from . import ui
+
+        if a.base is not None:
+            raise UsageError("%%ft_chat: --base is for models loaded in the kernel; an endpoint serves its own base")
+        for p in prompts:
+            pg = ui.playground(a.endpoint, models=models, blind=a.blind, max_tokens=a.max_new_tokens,
+                               temperature=a.temperature, top_p=a.top_p, seed=a.seed)
+            pg.ask(p)
+            if a.wait:
+                pg.wait(a.timeout)
+            display(pg)
         return None
 
 
@@ -324,3 +358,6 @@ def _split_prompts(text: str) -> list[str]:
 
 def load_ipython_extension(ipython) -> None:
     ipython.register_magics(FineTuningMagics)
+    from .deploy_magics import DeployMagics  # %ft_deploy, %%ft_deploy, %ft_endpoints
+
+    ipython.register_magics(DeployMagics)

@@ -8,6 +8,8 @@
     ft.ui.compare(models=["base", job.id], prompts=["Hi!"])     # answers side by side
     ft.ui.evaluate(models=["base", job.id], dataset="qa.jsonl") # the evaluation form
     ft.ui.eval_results(eval_job.id)                             # bars with intervals, pairwise, samples side by side
+    ft.ui.lineage("name@3")                                     # datasets → job → version → evaluations, clickable
+    ft.ui.playground(endpoint, blind=True)                      # streamed answers per model; blind A/B votes
 """
 
 from __future__ import annotations
@@ -69,3 +71,22 @@ def eval_results(source: Any, *, ws: Any = None, **options: Any):
     from .widgets.eval_results import EvalResults
 
     return EvalResults(source, ws, **options)
+
+
+def lineage(ref: Any, *, ws: Any = None):
+    """A model version's lineage as a small graph (datasets → training job → version → evaluations → endpoints);
+    click a node for its details and MLflow link. `ref`: `name@3`, `name@alias`, a `Lineage` or its dict."""
+    from .widgets.lineage import lineage as _lineage
+
+    return _lineage(ref, ws)
+
+
+def playground(endpoint_or_models: Any, *, ws: Any = None, **options: Any):
+    """Ask an endpoint's models (or any OpenAI-compatible URL `http://host/v1#model`, or a list) the same prompt and
+    watch the answers stream in side by side. `blind=True`: two answers with the models hidden, vote A / B / tie,
+    then the models are revealed; votes become DPO data with `ft.playground.votes_dataset()`. Options: models=
+    (some of the endpoint's models), judge= (a JudgeSpec or `http://host/v1#model`: a score under each answer),
+    max_tokens, temperature, top_p, seed, prompt."""
+    from .widgets.playground import Playground
+
+    return Playground(endpoint_or_models, ws=ws, **options)

@@ -86,6 +86,23 @@ class Job:
             ensure_scheduler(self.ws, wake=False)
         return state
 
+    def registered(self, timeout: float = 120, poll: float = 0.25):
+        """The registered version this job's output became (a `ft.model` handle), waiting for the forwarder to
+        register it. Raises `RuntimeError` when it was skipped or failed, `TimeoutError` while still pending."""
+        from .model_handles import model
+
+        deadline = time.time() + timeout
+        while True:
+            state = self.registration
+            if state is None or state["state"] in ("skipped", "failed"):
+                raise RuntimeError(f"job {self.id} has no registered model: "
+                                   f"{state['state'] + ' (' + str(state['error']) + ')' if state else 'not a training job'}")
+            if state["state"] == "registered":
+                return model(state["model"], self.ws)
+            if time.time() > deadline:
+                raise TimeoutError(f"job {self.id}: registration still pending after {timeout} s ({state['error']})")
+            time.sleep(poll)
+
     @property
     def dir(self) -> Path:
         return self.ws.job_dir(self.id)

@@ -66,3 +66,122 @@ class ServeConfig(BaseModel):
     def base_id(self) -> str:
         """The `model` id of the base in /v1/models."""
         return self.served_name or self.base_model
+
+
+# --- DeploySpec (engineer C2): what a person asks for; `core.endpoints` resolves it into a ServeConfig ----------
+# It is the one schema of a deployment: `ft.deploy(...)`, the REST body of `POST endpoints`, the `%%ft_deploy` YAML
+# cell and `jupyter-ft deploy` all build it. Validation errors name the field.
+
+import re  # noqa: E402
+from typing import Any, Literal  # noqa: E402
+
+from pydantic import ValidationError  # noqa: E402
+
+from .spec_base import MAX_LABEL, MAX_PATH, FieldError, Strict, normalise_device  # noqa: E402
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+SERVED_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$")
+Engine = Literal["local", "vllm"]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def split_adapter_entry(entry: str) -> tuple[str | None, str]:
+    """`"support=support@champion"` -> `("support", "support@champion")`; `"humanlike@3"` -> `(None, ...)`.
+    The `served=` prefix (vLLM's `--lora-modules name=path` shape) names the adapter on the endpoint."""
+    head, sep, rest = entry.partition("=")
+    if sep and rest and "/" not in head and SERVED_RE.match(head):
+        return head, rest
+    return None, entry
+
+
+class DeploySpec(Strict):
+    """One endpoint: a base model and LoRA adapters served behind one OpenAI-compatible API."""
+
+    kind: Literal["deploy"] = "deploy"
+    name: str = Field("default", description="the endpoint's name (letters, digits, _ . -); unique per workspace")
+    base: str | None = Field(None, max_length=MAX_PATH,
+                             description="base model: folder, hub id or registry ref; default: the adapters' base")
+    adapters: list[str] = Field(default_factory=list, max_length=256,
+                                description="LoRA adapters: registry refs (name@3, name@champion), job ids or "
+                                            "adapter folders; `served=entry` picks the served model name")
+    engine: Engine = Field("local", description="local: jupyter_ft's multi-adapter server; vllm: `vllm serve`")
+    host: str = Field("127.0.0.1", min_length=1, max_length=MAX_LABEL,
+                      description="interface the direct port binds; anything but loopback is an explicit choice")
+    port: int | None = Field(None, ge=1, le=65535, description="direct port; empty: a free one")
+    max_batch_size: int = Field(8, gt=0, le=1024, description="requests generated together per step")
+    max_queue: int = Field(256, gt=0, le=1_000_000, description="waiting requests beyond which a 429 is answered")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    max_loras: int | None = Field(None, gt=0, le=1024, description="vLLM: adapters in one batch; auto: all of them")
+    max_lora_rank: int | None = Field(None, gt=0, le=512, description="vLLM: largest adapter rank; auto: from the "
+                                                                      "adapters' adapter_config.json")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit "
+                             f"(it is part of the endpoint's URL); got {v!r}")
+        return v
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("empty; leave it out to use the adapters' base model")
+        return v.strip() if v else v
+
+    @field_validator("adapters")
+    @classmethod
+    def _adapters(cls, v: list[str]) -> list[str]:
+        out, served = [], set()
+        for i, entry in enumerate(v):
+            entry = entry.strip()
+            if not entry:
+                raise FieldError(str(i), "empty adapter entry")
+            if len(entry) > MAX_PATH:
+                raise FieldError(str(i), f"longer than {MAX_PATH} characters")
+            name, _ = split_adapter_entry(entry)
+            key = name or entry
+            if key in served:
+                raise FieldError(str(i), f"{key!r} is listed twice")
+            served.add(key)
+            out.append(entry)
+        return out
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        return normalise_device(v)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        v = v.strip()
+        if not re.match(r"^[A-Za-z0-9.:\[\]-]+$", v):
+            raise ValueError(f"not a host name or address: {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _something_to_serve(self) -> DeploySpec:
+        if self.base is None and not self.adapters:
+            raise FieldError("base", "name a base model or at least one adapter")
+        return self
+
+    @property
+    def exposed(self) -> bool:
+        """True when the direct port listens beyond this machine (an explicit, logged choice)."""
+        return self.host not in LOOPBACK
+
+
+def parse_deploy_spec(data: dict[str, Any] | str | DeploySpec) -> DeploySpec:
+    """A `DeploySpec` from a dict, YAML/JSON text or file; raises `SpecError` naming every bad field."""
+    from .specs import SpecError, _field_errors, read_spec
+
+    if isinstance(data, DeploySpec):
+        return data
+    data = read_spec(data, "the deploy spec")
+    try:
+        return DeploySpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_field_errors(exc)) from None

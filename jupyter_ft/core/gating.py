@@ -75,12 +75,17 @@ def _compare(res: dict[str, Any], ev: str, new: str, old: str, metric: str | Non
         return metric is None or r["metric"] == metric or f"{r['evaluator']}/{r['metric']}" == metric
 
     mine = [r for r in rows if r["model"] == new and matches(r) and r.get("value") is not None]
-    if not mine and not res.get("pairwise"):
-        known = sorted({f"{r['evaluator']}/{r['metric']}" for r in rows if r["model"] == new})
+    judges = {p["evaluator"] for p in res.get("pairwise") or []}
+    judge = metric.split("/")[0] if metric else None
+    if not mine and judge in judges:  # "judge", "judge/win_rate": the pairwise verdicts of that judge
+        return _pairwise(res, ev, new, old, judge)
+    if not mine and (metric is not None or not judges):
+        known = sorted({f"{r['evaluator']}/{r['metric']}" for r in rows if r["model"] == new} |
+                       {f"{j}/win_rate" for j in judges})
         raise _refused(f"metric {metric!r}: evaluation {ev} has no such metric for {new}; it has {', '.join(known)}")
     chosen = mine[0] if mine else None
     if chosen is None or chosen["metric"].startswith(("win_vs_", "tie_vs_", "loss_vs_", "consistency")):
-        return _pairwise(res, ev, new, old, chosen)
+        return _pairwise(res, ev, new, old, chosen["evaluator"] if chosen else None)
     other = next((r for r in rows if r["model"] == old and r["evaluator"] == chosen["evaluator"]
                   and r["metric"] == chosen["metric"] and r.get("value") is not None), None)
     name = f"{chosen['evaluator']}/{chosen['metric']}"
@@ -100,9 +105,9 @@ def _compare(res: dict[str, Any], ev: str, new: str, old: str, metric: str | Non
     return out
 
 
-def _pairwise(res: dict[str, Any], ev: str, new: str, old: str, chosen: dict[str, Any] | None) -> dict[str, Any]:
+def _pairwise(res: dict[str, Any], ev: str, new: str, old: str, judge: str | None) -> dict[str, Any]:
     for p in res.get("pairwise") or []:
-        if chosen is not None and p["evaluator"] != chosen["evaluator"]:
+        if judge is not None and p["evaluator"] != judge:
             continue
         if p["model"] == new and p["baseline"] == old:
             win, loss, ci = p["win"], p["loss"], p.get("win_ci") or [p["win"], p["win"]]

@@ -121,6 +121,7 @@ class ModelVersion:
     metrics: dict[str, float] = field(default_factory=dict)
     tracking_uri: str = ""
     source: str | None = None
+    model_id: str | None = None  # the MLflow LoggedModel holding the registered files
 
     @property
     def ref(self) -> str:
@@ -204,7 +205,7 @@ def _row_to_version(ws: Workspace, row, aliases: dict[str, int]) -> ModelVersion
         base_model=row["base_model"], base_revision=row["base_revision"], kind=row["kind"], path=row["path"] or "",
         technique=row["technique"], job_id=row["job_id"], run_id=row["run_id"], dataset=row["dataset"],
         tags=json.loads(row["tags"]), created_at=row["created_at"], metrics=json.loads(row["metrics"]),
-        tracking_uri=row["tracking_uri"], source=row["source"])
+        tracking_uri=row["tracking_uri"], source=row["source"], model_id=row["model_id"])
 
 
 def version_number(ws: Workspace, ref: str) -> tuple[str, int]:
@@ -381,7 +382,9 @@ def register_job(ws: Workspace, job_id: str, payload: dict[str, Any]) -> str:
     if version is None:
         version, model_id, source = _create_version(c, rec, name, out, tags)
     else:
-        model_id, source = version.model_id, version.source
+        source = version.source
+        found = re.search(r"(m-[0-9a-f]{32})", source or "")
+        model_id = version.model_id or (found.group(1) if found else None)
     number = int(version.version if not isinstance(version, int) else version)
     with ws.write() as conn:
         conn.execute(

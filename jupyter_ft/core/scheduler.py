@@ -199,7 +199,19 @@ class Scheduler:
         while (job := jobstore.claim_next(self.ws, busy_devices)) is not None:
             self.start(job)
             busy_devices.add(job.device)
-        return bool(self.children) or bool(jobstore.list_jobs(self.ws, ["running", "queued"]))
+        serving = self.supervise_endpoints()
+        return bool(self.children) or bool(jobstore.list_jobs(self.ws, ["running", "queued"])) or serving
+
+    def supervise_endpoints(self) -> bool:
+        """Restart endpoint servers that died (`core.endpoints.supervise`); True while any endpoint wants to run,
+        which keeps the scheduler alive. A failure here is logged and never stops job scheduling."""
+        from . import endpoints
+
+        try:
+            return endpoints.supervise(self.ws, self.log)
+        except Exception as exc:
+            self.log(f"endpoint supervision failed: {type(exc).__name__}: {exc}")
+            return True
 
     def start(self, job: jobstore.JobRecord) -> None:
         try:

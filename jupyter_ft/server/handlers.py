@@ -160,7 +160,18 @@ class JobHandler(BaseHandler):
         from jupyter_ft.core.registry import registration_state
 
         self.reply({"job": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted,
-                            "registration": registration_state(self.ws, rec)}})
+                            "registration": registration_state(self.ws, rec),
+                            "mlflow_ui_url": self.mlflow_ui_url(rec)}})
+
+    def mlflow_ui_url(self, rec: jobstore.JobRecord) -> str | None:
+        """The run in the MLflow UI that Jupyter proxies (server/mlflow_ui.py) when the run is in the workspace's own
+        store; a tracking server's own address otherwise."""
+        if not (rec.mlflow_run_id and rec.mlflow_experiment_id and rec.tracking_uri):
+            return None
+        if rec.tracking_uri.startswith(("http://", "https://")):
+            return rec.tracking_uri.rstrip("/") + f"/#/experiments/{rec.mlflow_experiment_id}/runs/{rec.mlflow_run_id}"
+        return (self.base_url.rstrip("/") + "/jupyter-ft/mlflow/"
+                f"#/experiments/{rec.mlflow_experiment_id}/runs/{rec.mlflow_run_id}")
 
     @tornado.web.authenticated
     def delete(self, job_id: str) -> None:
@@ -282,7 +293,12 @@ JOB_LIST = obj(["jobs", "cursor", "full"], jobs=array(JOB_SUMMARY),
                cursor={**INTEGER, "description": "pass as `since` to get only the jobs written after this answer"},
                full={**BOOLEAN, "description": "true: this is every job (replace the list); false: only changes"})
 JOB_DETAIL = obj(["job"], job={**JOB_SUMMARY, "required": JOB_SUMMARY["required"] + ["spec", "submitted"],
-                               "properties": {**JOB_SUMMARY["properties"], "spec": ANY_OBJECT, "submitted": ANY_OBJECT}})
+                               "properties": {**JOB_SUMMARY["properties"], "spec": ANY_OBJECT, "submitted": ANY_OBJECT,
+                                              "mlflow_ui_url": {**NULLABLE_STRING, "description": "the run in the "
+                                                                "MLflow UI proxied by Jupyter"},
+                                              "registration": obj(["state"], state={"enum": [
+                                                  "pending", "registered", "failed", "skipped"]},
+                                                  model=NULLABLE_STRING, error=NULLABLE_STRING)}})
 LOGS = obj(["id", "logs"], id=STRING, logs=STRING, offset=INTEGER,
            next_offset={**INTEGER, "description": "the next call's `offset`"}, size=INTEGER, reset=BOOLEAN)
 METRIC_ROW = {"type": "object", "required": ["step"], "properties": {"step": INTEGER},

@@ -172,7 +172,7 @@ export function cleanSpec(data: any, technique?: string, all: string[] = []): an
     if (technique && all.includes(k) && k !== technique) {
       continue;
     }
-    if (v === undefined || v === null || v === '') {
+    if (v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0)) {
       continue;
     }
     const c = cleanSpec(v);

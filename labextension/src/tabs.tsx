@@ -8,6 +8,9 @@ import React from 'react';
 import { FineTuningAPI } from './api';
 import { DatasetsTab } from './datasets';
 import { JobsTab } from './jobs';
+import { EndpointsTab } from './endpoints';
+import { EvaluationsTab } from './evaluations';
+import { ModelsTab } from './models';
 
 /** What every tab receives. */
 export interface ITabProps {
@@ -34,8 +37,8 @@ export interface ISidebarTab {
 
 export const TABS: ISidebarTab[] = [
   { id: 'datasets', label: 'Datasets', render: props => <DatasetsTab {...props} /> },
-  // models (D2b)
-  { id: 'jobs', label: 'Jobs', render: props => <JobsTab {...props} /> }
-  // evaluations (D2b)
-  // endpoints (D2b)
+  { id: 'models', label: 'Models', render: props => <ModelsTab {...props} /> },
+  { id: 'jobs', label: 'Jobs', render: props => <JobsTab {...props} /> },
+  { id: 'evaluations', label: 'Evaluations', render: props => <EvaluationsTab {...props} /> },
+  { id: 'endpoints', label: 'Endpoints', render: props => <EndpointsTab {...props} /> }
 ];

@@ -1,2 +1,3 @@
 import './base.css';
 import 'uplot/dist/uPlot.min.css';
+import './studio-panels.css';

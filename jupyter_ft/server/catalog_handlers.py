@@ -1,0 +1,119 @@
+"""REST routes the Studio's pickers and forms read: the base-model catalog, the spec schemas with layout hints, and
+the sizing preview of a half-filled training form. Thin: parse, call core (`base_models`, `form_schema`), reply.
+
+    GET  /jupyter-ft/api/base-models?q=llama&source=local,hf_cache,hub
+    GET  /jupyter-ft/api/schemas                      the kinds with a schema
+    GET  /jupyter-ft/api/schemas/{kind}               train | eval | deploy: JSON schema + uiSchema + groups
+    POST /jupyter-ft/api/preview                      a (partial) TrainSpec -> sized spec, auto values and why
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import tornado.web
+
+from jupyter_ft.core import base_models, form_schema
+from jupyter_ft.core.specs import TrainSpec
+
+from . import params
+from .errors import ClientError
+from .handlers import BaseHandler
+from .openapi import ANY_OBJECT, BOOLEAN, NULLABLE_STRING, STRING, array, doc, example, obj
+
+BASE_MODELS_QUERY = {"q": params.Text(None, max_len=200),
+                     "source": params.Choice(base_models.SOURCES, multi=True)}
+
+
+class BaseModelsHandler(BaseHandler):
+    """Local folders (the configured ones, default: the workspace's `models/` and the server root), the Hugging
+    Face cache, and with `q` a hub search when the hub answers (offline: `hub.reason` says so at once)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        q = self.query(BASE_MODELS_QUERY)
+        roots = self.settings.get("jupyter_ft_model_folders") or base_models.default_roots(
+            self.ws.root, self.settings.get("server_root_dir"))
+        answer = await asyncio.to_thread(base_models.base_models, roots, q["q"], q["source"] or base_models.SOURCES)
+        self.reply(answer)
+
+
+class SchemasHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        kinds = []
+        for k in form_schema.KINDS:
+            try:
+                form_schema.spec_model(k)
+                kinds.append(k)
+            except form_schema.UnknownKind:
+                pass
+        self.reply({"kinds": kinds})
+
+
+class SchemaHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, kind: str) -> None:
+        try:
+            self.reply(form_schema.form_schema(kind))
+        except form_schema.UnknownKind as exc:
+            raise ClientError("kind", str(exc), status=404) from None
+
+
+class PreviewHandler(BaseHandler):
+    """The sizing preview: a form posts what it has; the answer is what submission would store, the auto value
+    and reason of every empty field, and the errors naming fields (the same validation as every face)."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        answer = await asyncio.to_thread(form_schema.preview, self.ws, body, self.settings.get("server_root_dir"))
+        self.reply(answer)
+
+
+def routes(prefix: str) -> list[tuple[str, type]]:
+    return [
+        (rf"{prefix}/base-models/?", BaseModelsHandler),
+        (rf"{prefix}/schemas/?", SchemasHandler),
+        (rf"{prefix}/schemas/(?P<kind>[A-Za-z0-9_-]+)/?", SchemaHandler),
+        (rf"{prefix}/preview/?", PreviewHandler),
+    ]
+
+
+# --- OpenAPI docs of these routes ----------------------------------------------------------------------------------
+
+_NULL_INT = {"type": ["integer", "null"]}
+BASE_MODEL = obj(["id", "source", "path", "architecture", "params", "size_bytes", "license"],
+                 id={**STRING, "description": "what a spec's `model` takes: a folder or a hub id"},
+                 source={"enum": list(base_models.SOURCES)}, path=NULLABLE_STRING, architecture=NULLABLE_STRING,
+                 params=_NULL_INT, size_bytes=_NULL_INT, license=NULLABLE_STRING, params_source=NULLABLE_STRING,
+                 model_type=NULLABLE_STRING, repo_id=NULLABLE_STRING)
+BASE_MODELS = obj(["models", "hub"], models=array(BASE_MODEL),
+                  hub=obj(["searched", "reason"], searched=BOOLEAN, available={"type": ["boolean", "null"]},
+                          reason={**NULLABLE_STRING, "description": "why the hub was not searched (offline, ...)"}))
+FORM_SCHEMA = obj(["kind", "schema", "uiSchema", "groups"], kind=STRING, schema=ANY_OBJECT, uiSchema=ANY_OBJECT,
+                  groups=array(obj(["name", "title", "fields", "advanced"], name=STRING, title=STRING,
+                                   fields=array(STRING), advanced=BOOLEAN)),
+                  technique_blocks=ANY_OBJECT)
+PREVIEW = obj(["valid", "spec", "auto", "errors"], valid=BOOLEAN, spec={"type": ["object", "null"]},
+              auto={"type": "object", "additionalProperties": obj(["value", "why"], why=STRING)},
+              errors=array(obj(["field", "message"], field=STRING, message=STRING)), dataset_chosen=BOOLEAN)
+
+DOCS = [
+    doc("GET", "base-models", "The base-model catalog: local model folders, the Hugging Face cache, and (with `q`) "
+        "a hub search when online", query=BASE_MODELS_QUERY, response=BASE_MODELS, tags=("models",),
+        examples=[example(), example(query={"q": "tiny"}), example(query={"source": "local"}),
+                  example(query={"source": "nowhere"}, status=400)]),
+    doc("GET", "schemas", "The spec kinds a form can be generated for", response=obj(["kinds"], kinds=array(STRING)),
+        errors=(), examples=[example()]),
+    doc("GET", "schemas/{kind}", "A spec's JSON schema (train: `TrainSpec`, eval: `EvalSpec`, deploy: `DeploySpec`) "
+        "with form hints: `uiSchema` (ui:order, main fields first), `groups` (Advanced ones folded), "
+        "`technique_blocks`", response=FORM_SCHEMA, errors=(404,),
+        examples=[example(path={"kind": "train"}), example(path={"kind": "eval"}),
+                  example(path={"kind": "nope"}, status=404)]),
+    doc("POST", "preview", "Size a (partial) training spec as submission would: the auto value and reason of every "
+        "empty field, and the errors naming fields", body=TrainSpec, response=PREVIEW,
+        examples=[example(body={"model": "@model", "technique": "dpo"}),
+                  example(body={"model": "@model", "batch_size": -1}),
+                  example(body={"technique": "sft"})]),
+]

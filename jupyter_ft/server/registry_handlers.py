@@ -1,0 +1,114 @@
+"""REST routes of the model registry and lineage. Thin: parse, call `core.registry` / `core.model_handles` /
+`core.lineage`, serialise. An unknown model, version or alias is a 404 listing the known ones; an alias move that
+lacks its evidence is a 409 saying what is missing; a bad alias or parameter a 400 naming the field."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from typing import Iterator
+
+import tornado.web
+
+from jupyter_ft.core import lineage, model_handles, registry
+
+from .errors import ClientError
+from .handlers import BaseHandler, finite
+
+
+@contextmanager
+def _mapped(field: str = "name") -> Iterator[None]:
+    try:
+        yield
+    except registry.UnknownModel as exc:
+        raise ClientError(field, str(exc), status=404) from None
+    except model_handles.AliasRefused as exc:
+        raise ClientError("require_better_than" if "better" in str(exc) or "fell short" in str(exc) else "evidence",
+                          str(exc), status=409) from None
+
+
+class ModelsHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.reply(finite({"models": registry.list_models(self.ws)}))
+
+
+class ModelHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, name: str) -> None:
+        with _mapped():
+            self.reply(finite(registry.model_dict(self.ws, registry.version_number(self.ws, name)[0])))
+
+
+class ModelVersionHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self, name: str, version: str) -> None:
+        with _mapped("version"):
+            mv = registry.resolve_indexed(self.ws, *registry.version_number(self.ws, f"{name}@{version}"))
+            self.reply(finite(registry.version_dict(mv, self.ws)))
+
+
+class AliasesHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def post(self, name: str) -> None:
+        body = self.json_body()
+        unknown = set(body) - {"alias", "version", "evidence", "require_better_than", "metric"}
+        if unknown:
+            raise ClientError(sorted(unknown)[0], "unknown field; expected alias, version, evidence, "
+                                                  "require_better_than, metric")
+        alias = body.get("alias")
+        if not isinstance(alias, str) or not alias:
+            raise ClientError("alias", "required: the alias to move (e.g. 'champion')")
+        version = body.get("version")
+        if isinstance(version, bool) or not isinstance(version, (int, str)) or not str(version).isdigit():
+            raise ClientError("version", f"required: the version number the alias should point at, got {version!r}")
+        for f in ("evidence", "require_better_than", "metric"):
+            if body.get(f) is not None and not isinstance(body[f], str):
+                raise ClientError(f, "must be a string")
+        with _mapped():
+            try:
+                move = await asyncio.to_thread(
+                    model_handles.set_alias, name, alias, version=int(version), evidence=body.get("evidence"),
+                    require_better_than=body.get("require_better_than"), metric=body.get("metric"), ws=self.ws)
+            except ValueError as exc:
+                if isinstance(exc, (registry.UnknownModel, model_handles.AliasRefused)):
+                    raise
+                raise ClientError("alias", str(exc)) from None
+        self.reply(finite({"move": move, "model": registry.model_dict(self.ws, name)}))
+
+
+class AliasHistoryHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        with _mapped():
+            history = await asyncio.to_thread(model_handles.alias_history, name, self.ws)
+        self.reply(finite({"history": history}))
+
+
+class LineageHandler(BaseHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        ref = self.get_query_argument("ref", None)
+        dataset = self.get_query_argument("dataset", None)
+        if bool(ref) == bool(dataset):
+            raise ClientError("ref", "give one of ?ref=name@version (a model version) or ?dataset=name@version")
+        with _mapped("ref"):
+            try:
+                lin = lineage.lineage(ref, dataset=dataset, ws=self.ws)
+            except ValueError as exc:
+                if isinstance(exc, registry.UnknownModel):
+                    raise
+                raise ClientError("dataset", str(exc), status=404) from None
+        self.reply(finite(lin.to_dict()))
+
+
+def routes(prefix: str) -> list[tuple[str, type]]:
+    name = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)"
+    return [
+        (rf"{prefix}/models/?", ModelsHandler),
+        (rf"{prefix}/models/{name}/?", ModelHandler),
+        (rf"{prefix}/models/{name}/versions/(?P<version>[A-Za-z0-9_\-]+)/?", ModelVersionHandler),
+        (rf"{prefix}/models/{name}/aliases/?", AliasesHandler),
+        (rf"{prefix}/models/{name}/aliases/history/?", AliasHistoryHandler),
+        (rf"{prefix}/lineage/?", LineageHandler),
+    ]

@@ -1,0 +1,252 @@
+/**
+ * The bar panels of an evaluation's results (`results.json`), grouped as `jupyter_ft/core/eval_view.py` groups them
+ * for the notebook widget (one panel per evaluator, split by order of magnitude, per-subject breakdowns apart), and
+ * their pixel geometry with 95% interval whiskers. Pure, so it is unit-tested without a browser.
+ */
+
+export interface IMetricRow {
+  model: string;
+  evaluator: string;
+  metric: string;
+  value: number | null;
+  ci_low?: number | null;
+  ci_high?: number | null;
+  n?: number | null;
+  subject?: string | null;
+}
+
+export interface IEvalSample {
+  index?: number;
+  prompt?: string;
+  reference?: string | null;
+  answers?: Record<string, string>;
+  scores?: Record<string, Record<string, number | null>>;
+  verdicts?: Record<string, Record<string, unknown>>;
+  reasons?: Record<string, unknown>;
+}
+
+export interface IEvalResults {
+  job_id: string;
+  state: string;
+  partial: boolean;
+  models: string[];
+  dataset: string | null;
+  num_samples: number;
+  metrics: IMetricRow[];
+  pairwise: Record<string, any>[];
+  samples: IEvalSample[];
+  errors: { model?: string; evaluator?: string; sample?: number; message?: string }[];
+  job_error?: string;
+}
+
+export interface IBars {
+  model: string;
+  values: (number | null)[];
+  errPlus: (number | null)[];
+  errMinus: (number | null)[];
+  n: (number | null)[];
+}
+
+export interface IBarPanel {
+  key: string;
+  title: string;
+  evaluator: string;
+  metrics: string[];
+  bars: IBars[];
+}
+
+export function num(x: unknown): number | null {
+  const v = typeof x === 'number' ? x : typeof x === 'string' && x.trim() !== '' ? Number(x) : NaN;
+  return Number.isFinite(v) ? v : null;
+}
+
+/** 0 for metrics within [-1.5, 1.5] (rates), else the power of ten: loss and a 0..1 accuracy do not share an axis. */
+export function magnitude(values: number[]): number {
+  const m = values.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  return m <= 1.5 ? 0 : Math.max(1, Math.ceil(Math.log10(m)));
+}
+
+/** Bar panels for `results.metrics`: one per evaluator (split by order of magnitude, a per-subject breakdown
+ * apart), metrics in first-seen order, models in spec order. Same rule as `eval_view.panels`. */
+export function barPanels(results: Pick<IEvalResults, 'models' | 'metrics'>): IBarPanel[] {
+  const models = [...(results.models ?? [])];
+  const rows = (results.metrics ?? []).filter(m => num(m.value) !== null);
+  for (const m of rows) {
+    if (!models.includes(m.model)) {
+      models.push(m.model);
+    }
+  }
+  const byEval = new Map<string, Map<string, IMetricRow[]>>();
+  for (const m of rows) {
+    const ev = byEval.get(String(m.evaluator)) ?? new Map<string, IMetricRow[]>();
+    byEval.set(String(m.evaluator), ev);
+    const list = ev.get(String(m.metric)) ?? [];
+    ev.set(String(m.metric), list);
+    list.push(m);
+  }
+  const out: IBarPanel[] = [];
+  for (const [evaluator, metrics] of byEval) {
+    const groups = new Map<string, { perSubject: boolean; mag: number; names: string[] }>();
+    for (const [metric, ms] of metrics) {
+      const vals: number[] = [];
+      for (const x of ms) {
+        for (const v of [num(x.value), num(x.ci_high)]) {
+          if (v !== null) {
+            vals.push(v);
+          }
+        }
+      }
+      const mag = magnitude(vals);
+      const perSubject = ms.some(x => x.subject !== null && x.subject !== undefined);
+      const key = `${perSubject ? 1 : 0}:${String(mag).padStart(4, '0')}`;
+      const g = groups.get(key) ?? { perSubject, mag, names: [] };
+      groups.set(key, g);
+      g.names.push(metric);
+    }
+    const split = new Set([...groups.values()].map(g => g.mag)).size > 1;
+    for (const key of [...groups.keys()].sort()) {
+      const { perSubject, mag, names } = groups.get(key)!;
+      const title = perSubject ? `${evaluator} · per subject` : split ? `${evaluator} · ${names.join(', ')}` : evaluator;
+      const panel: IBarPanel = { key: `${evaluator}#${perSubject ? 's' : ''}${mag}`, title, evaluator, metrics: names, bars: [] };
+      for (const model of models) {
+        const b: IBars = { model, values: [], errPlus: [], errMinus: [], n: [] };
+        for (const metric of names) {
+          const row = metrics.get(metric)!.find(x => x.model === model);
+          const v = row ? num(row.value) : null;
+          const lo = row ? num(row.ci_low) : null;
+          const hi = row ? num(row.ci_high) : null;
+          b.values.push(v);
+          b.errPlus.push(v !== null && hi !== null ? Math.max(0, hi - v) : null);
+          b.errMinus.push(v !== null && lo !== null ? Math.max(0, v - lo) : null);
+          b.n.push(row?.n ?? null);
+        }
+        if (b.values.some(v => v !== null)) {
+          panel.bars.push(b);
+        }
+      }
+      out.push(panel);
+    }
+  }
+  return out;
+}
+
+export interface IBarRect {
+  model: string;
+  metric: string;
+  modelIndex: number;
+  value: number;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** The 95% interval's whisker, in pixels (null when the metric has none). */
+  whisker: { y1: number; y2: number } | null;
+  low: number | null;
+  high: number | null;
+}
+
+export interface IBarLayout {
+  rects: IBarRect[];
+  /** Value range of the axis (always includes 0 and every interval end). */
+  min: number;
+  max: number;
+  /** Pixel y of value 0. */
+  zeroY: number;
+  ticks: { value: number; y: number }[];
+  groups: { metric: string; x: number; width: number }[];
+}
+
+/** Bars grouped by metric (one bar per model), with interval whiskers, in a plot of `width` x `height` pixels. */
+export function barLayout(panel: IBarPanel, width: number, height: number): IBarLayout {
+  const ends: number[] = [0];
+  panel.bars.forEach(b =>
+    b.values.forEach((v, i) => {
+      if (v !== null) {
+        ends.push(v, v + (b.errPlus[i] ?? 0), v - (b.errMinus[i] ?? 0));
+      }
+    })
+  );
+  let min = Math.min(...ends);
+  let max = Math.max(...ends);
+  if (max === min) {
+    max = min + 1;
+  }
+  const pad = (max - min) * 0.05;
+  max += max > 0 ? pad : 0;
+  min -= min < 0 ? pad : 0;
+  const y = (v: number) => height - ((v - min) / (max - min)) * height;
+  const groupW = width / Math.max(1, panel.metrics.length);
+  const nModels = Math.max(1, panel.bars.length);
+  const barW = (groupW * 0.8) / nModels;
+  const rects: IBarRect[] = [];
+  panel.metrics.forEach((metric, mi) => {
+    panel.bars.forEach((b, bi) => {
+      const v = b.values[mi];
+      if (v === null) {
+        return;
+      }
+      const top = y(Math.max(v, 0));
+      const bottom = y(Math.min(v, 0));
+      const ep = b.errPlus[mi];
+      const em = b.errMinus[mi];
+      const hasCI = ep !== null && em !== null;
+      rects.push({
+        model: b.model,
+        metric,
+        modelIndex: bi,
+        value: v,
+        x: mi * groupW + groupW * 0.1 + bi * barW,
+        y: top,
+        width: barW,
+        height: Math.max(bottom - top, 0),
+        whisker: hasCI ? { y1: y(v + ep!), y2: y(v - em!) } : null,
+        low: hasCI ? v - em! : null,
+        high: hasCI ? v + ep! : null
+      });
+    });
+  });
+  const ticks = niceTicks(min, max, 4).map(value => ({ value, y: y(value) }));
+  const groups = panel.metrics.map((metric, mi) => ({ metric, x: mi * groupW, width: groupW }));
+  return { rects, min, max, zeroY: y(0), ticks, groups };
+}
+
+/** About `count` round tick values inside [min, max]. */
+export function niceTicks(min: number, max: number, count: number): number[] {
+  const span = max - min;
+  if (!(span > 0)) {
+    return [min];
+  }
+  const raw = span / count;
+  const pow = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map(m => m * pow).find(s => span / s <= count) ?? 10 * pow;
+  const out: number[] = [];
+  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) {
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
+  }
+  return out;
+}
+
+export function fmt(v: number | null | undefined, digits = 3): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '–' : Number(v.toPrecision(digits)).toString();
+}
+
+/** True when two models' scores on a sample differ, or a judge preferred one answer (not a tie). */
+export function disagrees(sample: IEvalSample): boolean {
+  for (const pairs of Object.values(sample.verdicts ?? {})) {
+    for (const v of Object.values(pairs ?? {})) {
+      const final = v && typeof v === 'object' ? (v as any).final : v;
+      if (final !== null && final !== undefined && !['tie', '', 'none'].includes(String(final).trim().toLowerCase())) {
+        return true;
+      }
+    }
+  }
+  const perModel = Object.values(sample.scores ?? {}).map(s => s ?? {});
+  const keys = new Set(perModel.flatMap(s => Object.keys(s)));
+  for (const k of keys) {
+    const vals = perModel.map(s => num(s[k])).filter((v): v is number => v !== null);
+    if (vals.length >= 2 && Math.max(...vals) - Math.min(...vals) > 1e-9) {
+      return true;
+    }
+  }
+  return false;
+}

@@ -322,5 +322,5 @@ def check_commands(page, server, shots: Path, phase) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('jupyter-ft:open-mlflow')")
     frame = page.locator(".jp-ft-mlflow iframe")
     frame.wait_for(state="attached")
-    assert frame.get_attribute("src").endswith("/jupyter-ft/api/mlflow/")
+    assert frame.get_attribute("src").endswith("/jupyter-ft/mlflow/")
     phase("commands: palette labels, launcher cards, quick-start notebook, MLflow frame")

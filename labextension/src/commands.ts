@@ -9,7 +9,7 @@ import { ILauncher } from '@jupyterlab/launcher';
 
 import { tuneIcon } from './icons';
 import { MainPanels } from './mainArea';
-import { API_NAMESPACE, describeError } from './request';
+import { describeError } from './request';
 import { FineTuningSidebar, IStudio } from './sidebar';
 import { requestUpload } from './datasets';
 
@@ -25,9 +25,12 @@ export const CommandIDs = {
 /** Not in the palette (it needs an argument): `app.commands.execute('jupyter-ft:open-job', {id})`. */
 export const OPEN_JOB = 'jupyter-ft:open-job';
 
-/** Where D1's proxied MLflow UI answers (started on demand by the server extension). */
+/**
+ * Where the MLflow UI on the workspace's store answers, proxied behind Jupyter's login (server/mlflow_ui.py: it
+ * starts on the first request and shows a "starting" page meanwhile; an external tracking server redirects).
+ */
 export function mlflowUrl(baseUrl: string): string {
-  return URLExt.join(baseUrl, API_NAMESPACE, 'mlflow') + '/';
+  return URLExt.join(baseUrl, 'jupyter-ft', 'mlflow') + '/';
 }
 
 export function addCommands(

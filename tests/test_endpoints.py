@@ -158,6 +158,48 @@ def test_adapters_are_added_and_removed_at_run_time(served, adapters):
     assert "robot2" not in served.models and served.record.pid == pid  # no restart
 
 
+def register_adapter(ws, base: Path, adapter: Path, name: str, job_id: str) -> str:
+    """Register `adapter` as a new version of `name` through the registry's own `register_job`, from a finished
+    job record holding it as output (the training run that would produce it is the registry tests' business)."""
+    import shutil
+
+    from jupyter_ft.core import jobstore, registry, tracking
+
+    out = ws.job_dir(job_id) / "output"
+    shutil.copytree(adapter, out)
+    spec = {"model": str(base), "dataset": "chat@1", "technique": "sft", "output_dir": str(out)}
+    jobstore.insert(ws, job_id=job_id, kind="train", technique="sft", name=None, device="cpu", spec=spec,
+                    submitted=spec, max_attempts=1)
+    client = tracking.client(ws.tracking_uri)
+    exp = client.create_experiment(f"endpoints-{job_id}", artifact_location=str(ws.artifact_root / job_id))
+    run = client.create_run(exp)
+    jobstore.set_fields(ws, job_id, mlflow_experiment_id=exp, mlflow_run_id=run.info.run_id,
+                        tracking_uri=ws.tracking_uri)
+    jobstore.finish(ws, job_id, "succeeded")
+    return registry.register_job(ws, job_id, {"name": name})
+
+
+def test_registered_versions_are_served_by_ref_and_shown_in_lineage(served, adapters, tiny_model):
+    from jupyter_ft.core import lineage, model_handles, registry
+
+    ref = register_adapter(served.ws, tiny_model, adapters["robot"], "humanlike", "sft-ep-1")
+    assert ref == "humanlike@1"
+    model_handles.set_alias("humanlike", "champion", version=1, ws=served.ws)
+    assert served.add_adapters(["humanlike@champion"]) == ["humanlike@champion"]
+    rec = served.record
+    assert rec.models["humanlike@champion"]["ref"] == "humanlike@1"
+    assert rec.models["humanlike@champion"]["path"] == registry.resolve(served.ws, "humanlike@1").path
+    reply = chat(served.client(max_retries=0), "humanlike@champion").choices[0].message.content
+    assert reply == chat(served.client(max_retries=0), "humanlike@champion").choices[0].message.content
+    graph = lineage.lineage("humanlike@1", ws=served.ws).to_dict()
+    assert any(n["kind"] == "endpoint" and "main" in n["label"] for n in graph["nodes"]), graph["nodes"]
+    served.remove_adapters(["humanlike@champion"])
+    graph = lineage.lineage("humanlike@1", ws=served.ws).to_dict()
+    assert not any(n["kind"] == "endpoint" for n in graph["nodes"])
+    with pytest.raises(DeployError, match="humanlike has no version 7; versions 1"):
+        served.add_adapters(["humanlike@7"])
+
+
 def test_a_killed_server_is_restarted_on_its_port(served):
     rec = served.record
     os.kill(rec.pid, signal.SIGKILL)

@@ -235,6 +235,11 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     assert Path(votes[-1]["models"]["A"]).name in revealed.inner_text()  # the served name (a base's folder: its name)
     flow.shot("9-blind-vote")
 
+    # the same panels in the dark theme (JupyterLab's CSS variables only)
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    flow.shot("10-dark-theme")
+
 
 def _version_for_job(server: LabServer, job_id: str) -> str | None:
     for m in rest(server, "models")["models"]:

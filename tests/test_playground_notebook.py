@@ -24,8 +24,6 @@ def _text(cell) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(not hasattr(__import__("jupyter_ft"), "deploy"),
-                    reason="ft.deploy (the endpoints engineer's branch) is not merged into this tree yet")
 def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient

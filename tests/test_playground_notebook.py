@@ -46,6 +46,7 @@ def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
     text = "\n".join(_text(c) for c in code)
     assert "registered as humanlike@1" in text and "state:  running" in text
     assert "prompt: How are you today?" in text and "revealed: A = " in text
+    assert "['humanlike@1 @ playground']" in text  # a served model named by its registry ref
     assert "playground-votes@" in text and "ties left out: 0" in text
     assert "adapter says:" in text and "streamed:" in text
     assert "state: stopped" in text

@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
 );
 CREATE INDEX IF NOT EXISTS model_versions_job ON model_versions(job_id);
 CREATE INDEX IF NOT EXISTS model_versions_dataset ON model_versions(dataset);
+CREATE INDEX IF NOT EXISTS model_versions_path ON model_versions(path);
 CREATE TABLE IF NOT EXISTS model_aliases (
     name TEXT NOT NULL,
     alias TEXT NOT NULL,

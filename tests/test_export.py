@@ -89,6 +89,21 @@ def trained(tmp_path_factory, tiny_model):
             stop_scheduler(ws, kill_jobs=True)
 
 
+def registry_ref(job) -> str | None:
+    """The version the job registered as (`name@1`), once the registry (issue 14, engineer A) is installed; None
+    where this checkout has no registry."""
+    try:
+        import jupyter_ft.core.registry  # noqa: F401
+    except ImportError:
+        return None
+    from .browser import wait_until
+
+    reg = wait_until(lambda: job.registration, until=lambda r: bool(r) and r["state"] != "pending", timeout=120,
+                     what="the job's registration")
+    assert reg["state"] == "registered", reg
+    return reg["model"]
+
+
 @pytest.fixture(scope="module")
 def reference(trained, tiny_model):
     """Greedy answers of the base with the job's adapter applied (PEFT, unmerged), and of the bare base."""
@@ -185,22 +200,28 @@ def test_adapter_export_through_the_cli_refuses_a_full_folder_then_overwrites(tr
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _, job, root = trained
+    ref = registry_ref(job) or job.id  # what a user types: name@version
     target = root / "adapter-out"
     target.mkdir()
     (target / "old.bin").write_text("old")
-    assert cli.main(["export", job.id, str(target), "--no-merge"]) == 2
+    assert cli.main(["export", ref, str(target), "--no-merge"]) == 2
     err = capsys.readouterr().err
     assert f"error: path: folder {target} is not empty; pass overwrite=True (CLI: --overwrite)" in err
     assert (target / "old.bin").is_file()
 
-    assert cli.main(["export", job.id, str(target), "--no-merge", "--overwrite", "--no-gguf"]) == 0
+    assert cli.main(["export", ref, str(target), "--no-merge", "--overwrite", "--no-gguf"]) == 0
     out = capsys.readouterr().out
-    assert "export 1/2: copying the adapter" in out and f"exported adapter of capitals to {target}" in out
+    label = ref if ref != job.id else "capitals"
+    assert "export 1/2: copying the adapter" in out and f"exported adapter of {label} to {target}" in out
     assert not (target / "old.bin").exists()
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= {p.name for p in target.iterdir()}
     assert not (target / "model.safetensors").exists() and not (target / "training_args.bin").exists()
     card = (target / "README.md").read_text()
     assert "library_name: peft" in card and "PeftModel.from_pretrained" in card and job.id in card
+    if ref != job.id:  # the registry's links and tags reach the card
+        for needle in (f"| Registered as | {ref}", "| Packages | ", "torch ", "peft ", "| Dataset | capitals@",
+                       "| loss |", "| Code version (git) |"):
+            assert needle in card, needle
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), str(target))
     assert greedy(model, AutoTokenizer.from_pretrained(target)) == reference["tuned"]
@@ -233,7 +254,15 @@ async def test_rest_export_route(trained, jp_fetch, jp_root_dir):
     code, body = await refused("models", "nope", "versions", "1", "export", path="x")
     assert code == 404 and body["errors"][0]["field"] == "ref"
 
-    r = await post("export", ref=job.id, path="exports/capitals", merge=False, gguf=False)
+    ref = registry_ref(job)
+    if ref:  # the route CONTRACTS.md names, on the version the job registered as
+        name, version = ref.split("@")
+        code, body = await refused("models", name, "versions", "99", "export", path="x")
+        assert code == 404 and "has no version 99" in body["message"] and "versions 1" in body["message"], body
+        r = await post("models", name, "versions", version, "export", path="exports/capitals", merge=False,
+                       gguf=False)
+    else:
+        r = await post("export", ref=job.id, path="exports/capitals", merge=False, gguf=False)
     assert r.code == 201
     res = json.loads(r.body)["export"]
     assert res["path"] == "exports/capitals" and res["merged"] is False and "adapter_config.json" in res["files"]
@@ -241,3 +270,23 @@ async def test_rest_export_route(trained, jp_fetch, jp_root_dir):
     assert str(jp_root_dir) not in r.body.decode()
     code, body = await refused("export", ref=job.id, path="exports/capitals", merge=False)
     assert code == 400 and "is not empty" in body["message"] and str(jp_root_dir) not in json.dumps(body)
+
+
+def test_lineage_widget_draws_the_registered_versions_real_lineage(trained):
+    """The graph the widget lays out is the registry's `ft.lineage` of the job's version: every node and edge."""
+    _, job, _ = trained
+    ref = registry_ref(job)
+    if ref is None:
+        pytest.skip("this checkout has no model registry (issue 14, engineer A's core/registry.py) to draw from")
+    panel = ft.ui.lineage(ref)
+    lineage = ft.lineage(ref).to_dict()
+    assert panel.selected == lineage["root"] == f"model_version:{ref}"
+    assert {n["id"] for n in panel.graph["nodes"]} == {n["id"] for n in lineage["nodes"]}
+    assert {(e["from"], e["to"]) for e in panel.graph["edges"]} == {(e["from"], e["to"]) for e in lineage["edges"]}
+    kinds = {n["kind"]: n for n in panel.graph["nodes"]}
+    assert {"dataset", "job", "model_version"} <= set(kinds)
+    assert kinds["dataset"]["x"] < kinds["job"]["x"] < kinds["model_version"]["x"]  # columns in pipeline order
+    panel.select(f"job:{job.id}")
+    assert panel.details["kind"] == "job"
+    with pytest.raises(ValueError, match="no node 'nope'; the nodes are"):
+        panel.select("nope")

@@ -8,6 +8,7 @@ import json
 import re
 
 import jsonschema
+import openapi_spec_validator
 import pytest
 from jupyter_server.base.handlers import APIHandler
 from tornado.httpclient import HTTPClientError
@@ -58,6 +59,8 @@ def routes(jp_serverapp) -> list[openapi.Route]:
 
 async def test_every_route_in_the_route_table_is_documented(ws, jp_fetch, jp_serverapp):
     document = await get_document(jp_fetch)
+    # a valid OpenAPI 3.1 document (the official schema of the format), with valid JSON schemas in it
+    openapi_spec_validator.validate(document, cls=openapi_spec_validator.OpenAPIV31SpecValidator)
     jsonschema.Draft202012Validator.check_schema(document["components"]["schemas"]["TrainSpec"])
     documented = {(m, p) for p, ops in document["paths"].items() for m in ops}
     served, catch_all = set(), []
@@ -156,3 +159,25 @@ async def test_every_example_answers_as_documented(ws, jp_fetch, tmp_path, tiny_
                 validate(document, schema, answer, where)
                 ran += 1
     assert ran >= 30, ran
+
+
+async def test_every_route_taking_a_body_answers_malformed_ones_with_a_4xx(ws, jp_fetch, jp_serverapp):
+    """Walks the route table: every POST/PUT/PATCH of an API route, with Jupyter's token, gets bodies that are not
+    a JSON object; the answer is a JSON 4xx, never a 500 or a traceback. (Proxies forward bodies verbatim to the
+    service behind them, so they are not API routes.)"""
+    checked = 0
+    for r in routes(jp_serverapp):
+        if r.template is None or not issubclass(r.handler, APIHandler):
+            continue
+        url = concrete_url(r, jp_serverapp.base_url).removeprefix(jp_serverapp.base_url.rstrip("/")).lstrip("/")
+        for method in set(r.methods) & {"POST", "PUT", "PATCH"}:
+            for body in ("{", "[1, 2]", '"text"', "{" * 100 + "}" * 100):
+                try:
+                    resp = await jp_fetch(url, method=method, body=body, headers={"Content-Type": "application/json"})
+                    code, text = resp.code, resp.body
+                except HTTPClientError as exc:
+                    code, text = exc.code, exc.response.body
+                assert 400 <= code < 500, f"{method} {url} with body {body[:20]!r} answered {code}: {text[:300]!r}"
+                assert b"Traceback" not in text and "message" in json.loads(text), (method, url, text[:300])
+                checked += 1
+    assert checked >= 4 * 5, checked

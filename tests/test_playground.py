@@ -41,6 +41,7 @@ def test_votes_are_stored_and_bad_votes_name_the_field(ws):
         (dict(winner="c"), "winner"),
         (dict(settings={"t": float("nan")}), "settings"),
         (dict(answers={"a": "x", "b": 3}), "answers.b"),
+        (dict(answers={"a": "x", "tie": "y"}, models={"a": "m", "tie": "n"}), "answers"),
     ]
     for kw, field in bad:
         winner = kw.pop("winner", "a")
@@ -112,6 +113,21 @@ def test_blind_pair_hides_models_until_the_vote(ws):
     with pytest.raises(pg.PlaygroundError) as ei:
         pg.vote_pair(ws, pair.id, "A")
     assert ei.value.status == 409 and vote.id in str(ei.value)
+    # two votes at once on a fresh pair (two browser tabs): exactly one is stored
+    from concurrent.futures import ThreadPoolExecutor
+
+    twice = pg.new_pair(ws, "q", ["m1", "m2"])
+    pg.set_answers(ws, twice.id, {"A": "one", "B": "two"})
+
+    def cast(winner):
+        try:
+            return pg.vote_pair(Workspace(ws.root), twice.id, winner)["vote_id"]
+        except pg.PlaygroundError as exc:
+            return exc.status
+
+    outcomes = list(ThreadPoolExecutor(4).map(cast, ["A", "B", "tie", "A"]))
+    assert sorted(o for o in outcomes if o == 409) == [409] * 3
+    assert [v.pair_id for v in pg.votes(ws)].count(twice.id) == 1
     with pytest.raises(pg.PlaygroundError) as ei:
         pg.get_pair(ws, "pair-nope")
     assert ei.value.status == 404
@@ -125,7 +141,7 @@ def test_answers_stream_from_an_endpoint_and_failures_are_one_line(ws, server):
     assert [t.model for t in targets] == ["tiny", "tiny-b"]
     (t,) = chat.resolve_targets(ws, f"{server.url}#tiny-b")
     assert t.label == "tiny-b" and t.url == server.url
-    s = pg.ChatSettings(max_tokens=12)
+    s = pg.ChatSettings(max_tokens=6)
     deltas = list(chat.stream_answer(targets[0], "How are you today?", s))
     assert len(deltas) > 1  # incremental chunks, not one block
     seen: list[str] = []
@@ -183,7 +199,7 @@ async def test_rest_votes_blind_pairs_and_dataset(ws, jp_fetch, server):
                                           "models": ["tiny", "tiny-b"]}, code=404, field="endpoint")
     r = await jp_fetch("jupyter-ft", "api", "playground", "blind", method="POST", request_timeout=120,
                        body=json.dumps({"endpoint": server.url, "prompt": "How are you today?",
-                                        "models": ["tiny", "tiny-b"], "settings": {"max_tokens": 10}}))
+                                        "models": ["tiny", "tiny-b"], "settings": {"max_tokens": 4}}))
     blind = json.loads(r.body)
     assert r.code == 201 and [a["slot"] for a in blind["answers"]] == ["A", "B"]
     assert all(a["text"] for a in blind["answers"]) and "tiny" not in r.body.decode().replace("max_tokens", "")
@@ -215,7 +231,7 @@ def test_widget_streams_columns_judges_and_blind_votes(ws, server):
     assert ei.value.field == "settings.temperature"
 
     with StandInJudge() as judge:
-        ui = ft.ui.playground(server.url, judge=f"{judge.url}#stand-in", max_tokens=12)
+        ui = ft.ui.playground(server.url, judge=f"{judge.url}#stand-in", max_tokens=6)
         assert [c.target.model for c in ui.columns] == ["tiny", "tiny-b"]
         with pytest.raises(pg.PlaygroundError):
             ui.vote("tiny")  # nothing asked yet
@@ -223,12 +239,12 @@ def test_widget_streams_columns_judges_and_blind_votes(ws, server):
         assert ui.error is None and all(ui.answers.values()) and ui.answers["tiny"] != ui.answers["tiny-b"]
         assert all(c.deltas > 1 for c in ui.columns)  # streamed in pieces
         assert all(isinstance(s, float) for s in ui.scores.values()) and judge.requests == 2
-        assert "judge" in ui.columns[0].meta.value and "max_tokens 12" in ui.status.value
+        assert "judge" in ui.columns[0].meta.value and "max_tokens 6" in ui.status.value
         assert [b.description for b in ui.votes_box.children] == ["tiny is best", "tiny-b is best", "Tie"]
         vid = ui.vote("tiny-b")
     (v,) = pg.votes(ws)
     assert v.id == vid and v.winner == "tiny-b" and v.models == {"tiny": "tiny", "tiny-b": "tiny-b"}
-    assert v.settings["max_tokens"] == 12 and v.answers == ui.answers
+    assert v.settings["max_tokens"] == 6 and v.answers == ui.answers
 
     ui.w_mode.value = "Blind A/B"
     assert [c.title.value for c in ui.columns] == [
@@ -256,20 +272,20 @@ def test_widget_streams_columns_judges_and_blind_votes(ws, server):
     assert bad.answers["tiny"] and "unreachable" in bad.answers["gone"] and "failed" in bad.status.value
 
 
-def test_ft_chat_streams_from_an_endpoint(ws, server, capsys):
+def test_ft_chat_streams_from_an_endpoint(ws, server, capsys, monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
 
     sh = InteractiveShell.instance()
     sh.run_cell("%load_ext jupyter_ft", store_history=False)
     shown = []
-    sh.display_pub.publish = lambda data, **kw: shown.append(data)  # what the notebook would render
-    result = sh.run_cell(f"%%ft_chat --endpoint {server.url} --models tiny,tiny-b --wait --max-new-tokens 8\n"
+    monkeypatch.setattr(sh.display_pub, "publish", lambda data, **kw: shown.append(data))  # what a notebook renders
+    result = sh.run_cell(f"%%ft_chat --endpoint {server.url} --models tiny,tiny-b --wait --max-new-tokens 4\n"
                          "How are you today?\n---\nName a colour.", store_history=False)
     out, err = capsys.readouterr()
     assert result.success, err
     texts = [d["text/plain"] for d in shown]
     assert len(texts) == 2 and "prompt: How are you today?" in texts[0] and "prompt: Name a colour." in texts[1]
-    assert all("  tiny: '" in t and "  tiny-b: '" in t and "max_tokens 8" in t for t in texts)
+    assert all("  tiny: '" in t and "  tiny-b: '" in t and "max_tokens 4" in t for t in texts)
     for code, message in [
         (f"%%ft_chat --endpoint {server.url} --models nope\nhi", "['nope'] not served by"),
         ("%%ft_chat --blind --models base\nhi", "--blind and --seed need --endpoint"),
@@ -279,3 +295,20 @@ def test_ft_chat_streams_from_an_endpoint(ws, server, capsys):
         result = sh.run_cell(code, store_history=False)
         out, err = capsys.readouterr()
         assert message in err and "Traceback" not in err + out, (code, err)
+
+
+def test_widget_stop_keeps_partial_answers_and_allows_no_vote(ws, server):
+    ui = ft.ui.playground(f"{server.url}#tiny", max_tokens=200)
+    ui.ask("Tell me a long story.")
+    import time
+
+    deadline = time.time() + 60
+    while not ui.columns[0].text and time.time() < deadline:  # the first tokens are in
+        time.sleep(0.05)
+    ui.stop()
+    ui.wait(30)
+    assert ui.columns[0].text and "stopped after" in ui.status.value and not ui.votes_box.children
+    with pytest.raises(pg.PlaygroundError):
+        ui.vote("tiny")
+    ui.ask("Again?", max_tokens=4).wait(60)  # the playground is usable again
+    assert ui.answers["tiny"] and "done in" in ui.status.value

@@ -251,6 +251,8 @@ def record_vote(ws: Workspace, prompt: Any, answers: dict[str, str], models: dic
     models = _labels(models, "models")
     if len(answers) < 2:
         raise PlaygroundError("answers", f"a vote compares at least two answers, got {len(answers)}")
+    if TIE in answers:
+        raise PlaygroundError("answers", f"{TIE!r} is the winner for a tie; it cannot label an answer")
     if len(answers) > MAX_ANSWERS:
         raise PlaygroundError("answers", f"at most {MAX_ANSWERS} answers per vote, got {len(answers)}")
     for k, v in answers.items():
@@ -271,6 +273,14 @@ def record_vote(ws: Workspace, prompt: Any, answers: dict[str, str], models: dic
     _tables(ws)
     vote_id = _new_id("vote")
     with ws.write() as c:
+        if pair_id is not None:  # claimed in the same transaction: two clicks at once cannot both vote on a pair
+            row = c.execute("SELECT vote_id FROM playground_pairs WHERE id = ?", (pair_id,)).fetchone()
+            if row is None:
+                raise PlaygroundError("pair_id", f"no blind pair {pair_id!r}", status=404)
+            if row["vote_id"]:
+                raise PlaygroundError("pair_id", f"pair {pair_id} was already voted on (vote {row['vote_id']})",
+                                      status=409)
+            c.execute("UPDATE playground_pairs SET vote_id = ? WHERE id = ?", (vote_id, pair_id))
         c.execute("INSERT INTO playground_votes (id, created_at, prompt, answers, models, winner, settings, endpoint,"
                   " pair_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                   (vote_id, time.time(), json.dumps(prompt), json.dumps(answers), json.dumps(models), winner,
@@ -347,8 +357,6 @@ def vote_pair(ws: Workspace, pair_id: str, winner: str) -> dict[str, Any]:
         raise PlaygroundError("pair_id", f"pair {pair_id} has no answers yet; vote once both are in", status=409)
     vote_id = record_vote(ws, pair.prompt, pair.answers, pair.slots, winner, pair.settings, pair.endpoint,
                           pair_id=pair.id)
-    with ws.write() as c:
-        c.execute("UPDATE playground_pairs SET vote_id = ? WHERE id = ? AND vote_id IS NULL", (vote_id, pair_id))
     return {**pair.slots, "vote_id": vote_id, "winner": winner}
 
 

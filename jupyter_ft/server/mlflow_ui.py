@@ -121,7 +121,9 @@ class MLflowUI:
         try:
             self.proc = subprocess.Popen(self.command(port), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.ws.root, start_new_session=True,
-                                         env={**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri})
+                                         env={**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri,
+                                              # the UI only: no GenAI job runner (its consumer processes) beside it
+                                              "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         finally:
             log.close()
         self.started_at = time.time()
@@ -186,6 +188,7 @@ class MLflowStatusHandler(BaseHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
+        self.json_body()  # takes no fields, but a malformed body is still the client's mistake (400)
         ui = ui_of(self)
         if not ui.external:
             await ui.ensure()

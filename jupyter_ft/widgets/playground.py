@@ -280,12 +280,16 @@ class Playground(widgets.VBox):
     def _finished(self) -> None:
         self.seconds = time.time() - self._started
         failed = [c for c in self.columns if c.error]
+        if self._stop.is_set():  # stopped by the user: partial answers are shown, nothing to vote on
+            self._say(f"stopped after {self.seconds:.1f} s", "#e65100")
+            self.w_send.disabled = False
+            return
         if failed:
             self.error = failed[0].error
             self._say(f"done in {self.seconds:.1f} s; {len(failed)} answer(s) failed: {failed[0].error}", "#c62828")
         else:
             self._say(f"done in {self.seconds:.1f} s · {self.settings.describe()}", "#2e7d32")
-        if self.blind and self.pair is not None and not self._stop.is_set():
+        if self.blind and self.pair is not None:
             self.pair = core.set_answers(self.ws, self.pair.id, {s: c.text for s, c in zip(core.SLOTS, self.columns)})
             if not failed:
                 self._vote_buttons([("A is better", "A"), ("B is better", "B"), ("Tie", core.TIE)])

@@ -3,7 +3,7 @@
  * `setData` without rebuilding, which keeps a chart fed every half second cheap (the reason it was chosen over
  * plotly or Vega-Lite, which re-render the whole spec).
  */
-import React, { useEffect, useRef } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 
 import { aligned, IPanel } from './series';
@@ -16,12 +16,37 @@ function themeColor(i: number): string {
   return v || '#1976d2';
 }
 
+/** Tick labels that stay readable for learning rates (5e-5) and small margins alike. */
+export function formatTick(v: number): string {
+  if (v === 0) {
+    return '0';
+  }
+  const a = Math.abs(v);
+  return a < 1e-3 || a >= 1e6 ? v.toExponential(1) : String(Number(v.toPrecision(3)));
+}
+
+/** Steps are integers: no 5.2, 5.4 ticks. */
+const STEP_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
 function axisColor(): string {
   return getComputedStyle(document.body).getPropertyValue('--jp-ui-font-color2').trim() || '#888';
 }
 
+/** Re-renders when JupyterLab's theme changes (light/dark), so the axes take the new colours. */
+function useThemeName(): string {
+  const read = () => document.body.dataset.jpThemeName ?? '';
+  const [name, setName] = useState(read);
+  useEffect(() => {
+    const observer = new MutationObserver(() => setName(read()));
+    observer.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-name'] });
+    return () => observer.disconnect();
+  }, []);
+  return name;
+}
+
 export function ChartPanel({ panel, width }: { panel: IPanel; width: number }): JSX.Element {
   const host = useRef<HTMLDivElement>(null);
+  const theme = useThemeName();
   const plot = useRef<uPlot | null>(null);
   const names = panel.series.map(s => s.name).join('|');
   const data = aligned(panel);
@@ -40,12 +65,19 @@ export function ChartPanel({ panel, width }: { panel: IPanel; width: number }): 
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: false } },
       axes: [
-        { stroke, grid: { stroke: 'rgba(128,128,128,0.15)' }, label: 'step' },
-        { stroke, grid: { stroke: 'rgba(128,128,128,0.15)' }, size: 60 }
+        { stroke, grid: { stroke: 'rgba(128,128,128,0.15)' }, label: 'step', incrs: STEP_INCRS },
+        { stroke, grid: { stroke: 'rgba(128,128,128,0.15)' }, size: 64, values: (_u, ticks) => ticks.map(formatTick) }
       ],
       series: [
         { label: 'step' },
-        ...panel.series.map((s, i) => ({ label: s.name, stroke: themeColor(i), width: 1.5, spanGaps: true, points: { size: 4 } }))
+        ...panel.series.map((s, i) => ({
+          label: s.name,
+          stroke: themeColor(i),
+          width: 1.5,
+          spanGaps: true,
+          points: { size: 4 },
+          value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '--' : formatTick(v))
+        }))
       ]
     };
     plot.current = new uPlot(opts, data as uPlot.AlignedData, host.current);
@@ -53,7 +85,7 @@ export function ChartPanel({ panel, width }: { panel: IPanel; width: number }): 
       plot.current?.destroy();
       plot.current = null;
     };
-  }, [names, width]);
+  }, [names, width, theme]);
 
   useEffect(() => {
     plot.current?.setData(data as uPlot.AlignedData);

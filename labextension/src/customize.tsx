@@ -6,7 +6,7 @@
  * from the server's own validation (the 400 names the field) and are shown on that field. Submit opens the job.
  */
 import Form from '@rjsf/core';
-import type { FieldTemplateProps, ObjectFieldTemplateProps, RJSFSchema, UiSchema } from '@rjsf/utils';
+import type { FieldTemplateProps, IconButtonProps, ObjectFieldTemplateProps, RJSFSchema, UiSchema } from '@rjsf/utils';
 import validator from '@rjsf/validator-ajv8';
 import React, { useContext, useEffect, useMemo, useRef, useState } from 'react';
 
@@ -148,9 +148,10 @@ export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: 
         validator={validator}
         noValidate
         showErrorList={false}
+        experimental_defaultFormStateBehavior={{ emptyObjectFields: 'skipDefaults', arrayMinItems: { populate: 'never' } }}
         extraErrors={extraErrors(shownErrors) as any}
         formContext={context}
-        templates={{ FieldTemplate, ObjectFieldTemplate }}
+        templates={{ FieldTemplate, ObjectFieldTemplate, ButtonTemplates: { AddButton, RemoveButton, MoveUpButton, MoveDownButton, CopyButton } }}
         onChange={e => {
           setData(e.formData);
           setSubmitErrors(null);
@@ -271,3 +272,20 @@ function ObjectFieldTemplate(props: ObjectFieldTemplateProps): JSX.Element {
     </div>
   );
 }
+
+/** List buttons with words (rjsf's defaults draw Bootstrap glyphs JupyterLab does not load). */
+function textButton(label: string, cls: string) {
+  return function Button(props: IconButtonProps): JSX.Element {
+    const { onClick, disabled } = props;
+    return (
+      <button type="button" className={`jp-ft-button ${cls}`} onClick={onClick} disabled={disabled} title={label}>
+        {label}
+      </button>
+    );
+  };
+}
+const AddButton = textButton('Add', 'jp-ft-array-add');
+const RemoveButton = textButton('Remove', 'jp-ft-array-remove');
+const MoveUpButton = textButton('↑', 'jp-ft-array-up');
+const MoveDownButton = textButton('↓', 'jp-ft-array-down');
+const CopyButton = textButton('Copy', 'jp-ft-array-copy');

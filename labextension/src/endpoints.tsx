@@ -9,7 +9,7 @@ import React, { useCallback, useEffect, useState } from 'react';
 
 import { FineTuningAPI } from './api';
 import { PlaygroundView } from './playground';
-import { fieldErrors, IFieldErrors, proxiedURL, splitEntries } from './panelLogic';
+import { COMING_UP, fieldErrors, IFieldErrors, proxiedURL, shortId, splitEntries } from './panelLogic';
 import { describeError, requestAPI } from './request';
 import { usePoll } from './usePoll';
 
@@ -23,7 +23,7 @@ export interface IEndpoint {
   engine: string;
   load?: { queue?: number; active?: number; served?: number } | null;
   created_at?: number | null;
-  error?: string | null;
+  last_error?: string | null;
 }
 
 type OpenMain = (id: string, title: string, render: () => JSX.Element) => void;
@@ -130,12 +130,12 @@ export function EndpointsTab({
               </div>
               <div className="jp-ft-served">
                 {ep.models.map(m => (
-                  <span key={m} className="jp-ft-pill jp-ft-served-model">
-                    {m}
+                  <span key={m} className="jp-ft-pill jp-ft-served-model" title={m}>
+                    {shortId(m)}
                   </span>
                 ))}
               </div>
-              {ep.error && <div className="jp-ft-job-error">{ep.error}</div>}
+              {ep.last_error && ep.state !== 'running' && <div className="jp-ft-job-error">{ep.last_error}</div>}
               <div className="jp-ft-actions">
                 <button className="jp-ft-button jp-ft-open-playground" onClick={() => openPlayground(api, openMain, ep.name)}>
                   Playground
@@ -194,6 +194,23 @@ export function DeployForm({ api, openMain, prefill }: { api: FineTuningAPI; ope
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<IEndpoint | null>(null);
+  usePoll(
+    async () => {
+      if (!done) {
+        return false;
+      }
+      try {
+        const r = await requestAPI<{ endpoint: IEndpoint }>(`endpoints/${encodeURIComponent(done.name)}`, {}, api.settings);
+        setDone(r.endpoint);
+        return COMING_UP.includes(r.endpoint.state);
+      } catch (err) {
+        setMessage(describeError(err));
+        return false;
+      }
+    },
+    1500,
+    !!done && COMING_UP.includes(done.state)
+  );
   useEffect(() => {
     requestAPI<{ endpoints: IEndpoint[] }>('endpoints', {}, api.settings)
       .then(r => {
@@ -340,12 +357,23 @@ export function DeployForm({ api, openMain, prefill }: { api: FineTuningAPI; ope
           {busy ? (mode === 'new' ? 'Starting the endpoint…' : 'Loading adapters…') : mode === 'new' ? 'Deploy' : 'Add adapters'}
         </button>
       </div>
-      {done && (
+      {done && COMING_UP.includes(done.state) && (
+        <div className="jp-ft-notice jp-ft-deploying" data-endpoint={done.name} data-state={done.state}>
+          Endpoint <strong>{done.name}</strong> is {done.state}: loading {(done.models ?? []).map(shortId).join(', ')}…
+        </div>
+      )}
+      {done && done.state === 'running' && (
         <div className="jp-ft-notice jp-ft-deployed" data-endpoint={done.name}>
-          Endpoint <strong>{done.name}</strong> is {done.state}, serving {(done.models ?? []).join(', ')}.{' '}
+          Endpoint <strong>{done.name}</strong> is running, serving {(done.models ?? []).map(shortId).join(', ')}.{' '}
           <button className="jp-ft-button jp-ft-open-playground" onClick={() => openPlayground(api, openMain, done.name)}>
             Open the playground
           </button>
+        </div>
+      )}
+      {done && !COMING_UP.includes(done.state) && done.state !== 'running' && (
+        <div className="jp-ft-error jp-ft-deploy-failed" role="alert" data-endpoint={done.name}>
+          Endpoint {done.name} is {done.state}
+          {done.last_error ? `: ${done.last_error}` : ''}
         </div>
       )}
     </div>

@@ -11,7 +11,7 @@ import { FineTuningAPI } from './api';
 import { DeployForm } from './endpoints';
 import { EvalForm } from './evaluations';
 import { LineageView } from './lineage';
-import { humanBytes, humanCount, hubState, IBaseModelsReply, when } from './panelLogic';
+import { humanBytes, humanCount, hubState, IBaseModelsReply, shortId, when } from './panelLogic';
 import { describeError, requestAPI } from './request';
 import { usePoll } from './usePoll';
 
@@ -53,11 +53,6 @@ export interface IAliasMove {
   user?: string | null;
   at: number | string | null;
   evidence?: unknown;
-}
-
-/** A local folder's id is its absolute path: show its last part (the full path is the tooltip). */
-export function shortId(id: string): string {
-  return id.startsWith('/') || /^[A-Za-z]:[\\/]/.test(id) ? id.split(/[\\/]/).filter(Boolean).pop() ?? id : id;
 }
 
 /** Open the evaluation form pre-filled for `models` (a tuned version is compared with its base). */

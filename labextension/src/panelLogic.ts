@@ -167,3 +167,11 @@ export function when(ts: number | string | null | undefined): string {
   const d = typeof ts === 'number' ? new Date(ts * 1000) : new Date(ts);
   return Number.isNaN(d.getTime()) ? String(ts) : d.toLocaleString();
 }
+
+/** A local folder's id is its absolute path: show its last part (the full path is the tooltip). */
+export function shortId(id: string): string {
+  return id.startsWith('/') || /^[A-Za-z]:[\\/]/.test(id) ? id.split(/[\\/]/).filter(Boolean).pop() ?? id : id;
+}
+
+/** Endpoint states in which it will answer soon (the model is loading). */
+export const COMING_UP = ['starting', 'restarting'];

@@ -10,13 +10,16 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { FineTuningAPI } from './api';
 import { describeError, requestAPI } from './request';
+import { COMING_UP, shortId } from './panelLogic';
 import { chatDelta, errorMessage, readSSE } from './sse';
+import { usePoll } from './usePoll';
 
 interface IEndpointInfo {
   name: string;
   state: string;
   proxy_url: string | null;
   models: string[];
+  last_error?: string | null;
 }
 
 export interface IChatSettings {
@@ -113,24 +116,34 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
   const abort = useRef<AbortController | null>(null);
   const loadInfo = useCallback(async () => {
     try {
-      const r = await requestAPI<{ endpoints: IEndpointInfo[] }>('endpoints', {}, api.settings);
-      const ep = r.endpoints.find(e => e.name === endpoint) ?? null;
+      const r = await requestAPI<{ endpoint: IEndpointInfo }>(`endpoints/${encodeURIComponent(endpoint)}`, {}, api.settings);
+      const ep = r.endpoint;
       setInfo(ep);
-      setError(ep ? null : `No endpoint named ${endpoint} is running.`);
-      if (ep) {
-        setPicked(prev => (prev.length ? prev.filter(m => ep.models.includes(m)) : ep.models.slice(0, 2)));
-      }
+      setError(null);
+      setPicked(prev => (prev.length ? prev.filter(m => ep.models.includes(m)) : ep.models.slice(0, 2)));
+      return COMING_UP.includes(ep.state); // follow it until it runs (or fails)
     } catch (err) {
       setError(describeError(err));
+      return false;
     }
   }, [api, endpoint]);
-  useEffect(() => {
-    void loadInfo();
-    return () => abort.current?.abort();
-  }, [loadInfo]);
+  const [follow, setFollow] = useState(true);
+  usePoll(
+    async () => {
+      const again = await loadInfo();
+      if (!again) {
+        setFollow(false);
+      }
+      return again;
+    },
+    1500,
+    follow
+  );
+  useEffect(() => () => abort.current?.abort(), []);
+  const running = info?.state === 'running';
 
   const send = async () => {
-    if (!info || picked.length === 0 || !prompt.trim()) {
+    if (!info || !running || picked.length === 0 || !prompt.trim()) {
       return;
     }
     abort.current?.abort();
@@ -201,6 +214,17 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
         </div>
       )}
       {!info && !error && <div className="jp-ft-empty">Loading the endpoint…</div>}
+      {info && COMING_UP.includes(info.state) && (
+        <div className="jp-ft-notice jp-ft-endpoint-starting">
+          The endpoint is {info.state} (loading the model); Send is enabled once it runs.
+        </div>
+      )}
+      {info && !running && !COMING_UP.includes(info.state) && (
+        <div className="jp-ft-error" role="alert">
+          The endpoint is {info.state}
+          {info.last_error ? `: ${info.last_error}` : ''}. Deploy it again from the Endpoints tab.
+        </div>
+      )}
       {info && (
         <>
           <div className="jp-ft-formrow jp-ft-pick-models">
@@ -212,7 +236,7 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
                   checked={picked.includes(m)}
                   onChange={e => setPicked(p => (e.target.checked ? [...p, m] : p.filter(x => x !== m)))}
                 />{' '}
-                {m}
+                <span title={m}>{shortId(m)}</span>
               </label>
             ))}
             {info.models.length === 0 && <span className="jp-ft-muted">this endpoint serves no model yet</span>}
@@ -250,7 +274,7 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
             </label>
             <button
               className="jp-ft-button jp-mod-accept jp-ft-send"
-              disabled={streaming || picked.length === 0 || !prompt.trim()}
+              disabled={!running || streaming || picked.length === 0 || !prompt.trim()}
               onClick={() => void send()}
             >
               Send
@@ -265,7 +289,7 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
             {columns.map(c => (
               <div key={c.model} className={`jp-ft-column jp-ft-column-${c.state}`} data-model={c.model} data-state={c.state}>
                 <div className="jp-ft-column-head">
-                  <strong>{c.model}</strong>
+                  <strong title={c.model}>{shortId(c.model)}</strong>
                   <span className="jp-ft-muted">
                     {c.state === 'streaming' ? 'streaming…' : c.state}
                     {c.firstTokenMs !== null ? ` · first token ${c.firstTokenMs} ms` : ''}
@@ -281,18 +305,18 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
             <div className="jp-ft-actions jp-ft-side-vote">
               <span>Which is better?</span>
               <button className="jp-ft-button" onClick={() => void vote('A')}>
-                {columns[0].model}
+                {shortId(columns[0].model)}
               </button>
               <button className="jp-ft-button" onClick={() => void vote('tie')}>
                 Tie
               </button>
               <button className="jp-ft-button" onClick={() => void vote('B')}>
-                {columns[1].model}
+                {shortId(columns[1].model)}
               </button>
               {voted && <span className="jp-ft-muted">{voted}</span>}
             </div>
           )}
-          <BlindVote api={api} endpoint={endpoint} models={info.models} prompt={prompt} chat={chat} />
+          <BlindVote api={api} endpoint={endpoint} models={info.models} prompt={prompt} chat={chat} running={running} />
         </>
       )}
     </div>
@@ -310,13 +334,15 @@ function BlindVote({
   endpoint,
   models,
   prompt,
-  chat
+  chat,
+  running
 }: {
   api: FineTuningAPI;
   endpoint: string;
   models: string[];
   prompt: string;
   chat: IChatSettings;
+  running: boolean;
 }): JSX.Element {
   const [pair, setPair] = useState<IBlindPair | null>(null);
   const [busy, setBusy] = useState(false);
@@ -370,16 +396,20 @@ function BlindVote({
           <div className="jp-ft-toolbar">
             <select className="jp-ft-input" value={a} onChange={e => setA(e.target.value)} aria-label="first model">
               {models.map(m => (
-                <option key={m}>{m}</option>
+                <option key={m} value={m}>
+                  {shortId(m)}
+                </option>
               ))}
             </select>
             <span>vs</span>
             <select className="jp-ft-input" value={b} onChange={e => setB(e.target.value)} aria-label="second model">
               {models.map(m => (
-                <option key={m}>{m}</option>
+                <option key={m} value={m}>
+                  {shortId(m)}
+                </option>
               ))}
             </select>
-            <button className="jp-ft-button jp-ft-blind-ask" disabled={busy || a === b || !prompt.trim()} onClick={() => void ask()}>
+            <button className="jp-ft-button jp-ft-blind-ask" disabled={!running || busy || a === b || !prompt.trim()} onClick={() => void ask()}>
               {busy ? 'Asking both…' : 'Ask blind'}
             </button>
             {a === b && <span className="jp-ft-muted">pick two different models</span>}
@@ -395,7 +425,7 @@ function BlindVote({
                 <div key={ans.slot} className="jp-ft-column jp-ft-blind-answer" data-slot={ans.slot}>
                   <div className="jp-ft-column-head">
                     <strong>{ans.slot}</strong>
-                    {reveal && <span className="jp-ft-reveal">{reveal[ans.slot]}</span>}
+                    {reveal && <span className="jp-ft-reveal">{shortId(reveal[ans.slot])}</span>}
                   </div>
                   <div className="jp-ft-answer">{ans.text}</div>
                 </div>
@@ -418,8 +448,8 @@ function BlindVote({
           )}
           {reveal && (
             <div className="jp-ft-notice jp-ft-blind-revealed">
-              Vote recorded ({reveal.winner === 'tie' ? 'tie' : `${reveal.winner} = ${reveal[reveal.winner]}`}): A was{' '}
-              {reveal.A}, B was {reveal.B}.
+              Vote recorded ({reveal.winner === 'tie' ? 'tie' : `${reveal.winner} = ${shortId(reveal[reveal.winner])}`}): A was{' '}
+              <span title={reveal.A}>{shortId(reveal.A)}</span>, B was <span title={reveal.B}>{shortId(reveal.B)}</span>.
             </div>
           )}
         </>

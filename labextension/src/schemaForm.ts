@@ -68,7 +68,7 @@ export function dropNullable(node: any): any {
  */
 export function formSchema(schema: JSONSchema, technique: string): JSONSchema {
   const all = techniques(schema);
-  const simple = dropNullable(schema);
+  const simple = withoutDefaults(dropNullable(schema));
   const properties: JSONSchema = {};
   for (const [key, value] of Object.entries(simple.properties ?? {})) {
     if (HIDDEN_FIELDS.includes(key) || (all.includes(key) && key !== technique)) {
@@ -78,6 +78,30 @@ export function formSchema(schema: JSONSchema, technique: string): JSONSchema {
   }
   const required = (simple.required ?? []).filter((k: string) => k in properties);
   return { ...simple, properties, required };
+}
+
+/**
+ * The schema with every `default` removed: an empty field means "the server chooses", and the hint under it says
+ * what (from the preview). Left in, rjsf would show a select's first option, or fill defaults in, as if chosen.
+ */
+export function withoutDefaults(node: any): any {
+  if (Array.isArray(node)) {
+    return node.map(withoutDefaults);
+  }
+  if (!node || typeof node !== 'object') {
+    return node;
+  }
+  const out: JSONSchema = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k !== 'default') {
+      out[k] = k === 'properties' || k === '$defs' || k === 'definitions' ? mapValues(v, withoutDefaults) : withoutDefaults(v);
+    }
+  }
+  return out;
+}
+
+function mapValues(obj: any, f: (v: any) => any): any {
+  return obj && typeof obj === 'object' ? Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, f(v)])) : obj;
 }
 
 /** The server's layout hints (`groups` of `GET schemas/train`). */
@@ -133,7 +157,7 @@ export function fieldOrder(
 }
 
 /**
- * Form data -> the spec to send: empty strings, nulls, empty objects and undefined dropped (the server then
+ * Form data -> the spec to send: empty strings, nulls, empty objects/lists and undefined dropped (the server then
  * chooses and says why in `auto`), other techniques' blocks dropped.
  */
 export function cleanSpec(data: any, technique?: string, all: string[] = []): any {
@@ -152,8 +176,8 @@ export function cleanSpec(data: any, technique?: string, all: string[] = []): an
       continue;
     }
     const c = cleanSpec(v);
-    if (c && typeof c === 'object' && !Array.isArray(c) && Object.keys(c).length === 0) {
-      continue;
+    if (c && typeof c === 'object' && (Array.isArray(c) ? c.length === 0 : Object.keys(c).length === 0)) {
+      continue; // an empty list or block means "not set" in a form: the server's default applies
     }
     out[k] = c;
   }

@@ -59,6 +59,14 @@ describe('formSchema', () => {
     expect(s.properties).not.toHaveProperty('dpo');
   });
 
+  it('drops every default: an empty field is the server choosing (a select must not show its first option)', () => {
+    const s = formSchema(SCHEMA, 'dpo');
+    expect(s.properties.technique).toEqual({ enum: ['sft', 'dpo', 'grpo'], type: 'string' });
+    expect(s.$defs.DPOOptions.properties.beta).toEqual({ type: 'number' });
+    // a property named "default" would survive (only the keyword goes)
+    expect(formSchema({ properties: { x: { type: 'object', properties: { default: { type: 'string' } } } } }, 'sft').properties.x.properties).toHaveProperty('default');
+  });
+
   it('turns nullable anyOf into the plain type and drops null defaults', () => {
     const s = formSchema(SCHEMA, 'sft');
     expect(s.properties.max_steps).toEqual({ type: 'integer', exclusiveMinimum: 0 });
@@ -106,7 +114,7 @@ describe('fieldOrder with the server layout hints', () => {
 describe('cleanSpec', () => {
   it('drops empty values (so the server chooses) and other techniques blocks', () => {
     const spec = cleanSpec(
-      { technique: 'dpo', model: 'm', dataset: 'd', name: '', max_steps: null, lora: { r: undefined }, dpo: { beta: 0.2 }, sft: { packing: true } },
+      { technique: 'dpo', model: 'm', dataset: 'd', name: '', max_steps: null, lora: { r: undefined }, dpo: { beta: 0.2, loss_weights: [] }, sft: { packing: true } },
       'dpo',
       ['sft', 'dpo', 'grpo']
     );

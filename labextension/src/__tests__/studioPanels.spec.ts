@@ -12,6 +12,7 @@ import {
   hubState,
   pickProperties,
   proxiedURL,
+  shortId,
   splitFields,
   splitEntries
 } from '../panelLogic';
@@ -263,6 +264,9 @@ describe('endpoint and model helpers', () => {
     expect(proxiedURL('/user/x/', '/jupyter-ft/endpoints/a/v1', 'http://h:1')).toBe('http://h:1/user/x/jupyter-ft/endpoints/a/v1');
     expect(proxiedURL('http://h:1/', 'jupyter-ft/endpoints/a/v1')).toBe('http://h:1/jupyter-ft/endpoints/a/v1');
     expect(splitEntries(' a@1,\n b=c@2 ,,\n')).toEqual(['a@1', 'b=c@2']);
+    expect(shortId('/tmp/x/notebooks/tiny-llama')).toBe('tiny-llama');
+    expect(shortId('meta-llama/Llama-3.2-1B')).toBe('meta-llama/Llama-3.2-1B'); // a hub id stays whole
+    expect(shortId('tiny-llama-dpo@1')).toBe('tiny-llama-dpo@1');
     expect(fieldErrors({ errors: [{ field: 'adapters.0', message: 'unknown' }, { field: null, message: 'x' }] })).toEqual({
       adapters: 'unknown',
       _: 'x'

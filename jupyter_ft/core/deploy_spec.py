@@ -78,7 +78,7 @@ class ServeConfig(BaseModel):
 # cell and `jupyter-ft deploy` all build it. Validation errors name the field.
 
 import re  # noqa: E402
-from typing import Any, Literal  # noqa: E402
+from typing import Any  # noqa: E402
 
 from pydantic import ValidationError  # noqa: E402
 

@@ -304,18 +304,20 @@ def check_jobs_tab_live(page, sidebar, ws, tiny_model: Path, ref: str, phase) ->
 
 
 def check_upload_command(page, tmp_path: Path) -> None:
-    """'Upload dataset' from the command palette: the Datasets tab comes up and the file picker opens."""
-    data = tmp_path / "from-palette.jsonl"
+    """'Upload dataset' from the command palette brings up the Datasets tab with its drop zone highlighted; its
+    "choose a file…" button opens the browser's file picker, and the file chosen there is uploaded."""
+    data = tmp_path / "from-picker.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in demo_data.sft_rows(12)))
     page.keyboard.press("Control+Shift+C")
-    palette = page.locator(".lm-CommandPalette-input")
-    palette.fill("Upload dataset")
-    with page.expect_file_chooser(timeout=15_000) as chooser:
-        page.keyboard.press("Enter")  # a key press: the user activation a file picker needs
-    chooser.value.set_files(str(data))
+    page.locator(".lm-CommandPalette-input").fill("Upload dataset")
+    page.keyboard.press("Enter")
     sidebar = page.locator(SIDEBAR)
-    assert sidebar.locator('.jp-ft-tab[data-tab="datasets"]').get_attribute("aria-selected") == "true"
-    sidebar.locator('.jp-ft-dataset[data-dataset="from-palette"]').wait_for()
+    sidebar.locator('.jp-ft-tab[data-tab="datasets"][aria-selected="true"]').wait_for()
+    sidebar.locator(".jp-ft-dropzone.jp-mod-flash").wait_for()
+    with page.expect_file_chooser() as chooser:
+        sidebar.locator(".jp-ft-pick").click()
+    chooser.value.set_files(str(data))
+    sidebar.locator('.jp-ft-dataset[data-dataset="from-picker"]').wait_for()
 
 
 def check_commands(page, server, shots: Path, phase) -> None:

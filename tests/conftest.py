@@ -35,6 +35,9 @@ def ws(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_FT_HOME", str(root))
     w = workspace(root)
     yield w
+    from jupyter_ft.core.endpoints import stop_all
+
+    stop_all(w)  # endpoint servers it deployed (REST, studio, ft.deploy), before their supervisor goes
     stop_scheduler(w, kill_jobs=True)
     for job in jobstore.list_jobs(w):
         if job.pid and procs.alive(job.pid, job.pid_started):

@@ -220,7 +220,7 @@ def test_adapter_export_through_the_cli_refuses_a_full_folder_then_overwrites(tr
     assert "library_name: peft" in card and "PeftModel.from_pretrained" in card and job.id in card
     if ref != job.id:  # the registry's links and tags reach the card
         for needle in (f"| Registered as | {ref}", "| Packages | ", "torch ", "peft ", "| Dataset | capitals@",
-                       "| loss |"):
+                       "| loss |", "| Code version (git) |"):
             assert needle in card, needle
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), str(target))

@@ -16,7 +16,7 @@ import pytest
 from .serve_fixtures import QUESTIONS, start_server
 
 KEY = "test-key-123"
-PROMPTS = [QUESTIONS[0], QUESTIONS[2], "Something nobody asked before, at some length?"]
+PROMPTS = [QUESTIONS[0], "Something nobody asked before, at some length?"]
 N = 12  # greedy tokens per answer
 
 
@@ -84,7 +84,7 @@ def test_adapter_answers_equal_offline_peft_alone_and_in_a_mixed_batch(client, s
     name = {"base": base_id(server), "pirate": "pirate", "robot": "robot"}
     alone = {(m, p): chat(client, name[m], p) for (m, p) in offline}
     assert alone == offline
-    # All nine at once, several times over, with neighbours of other adapters and prompt lengths in the batch.
+    # All six at once, twice over, with neighbours of other adapters and prompt lengths in the batch.
     jobs = list(offline) * 2
     with ThreadPoolExecutor(len(jobs)) as pool:
         mixed = list(pool.map(lambda mp: chat(client, name[mp[0]], mp[1]), jobs))
@@ -97,10 +97,10 @@ def test_answers_do_not_depend_on_batch_neighbours(client, server):
     """The same greedy request next to long base generations, next to short adapter ones, and alone."""
     target = ("pirate", QUESTIONS[5])
     alone = chat(client, *target, max_tokens=20)
-    for neighbour, tokens in ((base_id(server), 30), ("robot", 3)):
-        with ThreadPoolExecutor(6) as pool:
+    for neighbour, tokens in ((base_id(server), 24), ("robot", 3)):
+        with ThreadPoolExecutor(4) as pool:
             noise = [pool.submit(chat, client, neighbour, f"{q} " * (i + 1), max_tokens=tokens)
-                     for i, q in enumerate(QUESTIONS[:5])]
+                     for i, q in enumerate(QUESTIONS[:3])]
             time.sleep(0.05)  # the target joins a batch already running
             got = pool.submit(chat, client, *target, max_tokens=20).result()
             [f.result() for f in noise]
@@ -147,23 +147,23 @@ def test_completions_echo_logprobs_are_the_prompt_loglikelihood(client, tiny_mod
 
 def test_load_and_unload_at_run_time_and_base_unchanged(client, server, two_adapters, tmp_path):
     h = server.headers()
-    with_adapters = chat(client, base_id(server), PROMPTS[2])
-    robot = chat(client, "robot", PROMPTS[2])
+    with_adapters = chat(client, base_id(server), PROMPTS[1])
+    robot = chat(client, "robot", PROMPTS[1])
     for name in ("robot", "pirate"):
         r = httpx.post(f"{server.url}/unload_lora_adapter", json={"lora_name": name}, headers=h)
         assert r.status_code == 200, r.text
     assert [m.id for m in client.models.list().data] == [base_id(server)]
-    assert chat(client, base_id(server), PROMPTS[2]) == with_adapters  # no adapter loaded: same greedy answer
+    assert chat(client, base_id(server), PROMPTS[1]) == with_adapters  # no adapter loaded: same greedy answer
     with pytest.raises(openai.NotFoundError) as e:
-        chat(client, "robot", PROMPTS[2])
+        chat(client, "robot", PROMPTS[1])
     assert "robot" in str(e.value) and base_id(server) in e.value.body["message"]
     try:
         for name in ("robot", "pirate"):
             r = httpx.post(f"{server.url}/load_lora_adapter", json={"lora_name": name,
                                                                      "lora_path": str(two_adapters[name])}, headers=h)
             assert r.status_code == 200, r.text
-        assert chat(client, "robot", PROMPTS[2]) == robot
-        assert chat(client, base_id(server), PROMPTS[2]) == with_adapters
+        assert chat(client, "robot", PROMPTS[1]) == robot
+        assert chat(client, base_id(server), PROMPTS[1]) == with_adapters
         # loaded twice, missing folder, unknown unload: 4xx naming the field, nothing changes
         r = httpx.post(f"{server.url}/load_lora_adapter", json={"lora_name": "robot", "lora_path": str(two_adapters["robot"])},
                        headers=h)

@@ -76,6 +76,7 @@ def run_checks(page, server, ws, pref: Path, tmp_path: Path, tiny_model: Path, s
     job_id = check_customize(page, sidebar, ref, tiny_model, server, shots, phase)
     check_job_view(page, ws, job_id, shots, phase)
     check_jobs_tab_live(page, sidebar, ws, tiny_model, ref, phase)
+    check_upload_command(page, tmp_path)
     check_commands(page, server, shots, phase)
     assert not [e for e in page.console_errors if "jupyter_ft" in e or "jp-ft" in e], page.console_errors
 
@@ -300,6 +301,21 @@ def check_jobs_tab_live(page, sidebar, ws, tiny_model: Path, ref: str, phase) ->
         job.cancel()
         row.locator(".jp-ft-state", has_text="cancelled").wait_for(timeout=10_000)
     phase("jobs tab: a job from Python appeared and was cancelled, live")
+
+
+def check_upload_command(page, tmp_path: Path) -> None:
+    """'Upload dataset' from the command palette: the Datasets tab comes up and the file picker opens."""
+    data = tmp_path / "from-palette.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in demo_data.sft_rows(12)))
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette-input")
+    palette.fill("Upload dataset")
+    with page.expect_file_chooser(timeout=15_000) as chooser:
+        page.keyboard.press("Enter")  # a key press: the user activation a file picker needs
+    chooser.value.set_files(str(data))
+    sidebar = page.locator(SIDEBAR)
+    assert sidebar.locator('.jp-ft-tab[data-tab="datasets"]').get_attribute("aria-selected") == "true"
+    sidebar.locator('.jp-ft-dataset[data-dataset="from-palette"]').wait_for()
 
 
 def check_commands(page, server, shots: Path, phase) -> None:

@@ -464,6 +464,8 @@ def registration_state(ws: Workspace, rec: jobstore.JobRecord) -> dict[str, Any]
     if ev is None:
         if rec.state in ("failed", "cancelled"):
             return {"state": "skipped", "model": None, "error": f"the job {rec.state}"}
+        if rec.state == "succeeded":  # it ended before this workspace registered models
+            return {"state": "skipped", "model": None, "error": "the job succeeded before registration existed"}
         return {"state": "pending", "model": None, "error": None}
     if ev["forwarded"] == -1:
         return {"state": "failed", "model": None, "error": ev["last_error"]}

@@ -249,6 +249,16 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     flow.shot("10-dark-theme")
 
+    # copy the proxied URL, then stop the endpoint from the Endpoints tab (after its confirmation)
+    ep_row.locator(".jp-ft-copy-proxy").click()
+    copied = flow.sidebar.locator(".jp-ft-copied").inner_text()
+    assert copied.rstrip().endswith("/jupyter-ft/endpoints/studio/v1") and copied.count("http") == 1, copied
+    ep_row.locator(".jp-ft-stop").click()
+    page.locator(".jp-Dialog button", has_text="Stop endpoint").click()
+    wait_until(lambda: rest(server, "endpoints/studio")["endpoint"]["state"], until=lambda s: s == "stopped",
+               timeout=60, what="the endpoint stopped from the UI")
+    flow.sidebar.locator('.jp-ft-endpoint[data-endpoint="studio"][data-state="stopped"]').wait_for()
+
 
 def _version_for_job(server: LabServer, job_id: str) -> str | None:
     for m in rest(server, "models")["models"]:

@@ -186,7 +186,13 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     eval_form.locator("#jp-ft-eval-adv_limit").fill(str(EVAL_LIMIT))
     eval_form.locator("#jp-ft-eval-adv_generation_max_new_tokens").fill(str(NEW_TOKENS))
     eval_form.locator("#jp-ft-eval_evaluators_0_judge_base_url").fill(judge.url)
-    eval_form.locator("#jp-ft-eval_evaluators_0_judge_model").fill("stand-in")
+    # the judge's model left empty: the server's 400 names `evaluators.0.judge.model`, shown on that field
+    eval_form.locator(".jp-ft-do-submit").click()
+    model_input = eval_form.locator("#jp-ft-eval_evaluators_0_judge_model")
+    field = model_input.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' form-group ')][1]")
+    field.locator(".validationErrors", has_text="Field required").wait_for()
+    assert "evaluators.0.judge.model" in eval_form.locator(".jp-ft-form-error").inner_text()
+    model_input.fill("stand-in")
     flow.shot("7a-eval-form")
     eval_form.locator(".jp-ft-do-submit").click()
     results = flow.main_panel(".jp-ft-eval-results")
@@ -242,6 +248,16 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     flow.shot("10-dark-theme")
+
+    # copy the proxied URL, then stop the endpoint from the Endpoints tab (after its confirmation)
+    ep_row.locator(".jp-ft-copy-proxy").click()
+    copied = flow.sidebar.locator(".jp-ft-copied").inner_text()
+    assert copied.rstrip().endswith("/jupyter-ft/endpoints/studio/v1") and copied.count("http") == 1, copied
+    ep_row.locator(".jp-ft-stop").click()
+    page.locator(".jp-Dialog button", has_text="Stop endpoint").click()
+    wait_until(lambda: rest(server, "endpoints/studio")["endpoint"]["state"], until=lambda s: s == "stopped",
+               timeout=60, what="the endpoint stopped from the UI")
+    flow.sidebar.locator('.jp-ft-endpoint[data-endpoint="studio"][data-state="stopped"]').wait_for()
 
 
 def _version_for_job(server: LabServer, job_id: str) -> str | None:

@@ -80,6 +80,8 @@ class DatasetTokensHandler(BaseHandler):
         root = self.settings.get("server_root_dir")
         if root and not Path(model).expanduser().is_absolute() and (Path(root) / model).exists():
             model = str(Path(root) / model)  # a relative folder, as the file browser shows it
+        if Path(model).expanduser().is_absolute() and not Path(model).expanduser().exists():
+            raise ClientError("model", f"no such model folder: {q['model'].strip()}")
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "jupyter_ft.training.token_stats_main", "--workspace", str(self.ws.root),
             "--ref", v.ref, "--model", model, "--max-length", str(q["max_length"]), "--split", q["split"],

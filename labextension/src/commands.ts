@@ -9,7 +9,7 @@ import { ILauncher } from '@jupyterlab/launcher';
 
 import { tuneIcon } from './icons';
 import { MainPanels } from './mainArea';
-import { API_NAMESPACE, describeError } from './request';
+import { describeError } from './request';
 import { FineTuningSidebar, IStudio } from './sidebar';
 import { requestUpload } from './datasets';
 
@@ -22,9 +22,15 @@ export const CommandIDs = {
   newNotebook: 'jupyter-ft:new-quickstart-notebook'
 };
 
-/** Where D1's proxied MLflow UI answers (started on demand by the server extension). */
+/** Not in the palette (it needs an argument): `app.commands.execute('jupyter-ft:open-job', {id})`. */
+export const OPEN_JOB = 'jupyter-ft:open-job';
+
+/**
+ * Where the MLflow UI on the workspace's store answers, proxied behind Jupyter's login (server/mlflow_ui.py: it
+ * starts on the first request and shows a "starting" page meanwhile; an external tracking server redirects).
+ */
 export function mlflowUrl(baseUrl: string): string {
-  return URLExt.join(baseUrl, API_NAMESPACE, 'mlflow') + '/';
+  return URLExt.join(baseUrl, 'jupyter-ft', 'mlflow') + '/';
 }
 
 export function addCommands(
@@ -80,6 +86,15 @@ export function addCommands(
       } catch (err) {
         await showErrorMessage('Could not create the quick-start notebook', describeError(err), [Dialog.okButton()]);
       }
+    }
+  });
+  commands.addCommand(OPEN_JOB, {
+    label: args => (args.id ? `Open job ${args.id}` : 'Open job'),
+    execute: args => {
+      if (typeof args.id !== 'string' || !args.id) {
+        throw new Error(`${OPEN_JOB} needs {id: "<job id>"}`);
+      }
+      studio.openJob(args.id);
     }
   });
   for (const command of Object.values(CommandIDs)) {

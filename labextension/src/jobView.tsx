@@ -1,7 +1,8 @@
 /**
  * The main-area view of one job: status and ETA, a live chart with a panel per metric kind, attempts and
  * resumes, the log tail, the stored spec, links to its MLflow run and registered model version, Cancel, and
- * "Clone into the form". Updates by cursor (`metrics?after=`) every half second while shown and running.
+ * "Clone into the form". The chart updates by long-poll on the metrics cursor (`metrics?since=&wait=`) while the
+ * view is shown and the job runs.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import React, { useContext, useEffect, useRef, useState } from 'react';
@@ -17,6 +18,7 @@ import { IStudio } from './sidebar';
 import { usePoll } from './usePoll';
 
 export const METRICS_MS = 500;
+export const METRICS_WAIT_S = 10;
 export const JOB_MS = 1000;
 export const LOG_MS = 2000;
 const DONE = new Set(['succeeded', 'failed', 'cancelled']);
@@ -30,6 +32,7 @@ export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): 
   const seq = useRef(0);
   const done = job !== null && DONE.has(job.state);
   const doneRead = useRef(false);
+  const longPoll = useRef(false);
 
   usePoll(
     async () => {
@@ -52,7 +55,10 @@ export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): 
         return false;
       }
       const finished = done; // read before the request: rows logged before the end are all in this answer
-      const page = await studio.api.jobMetrics(jobId, seq.current);
+      // With the server's cursors the request is held until a new point is logged (long-poll): the point shows
+      // at once and an idle job costs one request per METRICS_WAIT_S; without them, a plain poll every METRICS_MS.
+      const page = await studio.api.jobMetrics(jobId, seq.current, longPoll.current && !finished ? METRICS_WAIT_S : 0);
+      longPoll.current = page.cursor !== undefined;
       seq.current = page.last_seq;
       if (page.from_step !== null) {
         setRows(prev => mergeMetrics(prev, page));
@@ -61,6 +67,7 @@ export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): 
         doneRead.current = true;
         return false;
       }
+      return longPoll.current ? 0 : METRICS_MS;
     },
     METRICS_MS,
     visible

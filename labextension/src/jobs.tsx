@@ -1,9 +1,9 @@
 /**
  * The "Jobs" tab: every job of the workspace with its state, progress and attempt, a Cancel button for
  * queued/running ones, an expandable log tail, and "Open" for the main-area job view. Live by long-poll on the
- * jobs cursor (`GET jobs?since=<cursor>&wait=25`): the server answers as soon as any job changes (started from
+ * jobs cursor (`GET jobs?since=<cursor>&wait=10`): the server answers as soon as any job changes (started from
  * a kernel, the CLI or another tab alike) and only with the changed jobs; an idle sidebar makes one small
- * request per 25 s. A server without cursors gets the old full-list poll every 2 s.
+ * request per 10 s (and a broken server is reported within that). A server without cursors gets the old full-list poll every 2 s.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
@@ -16,7 +16,7 @@ import { usePoll } from './usePoll';
 
 export const POLL_MS = 2000;
 /** How long the server may hold a jobs long-poll (its maximum is 30 s). */
-export const LONG_POLL_S = 25;
+export const LONG_POLL_S = 10;
 export const LOG_TAIL = 50;
 
 const CANCELLABLE = new Set(['queued', 'running']);

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -231,6 +232,7 @@ def main() -> int:
     finally:
         for s in servers:
             s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     report["load_avg_end"] = os.getloadavg()[0]
     print(json.dumps(report, indent=2))
     m, t = report.get("memory"), report["throughput"]

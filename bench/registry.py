@@ -96,7 +96,7 @@ def main() -> None:
         # 2. lineage with many versions indexed
         rec = jobstore.get(ws, job.id)
         spec, now = rec.spec, time.time()
-        mv0 = registry.resolve(ws, "bench-0")
+        mv0 = registry.resolve(ws, f"bench-{a.repeats - 1}")
         n = a.versions
         t = time.perf_counter()
         with ws.write() as conn:
@@ -119,7 +119,7 @@ def main() -> None:
         one = median_ms(lambda: ft.lineage("many-5@50", ws=ws).to_dict())
         fwd = median_ms(lambda: ft.lineage(dataset=spec["dataset"], ws=ws).to_dict())
         listing = median_ms(lambda: registry.list_models(ws), 5)
-        mlflow_q = median_ms(lambda: c.search_model_versions("name = 'bench-0'"), 10)
+        mlflow_q = median_ms(lambda: c.search_model_versions(f"name = '{mv0.name}'"), 10)
         fwd_nodes = len(ft.lineage(dataset=spec["dataset"], ws=ws).nodes)
         print(f"{total} versions indexed ({fill:.2f} s to fill)")
         print(f"ft.lineage(one version): {one:.1f} ms; forward from a dataset used by {n // 20 + 1} jobs "

@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.serve_fixtures"]  # + two_adapters, shared by the serve tests
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +35,9 @@ def ws(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_FT_HOME", str(root))
     w = workspace(root)
     yield w
+    from jupyter_ft.core.endpoints import stop_all
+
+    stop_all(w)  # endpoint servers it deployed (REST, studio, ft.deploy), before their supervisor goes
     stop_scheduler(w, kill_jobs=True)
     for job in jobstore.list_jobs(w):
         if job.pid and procs.alive(job.pid, job.pid_started):

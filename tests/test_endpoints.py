@@ -10,8 +10,9 @@ process (a failing start, a REST deployment across Jupyter server restarts) star
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
+import shutil
 import signal
 import socket
 import stat
@@ -27,23 +28,6 @@ from jupyter_ft.core.endpoint_refs import DeployError
 from jupyter_ft.core.specs import SpecError
 
 pytestmark = pytest.mark.slow
-
-
-def make_adapter(base: Path, out: Path, seed: int) -> Path:
-    """A LoRA adapter folder on `base` (PEFT, weights nudged so it differs from the base)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if "lora_B" in n:
-                p.normal_(0, 0.5)
-    model.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +48,9 @@ def module_ws(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def adapters(tiny_model, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("ep-adapters")
-    return {name: make_adapter(tiny_model, root / name, i) for i, name in enumerate(("pirate", "robot"))}
+def adapters(two_adapters) -> dict[str, Path]:
+    """The serve tests' two adapters of the tiny base (TRL SFT, trained once per session): pirate and robot."""
+    return two_adapters
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +112,7 @@ def test_deploying_a_running_name_or_bad_specs_is_refused(served, adapters, tiny
         ft.deploy(adapters=["humanlike@3"], name="x", quiet=True)
     # an adapter trained on another base is refused, naming both bases
     other = tmp_path / "other-base-adapter"
-    other.mkdir()
-    for f in adapters["robot"].iterdir():
-        (other / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(adapters["robot"], other)
     cfg = json.loads((other / "adapter_config.json").read_text())
     cfg["base_model_name_or_path"] = "meta-llama/Llama-3.2-1B-Instruct"
     (other / "adapter_config.json").write_text(json.dumps(cfg))
@@ -156,6 +138,46 @@ def test_adapters_are_added_and_removed_at_run_time(served, adapters):
     with pytest.raises(openai.NotFoundError, match="pirate"):
         chat(client, "robot2")
     assert "robot2" not in served.models and served.record.pid == pid  # no restart
+
+
+def register_adapter(ws, base: Path, adapter: Path, name: str, job_id: str) -> str:
+    """Register `adapter` as a new version of `name` through the registry's own `register_job`, from a finished
+    job record holding it as output (the training run that would produce it is the registry tests' business)."""
+    from jupyter_ft.core import jobstore, registry, tracking
+
+    out = ws.job_dir(job_id) / "output"
+    shutil.copytree(adapter, out)
+    spec = {"model": str(base), "dataset": "chat@1", "technique": "sft", "output_dir": str(out)}
+    jobstore.insert(ws, job_id=job_id, kind="train", technique="sft", name=None, device="cpu", spec=spec,
+                    submitted=spec, max_attempts=1)
+    client = tracking.client(ws.tracking_uri)
+    exp = client.create_experiment(f"endpoints-{job_id}", artifact_location=str(ws.artifact_root / job_id))
+    run = client.create_run(exp)
+    jobstore.set_fields(ws, job_id, mlflow_experiment_id=exp, mlflow_run_id=run.info.run_id,
+                        tracking_uri=ws.tracking_uri)
+    jobstore.finish(ws, job_id, "succeeded")
+    return registry.register_job(ws, job_id, {"name": name})
+
+
+def test_registered_versions_are_served_by_ref_and_shown_in_lineage(served, adapters, tiny_model):
+    from jupyter_ft.core import lineage, model_handles, registry
+
+    ref = register_adapter(served.ws, tiny_model, adapters["robot"], "humanlike", "sft-ep-1")
+    assert ref == "humanlike@1"
+    model_handles.set_alias("humanlike", "champion", version=1, ws=served.ws)
+    assert served.add_adapters(["humanlike@champion"]) == ["humanlike@champion"]
+    rec = served.record
+    assert rec.models["humanlike@champion"]["ref"] == "humanlike@1"
+    assert rec.models["humanlike@champion"]["path"] == registry.resolve(served.ws, "humanlike@1").path
+    reply = chat(served.client(max_retries=0), "humanlike@champion").choices[0].message.content
+    assert reply == chat(served.client(max_retries=0), "humanlike@champion").choices[0].message.content
+    graph = lineage.lineage("humanlike@1", ws=served.ws).to_dict()
+    assert any(n["kind"] == "endpoint" and "main" in n["label"] for n in graph["nodes"]), graph["nodes"]
+    served.remove_adapters(["humanlike@champion"])
+    graph = lineage.lineage("humanlike@1", ws=served.ws).to_dict()
+    assert not any(n["kind"] == "endpoint" for n in graph["nodes"])
+    with pytest.raises(DeployError, match="humanlike has no version 7; versions 1"):
+        served.add_adapters(["humanlike@7"])
 
 
 def test_a_killed_server_is_restarted_on_its_port(served):
@@ -325,7 +347,7 @@ def test_the_openai_client_streams_through_the_proxy(served, jupyter):
     # chunk by chunk, not buffered until the end: the tokens arrive spread over the generation
     assert arrivals[-1] - arrivals[0] > 0.2 * (arrivals[-1] - t0)
     # a client that leaves mid-stream frees its slot; the endpoint keeps serving
-    stream = chat(client, "pirate", "Hi", max_tokens=2000, stream=True)
+    stream = chat(client, served.models[0], "Hi", max_tokens=2000, stream=True)  # the random base: no early EOS
     next(iter(stream))
     stream.close()
     deadline = time.monotonic() + 60

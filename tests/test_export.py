@@ -220,7 +220,7 @@ def test_adapter_export_through_the_cli_refuses_a_full_folder_then_overwrites(tr
     assert "library_name: peft" in card and "PeftModel.from_pretrained" in card and job.id in card
     if ref != job.id:  # the registry's links and tags reach the card
         for needle in (f"| Registered as | {ref}", "| Packages | ", "torch ", "peft ", "| Dataset | capitals@",
-                       "| loss |"):
+                       "| loss |", "| Code version (git) |"):
             assert needle in card, needle
 
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), str(target))
@@ -270,3 +270,23 @@ async def test_rest_export_route(trained, jp_fetch, jp_root_dir):
     assert str(jp_root_dir) not in r.body.decode()
     code, body = await refused("export", ref=job.id, path="exports/capitals", merge=False)
     assert code == 400 and "is not empty" in body["message"] and str(jp_root_dir) not in json.dumps(body)
+
+
+def test_lineage_widget_draws_the_registered_versions_real_lineage(trained):
+    """The graph the widget lays out is the registry's `ft.lineage` of the job's version: every node and edge."""
+    _, job, _ = trained
+    ref = registry_ref(job)
+    if ref is None:
+        pytest.skip("this checkout has no model registry (issue 14, engineer A's core/registry.py) to draw from")
+    panel = ft.ui.lineage(ref)
+    lineage = ft.lineage(ref).to_dict()
+    assert panel.selected == lineage["root"] == f"model_version:{ref}"
+    assert {n["id"] for n in panel.graph["nodes"]} == {n["id"] for n in lineage["nodes"]}
+    assert {(e["from"], e["to"]) for e in panel.graph["edges"]} == {(e["from"], e["to"]) for e in lineage["edges"]}
+    kinds = {n["kind"]: n for n in panel.graph["nodes"]}
+    assert {"dataset", "job", "model_version"} <= set(kinds)
+    assert kinds["dataset"]["x"] < kinds["job"]["x"] < kinds["model_version"]["x"]  # columns in pipeline order
+    panel.select(f"job:{job.id}")
+    assert panel.details["kind"] == "job"
+    with pytest.raises(ValueError, match="no node 'nope'; the nodes are"):
+        panel.select("nope")

@@ -24,7 +24,9 @@ LINEAGE = {
          "details": {"technique": "sft", "max_steps": 12, "attempts": 1},
          "mlflow_url": "http://127.0.0.1:5000/#/experiments/1/runs/0123abcd"},
         {"id": "model_version:capitals-sft@2", "kind": "model_version", "label": "capitals-sft@2",
-         "details": {"base_model": "/models/tiny-llama", "kind": "adapter", "aliases": ["champion"]},
+         "details": {"base_model": "/models/tiny-llama", "kind": "adapter", "aliases": ["champion"],
+                     "metrics": {"train_loss": 1.25, "eval_loss": 1.5},
+                     "tags": {"jupyter_ft.package.torch": "2.13.0+cpu", "jupyter_ft.dataset_digest": "61e2b2"}},
          "mlflow_url": "http://127.0.0.1:5000/#/models/capitals-sft/versions/2"},
         {"id": "evaluation:eval-1202-0102-cd34", "kind": "evaluation", "label": "eval-1202-0102-cd34",
          "details": {"exact_match": 0.8, "ci": [0.6, 0.95]},
@@ -52,7 +54,8 @@ DRAWN_JS = r"""root => ({
   columns: [...root.querySelectorAll('.jft-lineage-column')].map(t => t.textContent),
   title: (root.querySelector('.jft-lineage-title') || {}).textContent,
   mlflow: (root.querySelector('.jft-lineage-mlflow') || {}).href || null,
-  rows: [...root.querySelectorAll('.jft-lineage-table tr')].map(r => r.innerText.replace(/\s+/g, ' ').trim()),
+  rows: [...root.querySelectorAll('.jft-lineage-table > tr, .jft-lineage-table > tbody > tr')]
+        .map(r => r.innerText.replace(/\s+/g, ' ').trim()),
 })"""
 
 
@@ -76,7 +79,12 @@ def test_lineage_graph_draws_and_nodes_click_to_details(notebook: Notebook):
     assert [n["id"] for n in drawn["nodes"] if n["selected"]] == [LINEAGE["root"]]
     assert drawn["title"] == "model version: capitals-sft@2"
     assert drawn["mlflow"] == "http://127.0.0.1:5000/#/models/capitals-sft/versions/2"
-    assert "base_model /models/tiny-llama" in drawn["rows"]
+    assert "base_model /models/tiny-llama" in drawn["rows"] and "aliases champion" in drawn["rows"]
+    # nested details fold: the metrics open on a click, one row per metric
+    metrics = out.locator(".jft-lineage-table details").first
+    assert metrics.locator("summary").inner_text() == "2 fields"
+    metrics.locator("summary").click()
+    assert metrics.locator(".jft-lineage-subtable tr").all_inner_texts() == ["train_loss\t1.25", "eval_loss\t1.5"]
     notebook.screenshot(cell, "lineage-version")
 
     # a click on an evaluation: its details, its MLflow run, and Python sees the selection
@@ -84,7 +92,7 @@ def test_lineage_graph_draws_and_nodes_click_to_details(notebook: Notebook):
     out.locator(".jft-lineage-title", has_text="evaluation: eval-1202-0102-cd34").wait_for()
     drawn = out.locator(".jft-lineage").evaluate(DRAWN_JS)
     assert drawn["mlflow"] == "http://127.0.0.1:5000/#/experiments/2/runs/4567ef"
-    assert "exact_match 0.8" in drawn["rows"] and "ci [0.6,0.95]" in drawn["rows"]
+    assert "exact_match 0.8" in drawn["rows"] and "ci 0.6, 0.95" in drawn["rows"]
     links = out.locator(".jft-lineage-links li").all_inner_texts()
     assert sorted(links) == ["← evaluated by: capitals-sft@2", "← scored on: qa@0a1b2c3d4e5f"]
     assert notebook.run("print(panel.selected)").text.strip() == "evaluation:eval-1202-0102-cd34"

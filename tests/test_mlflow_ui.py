@@ -1,23 +1,22 @@
 """The MLflow UI inside JupyterLab (server/mlflow_ui.py): started on demand on the workspace's store, proxied
-behind Jupyter's authentication, stopped with the server. The slow test runs a real `jupyter lab`, opens the UI
-through the proxy in Debian's Chromium (screenshot kept), and calls the UI's index, a static file and its ajax API
-through the proxy over loopback."""
+behind Jupyter's authentication, stopped with the server. The slow test calls the UI's index, a static file and its
+ajax API through the proxy of a real jupyter server on loopback and opens the UI in Debian's Chromium (screenshot
+kept)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_ft.core import jobstore
 
-from .browser import TOKEN, artifacts_dir, chromium_page, lab  # noqa: F401  (lab is a fixture)
+from .browser import artifacts_dir
 
 
 @pytest.fixture
@@ -54,20 +53,15 @@ async def test_an_external_tracking_server_is_opened_not_started(external_store,
     assert ei.value.code == 302 and ei.value.response.headers["Location"] == "http://mlflow.example:5000"
 
 
-def request(base: str, path: str, body: bytes | None = None, headers: dict | None = None, token: bool = True):
-    h = {"Authorization": f"token {TOKEN}"} if token else {}
-    req = urllib.request.Request(f"{base}/{path}", data=body, headers={**h, **(headers or {})},
-                                 method="POST" if body is not None else "GET")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
-
-
 @pytest.mark.slow
-def test_mlflow_ui_through_the_proxy_in_chromium(lab, ws, tmp_path):  # noqa: F811
+async def test_mlflow_ui_through_the_proxy_in_chromium(ws, jp_fetch, jp_serverapp, jp_http_port, jp_base_url, tmp_path):
+    """The real server on loopback: the UI's index, a static file and its ajax API through the proxy, the UI drawn
+    in Chromium (screenshot kept), and the MLflow server stopped by the extension's shutdown."""
+    from playwright.async_api import async_playwright
+
     from jupyter_ft.core import tracking
+
+    from .browser import CHROMIUM_ARGS, VIEWPORT, require_chromium
 
     c = tracking.client(ws.tracking_uri)  # the store a job would have written (tables created here, not by the UI)
     exp = c.create_experiment("studio-check", artifact_location=ws.artifact_root.as_uri())
@@ -75,47 +69,59 @@ def test_mlflow_ui_through_the_proxy_in_chromium(lab, ws, tmp_path):  # noqa: F8
     c.log_metric(run.info.run_id, "loss", 1.25, step=1)
     shots = artifacts_dir(tmp_path, "test_mlflow_ui_through_the_proxy_in_chromium")
 
+    async def fetch(path, **kw):
+        try:
+            r = await jp_fetch(path, **kw)
+        except HTTPClientError as exc:
+            r = exc.response
+        return r.code, r.headers, r.body
+
     # a browser asking before it runs gets a page that says it is starting (and reloads itself)
-    code, headers, body = request(lab.base, "jupyter-ft/mlflow/", headers={"Accept": "text/html"})
-    assert code in (200, 503), body[:300]
-    if code == 503:
-        assert b"Starting the MLflow UI" in body and headers["Retry-After"] == "1"
-    code, _, body = request(lab.base, "jupyter-ft/api/mlflow", body=b"")  # start, and wait until it listens
+    code, headers, body = await fetch("jupyter-ft/mlflow/", headers={"Accept": "text/html"})
+    assert code == 503 and b"Starting the MLflow UI" in body and headers["Retry-After"] == "1", (code, body[:300])
+    code, _, body = await fetch("jupyter-ft/api/mlflow", method="POST", body="", request_timeout=600)
     status = json.loads(body)
     assert code == 200 and status["state"] == "running", status
     pid = status["pid"]
 
-    code, headers, index = request(lab.base, "jupyter-ft/mlflow/")
+    code, headers, index = await fetch("jupyter-ft/mlflow/")
     assert code == 200 and headers["Content-Type"].startswith("text/html") and b"<title>MLflow</title>" in index
     script = re.search(rb'src="([^"]+\.js)"', index).group(1).decode()
-    code, headers, js = request(lab.base, "jupyter-ft/mlflow/" + script.lstrip("./"))
+    code, headers, js = await fetch("jupyter-ft/mlflow/" + script.lstrip("./"))
     assert code == 200 and "javascript" in headers["Content-Type"] and len(js) > 10_000
-    search = json.dumps({"max_results": 50}).encode()
-    code, _, body = request(lab.base, "jupyter-ft/mlflow/ajax-api/2.0/mlflow/experiments/search", search,
-                            {"Content-Type": "application/json"})
+    search = json.dumps({"max_results": 50})
+    code, _, body = await fetch("jupyter-ft/mlflow/ajax-api/2.0/mlflow/experiments/search", method="POST",
+                                body=search, headers={"Content-Type": "application/json"})
     assert code == 200 and "studio-check" in [e["name"] for e in json.loads(body)["experiments"]]
-    # without Jupyter's credentials nothing reaches MLflow; a cross-site POST is refused by Jupyter's XSRF check
-    code, _, _ = request(lab.base, "jupyter-ft/mlflow/ajax-api/2.0/mlflow/experiments/search", search,
-                         {"Content-Type": "application/json"}, token=False)
-    assert code in (302, 403)
 
-    with chromium_page() as page:
-        page.goto(f"{lab.base}/jupyter-ft/mlflow/?token={TOKEN}#/experiments/{exp}/runs/{run.info.run_id}")
+    base = f"http://127.0.0.1:{jp_http_port}{jp_base_url.rstrip('/')}"
+    token = jp_serverapp.identity_provider.token
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS, headless=True)
         try:
-            page.get_by_text("proxied-run").first.wait_for(timeout=120_000)
-            page.get_by_text("loss").first.wait_for()
-            page.wait_for_timeout(500)
+            page = await browser.new_page(viewport=VIEWPORT)
+            errors: list[str] = []
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            await page.goto(f"{base}/jupyter-ft/mlflow/?token={token}#/experiments/{exp}/runs/{run.info.run_id}")
+            try:
+                await page.get_by_text("proxied-run").first.wait_for(timeout=120_000)
+                await page.get_by_text("loss").first.wait_for(timeout=60_000)
+                await page.wait_for_timeout(500)
+            finally:
+                await page.screenshot(path=str(shots / "mlflow-ui-proxied.png"))
+            assert not [e for e in errors if "ajax-api" in e], errors
         finally:
-            page.screenshot(path=str(shots / "mlflow-ui-proxied.png"))
-        assert not [e for e in page.console_errors if "ajax-api" in e and "40" in e], page.console_errors
+            await browser.close()
 
-    lab.stop()  # the Jupyter server stops the MLflow UI it started
+    # the extension's shutdown (what the Jupyter server calls when it stops) stops the MLflow server it started
+    (ext,) = jp_serverapp.extension_manager.extension_apps["jupyter_ft"]
+    await ext.stop_extension()
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             break
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     else:
-        pytest.fail(f"mlflow server {pid} still runs after the Jupyter server stopped")
+        pytest.fail(f"mlflow server {pid} still runs after the extension stopped")

@@ -8,6 +8,7 @@ import json
 import re
 
 import jsonschema
+import openapi_spec_validator
 import pytest
 from jupyter_server.base.handlers import APIHandler
 from tornado.httpclient import HTTPClientError
@@ -58,6 +59,8 @@ def routes(jp_serverapp) -> list[openapi.Route]:
 
 async def test_every_route_in_the_route_table_is_documented(ws, jp_fetch, jp_serverapp):
     document = await get_document(jp_fetch)
+    # a valid OpenAPI 3.1 document (the official schema of the format), with valid JSON schemas in it
+    openapi_spec_validator.validate(document, cls=openapi_spec_validator.OpenAPIV31SpecValidator)
     jsonschema.Draft202012Validator.check_schema(document["components"]["schemas"]["TrainSpec"])
     documented = {(m, p) for p, ops in document["paths"].items() for m in ops}
     served, catch_all = set(), []

@@ -24,8 +24,6 @@ def _text(cell) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(not hasattr(__import__("jupyter_ft"), "deploy"),
-                    reason="ft.deploy (the endpoints engineer's branch) is not merged into this tree yet")
 def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
@@ -48,6 +46,7 @@ def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
     text = "\n".join(_text(c) for c in code)
     assert "registered as humanlike@1" in text and "state:  running" in text
     assert "prompt: How are you today?" in text and "revealed: A = " in text
+    assert "['humanlike@1 @ playground']" in text  # a served model named by its registry ref
     assert "playground-votes@" in text and "ties left out: 0" in text
     assert "adapter says:" in text and "streamed:" in text
     assert "state: stopped" in text

@@ -140,3 +140,21 @@ async def test_logs_by_offset_append_and_never_split_a_character(ws, jp_fetch):
         with pytest.raises(HTTPClientError) as ei:
             await jp_fetch("jupyter-ft", "api", "jobs", job, "logs", params=bad)
         assert ei.value.code == 400 and json.loads(ei.value.response.body)["errors"][0]["field"] == next(iter(bad))
+
+
+async def test_a_write_from_another_process_wakes_the_long_poll(ws, jp_fetch):
+    """Jobs change from anywhere (the scheduler, a job process, a kernel, the CLI): a row written by another process
+    moves the same counter the server's held request is watching."""
+    import sys
+
+    queued(ws, "sft-cli")
+    cursor = (await get(jp_fetch, "jobs"))["cursor"]
+    code = ("import sys; from jupyter_ft.core.workspace import Workspace; from jupyter_ft.core import jobstore; "
+            "jobstore.set_fields(Workspace(sys.argv[1]), 'sft-cli', step=5, total_steps=9)")
+
+    async def other_process():
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, str(ws.root))
+        assert await proc.wait() == 0
+
+    answer, _ = await asyncio.gather(get(jp_fetch, "jobs", since=cursor, wait=30), other_process())
+    assert [(j["id"], j["step"], j["total_steps"]) for j in answer["jobs"]] == [("sft-cli", 5, 9)]

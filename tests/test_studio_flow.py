@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 ROWS = 120            # preference rows uploaded (the catalog holds out an eval split)
 STEPS = 4             # DPO steps: defaults kept but these
 EVAL_LIMIT = 3        # prompts the judge compares
+NEW_TOKENS = 16       # answer length in the evaluation and the playground
 JOB_TIMEOUT_S = 240
 UI_TIMEOUT_MS = 90_000  # a waiting limit, not a sleep: on a loaded 2-core machine a submission can take a minute
 
@@ -183,8 +184,15 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     eval_form.locator("#jp-ft-eval_dataset").fill(ref)
     eval_form.locator(".jp-ft-eval-advanced > summary").click()  # `limit` is folded under Advanced
     eval_form.locator("#jp-ft-eval-adv_limit").fill(str(EVAL_LIMIT))
+    eval_form.locator("#jp-ft-eval-adv_generation_max_new_tokens").fill(str(NEW_TOKENS))
     eval_form.locator("#jp-ft-eval_evaluators_0_judge_base_url").fill(judge.url)
-    eval_form.locator("#jp-ft-eval_evaluators_0_judge_model").fill("stand-in")
+    # the judge's model left empty: the server's 400 names `evaluators.0.judge.model`, shown on that field
+    eval_form.locator(".jp-ft-do-submit").click()
+    model_input = eval_form.locator("#jp-ft-eval_evaluators_0_judge_model")
+    field = model_input.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' form-group ')][1]")
+    field.locator(".validationErrors", has_text="Field required").wait_for()
+    assert "evaluators.0.judge.model" in eval_form.locator(".jp-ft-form-error").inner_text()
+    model_input.fill("stand-in")
     flow.shot("7a-eval-form")
     eval_form.locator(".jp-ft-do-submit").click()
     results = flow.main_panel(".jp-ft-eval-results")
@@ -211,6 +219,7 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     ep_row.wait_for()
     ep_row.locator(".jp-ft-open-playground").click()
     play = flow.main_panel('.jp-ft-playground[data-endpoint="studio"]')
+    play.locator(".jp-ft-num").first.fill(str(NEW_TOKENS))  # max tokens (the blind pair uses it too)
     play.locator(".jp-ft-send").click()
     columns = play.locator(".jp-ft-columns").first.locator(".jp-ft-column")
     wait_until(lambda: columns.evaluate_all("els => els.map(e => e.dataset.state)"),
@@ -234,6 +243,21 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     assert len(votes) == votes_before + 1 and votes[-1]["winner"] == "A"
     assert Path(votes[-1]["models"]["A"]).name in revealed.inner_text()  # the served name (a base's folder: its name)
     flow.shot("9-blind-vote")
+
+    # the same panels in the dark theme (JupyterLab's CSS variables only)
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    flow.shot("10-dark-theme")
+
+    # copy the proxied URL, then stop the endpoint from the Endpoints tab (after its confirmation)
+    ep_row.locator(".jp-ft-copy-proxy").click()
+    copied = flow.sidebar.locator(".jp-ft-copied").inner_text()
+    assert copied.rstrip().endswith("/jupyter-ft/endpoints/studio/v1") and copied.count("http") == 1, copied
+    ep_row.locator(".jp-ft-stop").click()
+    page.locator(".jp-Dialog button", has_text="Stop endpoint").click()
+    wait_until(lambda: rest(server, "endpoints/studio")["endpoint"]["state"], until=lambda s: s == "stopped",
+               timeout=60, what="the endpoint stopped from the UI")
+    flow.sidebar.locator('.jp-ft-endpoint[data-endpoint="studio"][data-state="stopped"]').wait_for()
 
 
 def _version_for_job(server: LabServer, job_id: str) -> str | None:

@@ -6,6 +6,8 @@ hand-written config gets the same field-named errors.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The name the base model is requested by, besides its own id (vLLM serves the base under its path or
@@ -28,6 +30,9 @@ class ServeConfig(BaseModel):
     max_queue: int = Field(256, ge=0, le=100_000, description="waiting requests beyond this get 429")
     max_new_tokens_limit: int = Field(4096, ge=1, description="the most tokens one request may ask for")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N, mps")
+    batching: Literal["mixed", "serial"] = Field(
+        "mixed", description="mixed: requests for any adapters share each forward pass; serial: one request at a "
+                             "time, switching adapters with set_adapter (the baseline the benchmark compares with)")
 
     @field_validator("base_model")
     @classmethod
@@ -73,7 +78,7 @@ class ServeConfig(BaseModel):
 # cell and `jupyter-ft deploy` all build it. Validation errors name the field.
 
 import re  # noqa: E402
-from typing import Any, Literal  # noqa: E402
+from typing import Any  # noqa: E402
 
 from pydantic import ValidationError  # noqa: E402
 

@@ -266,8 +266,14 @@ def supervise(ws: Workspace, log: Callable[[str], None] | None = None) -> bool:
     for rec in wanted:
         rec = refresh(ws, rec.name, log)
         if rec.state == "restarting" and rec.pid is None and (rec.next_restart_at or 0) <= time.time():
-            store.update(ws, rec.name, restarts=rec.restarts + 1)
-            _launch(ws, store.get(ws, rec.name), f"restart {rec.restarts + 1}")
+            if not store.update(ws, rec.name, where_state=("restarting",), where_pid=None,
+                                restarts=rec.restarts + 1):
+                continue  # stopped meanwhile
+            new = _launch(ws, store.get(ws, rec.name), f"restart {rec.restarts + 1}")
+            if not new.wants_running:  # stopped while it was being launched: do not leave it running
+                _signal_stop(new.pid, new.pid_started, grace=2.0)
+                store.update(ws, rec.name, pid=None)
+                continue
             log and log(f"endpoint {rec.name}: restarted (restart {rec.restarts + 1})")
         elif rec.state == "starting" and rec.pid is None and time.time() - rec.created_at > 60:
             _launch(ws, rec, "start (the deploying process left it unstarted)")
@@ -391,7 +397,9 @@ def stop(ws: Workspace, name: str) -> EndpointRecord:
     """Stop an endpoint's server (SIGTERM, then SIGKILL after a grace period) and mark it stopped."""
     rec = store.get(ws, name)
     store.update(ws, name, state="stopped", next_restart_at=None)
-    _signal_stop(rec.pid, rec.pid_started)
+    now = store.get(ws, name)  # a supervisor may have launched a new process in between: stop that one too
+    for pid, started in {(rec.pid, rec.pid_started), (now.pid, now.pid_started)}:
+        _signal_stop(pid, started)
     store.update(ws, name, pid=None)
     if rec.wants_running:
         _note_log(rec, "stopped")

@@ -288,9 +288,14 @@ def resolve_source(ws: Workspace, ref: str, base_dir: str | Path | None = None) 
             raise ExportError("ref", str(exc), not_found=True) from None
         return _from_version(ws, version, text)
     try:
-        return _from_job(ws, jobstore.get(ws, text), text)
+        rec = jobstore.get(ws, text)
     except jobstore.JobNotFound:
-        pass
+        rec = None
+    if rec is not None:
+        state = registry.registration_state(ws, rec) if hasattr(registry, "registration_state") else None
+        if state and state.get("state") == "registered":  # the same card as for its name@version
+            return _from_version(ws, registry.resolve(ws, state["model"]), text)
+        return _from_job(ws, rec, text)
     folder = Path(text).expanduser()
     if not folder.is_absolute():
         folder = Path(base_dir or Path.cwd()) / folder

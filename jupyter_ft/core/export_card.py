@@ -66,9 +66,9 @@ def _lineage_table(src: ExportSource) -> list[str]:
     if src.registered:
         alias = f" (aliases: {', '.join(src.aliases)})" if src.aliases else ""
         rows.append(_row("Registered as", src.registered + alias))
-    for key in ("jupyter_ft.version", "jupyter_ft.git_commit"):
-        if key in src.tags:
-            rows.append(_row(key.split(".", 1)[1].replace("_", " "), src.tags[key]))
+    for key, label in (("jupyter_ft.version", "jupyter_ft version"), ("jupyter_ft.git_commit", "Code version (git)")):
+        if src.tags.get(key):
+            rows.append(_row(label, src.tags[key]))
     packages = {k.split(".", 2)[-1]: v for k, v in src.tags.items() if k.startswith("jupyter_ft.package.")}
     if packages:
         rows.append(_row("Packages", ", ".join(f"{k} {v}" for k, v in sorted(packages.items()))))

@@ -39,19 +39,23 @@ class Lineage:
     nodes: list[Node] = field(default_factory=list)
     edges: list[dict[str, str]] = field(default_factory=list)
 
+    _by_id: dict[str, Node] = field(default_factory=dict, repr=False)
+    _edge_keys: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
+
     def node(self, node_id: str) -> Node | None:
-        return next((n for n in self.nodes if n.id == node_id), None)
+        return self._by_id.get(node_id)
 
     def _add(self, n: Node) -> bool:
-        if self.node(n.id) is None:
+        if n.id not in self._by_id:
+            self._by_id[n.id] = n
             self.nodes.append(n)
             return True
         return False
 
     def _edge(self, a: str, b: str, relation: str) -> None:
-        e = {"from": a, "to": b, "relation": relation}
-        if e not in self.edges:
-            self.edges.append(e)
+        if (a, b, relation) not in self._edge_keys:
+            self._edge_keys.add((a, b, relation))
+            self.edges.append({"from": a, "to": b, "relation": relation})
 
     def of_kind(self, kind: str) -> list[Node]:
         return [n for n in self.nodes if n.kind == kind]
@@ -148,7 +152,7 @@ class _Builder:
             details = {"id": rec.id, "technique": rec.technique, "state": rec.state, "attempt": rec.attempt,
                        "max_attempts": rec.max_attempts, "error": rec.error, "created_at": rec.created_at,
                        "finished_at": rec.finished_at, "submitted": rec.submitted, "spec": rec.spec,
-                       "auto": rec.spec.get("auto") or {}, "resumes": _resumes(self.ws, rec.id),
+                       "auto": rec.spec.get("auto") or {}, "resumes": max(0, rec.attempt - 1),
                        "run_id": rec.mlflow_run_id}
             self.lin._add(Node(nid, "job" if rec.kind != "eval" else "evaluation",
                                f"{rec.kind} job {rec.id}", details, job_run_url(rec)))
@@ -218,12 +222,6 @@ class _Builder:
             return None
         row = self.ws.conn.execute("SELECT * FROM model_versions WHERE path = ? LIMIT 1", (model,)).fetchone()
         return registry._row_to_version(self.ws, row, registry._aliases(self.ws, row["name"])) if row else None
-
-
-def _resumes(ws: Workspace, job_id: str) -> int:
-    """Attempts after the first (each resumed from the last checkpoint)."""
-    rec = jobstore.get(ws, job_id)
-    return max(0, rec.attempt - 1)
 
 
 def _results(ws: Workspace, job_id: str) -> dict[str, Any]:

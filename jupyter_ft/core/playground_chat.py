@@ -6,6 +6,7 @@ picks, and the endpoint's API key. Users name targets as they think of them:
 
 - a deployed endpoint (an `Endpoint` from `ft.deploy`, or its name): one column per model it serves (the base and
   each adapter), or the ones picked with `models=`;
+- a model a running endpoint serves, by its served name (a registry ref such as `humanlike@3`);
 - any OpenAI-compatible URL, `http://host:port/v1#model` (without `#model`: every model its `/v1/models` lists);
 - a list of those.
 
@@ -141,6 +142,18 @@ def find_endpoint(ws: Workspace, name: str) -> Any:
     return ep
 
 
+def _serving(ws: Workspace, model: str) -> Any:
+    """A running endpoint that serves `model` (e.g. a registry ref `humanlike@3`), or None."""
+    try:
+        from jupyter_ft.core import endpoints as _endpoints
+    except ImportError:
+        return None
+    for ep in _endpoints.endpoints(ws):
+        if model in _endpoint_models(ep) and ep.state not in ("stopped", "failed"):
+            return ep
+    return None
+
+
 def _from_endpoint(ep: Any, models: list[str] | None) -> list[Target]:
     url = getattr(ep, "url", None)
     if not url:
@@ -182,8 +195,15 @@ def resolve_targets(ws: Workspace, source: Any, models: list[str] | None = None,
                 targets += _pick(served_models(url, api_key), models, url, api_key, url)
         elif isinstance(item, str):
             base, _, name = item.partition("#")
-            ep = find_endpoint(ws, base)
-            targets += _from_endpoint(ep, [name] if name else models)
+            try:
+                ep = find_endpoint(ws, base)
+            except PlaygroundError as exc:
+                serving = None if name or exc.status != 404 else _serving(ws, item)
+                if serving is None:
+                    raise
+                targets += _from_endpoint(serving, [item])
+            else:
+                targets += _from_endpoint(ep, [name] if name else models)
         elif hasattr(item, "url"):
             targets += _from_endpoint(item, models)
         else:

@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
 );
 CREATE INDEX IF NOT EXISTS model_versions_job ON model_versions(job_id);
 CREATE INDEX IF NOT EXISTS model_versions_dataset ON model_versions(dataset);
+CREATE INDEX IF NOT EXISTS model_versions_path ON model_versions(path);
 CREATE TABLE IF NOT EXISTS model_aliases (
     name TEXT NOT NULL,
     alias TEXT NOT NULL,
@@ -258,11 +259,16 @@ def _download(ws: Workspace, mv: ModelVersion) -> Path:
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=dest.parent))
-    mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=str(tmp),
-                                        tracking_uri=mv.tracking_uri)
-    (tmp / ".complete").write_text("")
+    uri = mv.source  # the LoggedModel's artifact location (file://, mlflow-artifacts:/ through the server, s3://...)
+    if not uri:
+        from .tracking import client
+
+        uri = client(mv.tracking_uri).get_model_version_download_uri(mv.name, str(mv.version))
+    got = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp), tracking_uri=mv.tracking_uri))
+    (got / ".complete").write_text("")
     shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+    got.rename(dest)
+    shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
@@ -459,6 +465,8 @@ def registration_state(ws: Workspace, rec: jobstore.JobRecord) -> dict[str, Any]
     if ev is None:
         if rec.state in ("failed", "cancelled"):
             return {"state": "skipped", "model": None, "error": f"the job {rec.state}"}
+        if rec.state == "succeeded":  # it ended before this workspace registered models
+            return {"state": "skipped", "model": None, "error": "the job succeeded before registration existed"}
         return {"state": "pending", "model": None, "error": None}
     if ev["forwarded"] == -1:
         return {"state": "failed", "model": None, "error": ev["last_error"]}

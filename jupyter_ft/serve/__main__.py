@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", help="written with {port, pid, host, url} once listening")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` writes every thread's stack to the log (a hung server)
 
     from pydantic import ValidationError
 

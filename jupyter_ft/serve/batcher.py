@@ -47,6 +47,7 @@ class GenRequest:
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    ignore_eos: bool = False  # vLLM's extension: generate max_new_tokens whatever the model says (benchmarks)
     logprobs: int | None = None  # None: no logprobs; k >= 0: the chosen token's logprob and the top k alternatives
     prompt_logprobs: int | None = None  # same for the prompt's tokens (echo scoring)
     sink: Callable[[dict[str, Any]], None] | None = None  # called from the loop thread with each event
@@ -79,12 +80,15 @@ class _Row:
 class Batcher:
     """Owns the running batch of an `Engine`; `submit` from any thread, tokens come back through each sink."""
 
-    def __init__(self, engine: "Engine", max_batch_size: int = 16, max_queue: int = 256):
+    def __init__(self, engine: "Engine", max_batch_size: int = 16, max_queue: int = 256, serial: bool = False):
         self.engine = engine
-        self.max_batch_size = max_batch_size
+        # serial: one request at a time with `set_adapter`, the way a single-adapter server works (the baseline)
+        self.serial = serial
+        self.max_batch_size = 1 if serial else max_batch_size
         self.max_queue = max_queue
         self._waiting: collections.deque[GenRequest] = collections.deque()
         self._rows: list[_Row] = []
+        self._admitting = 0  # taken off the queue, being prefilled: they hold slots too
         self._cache = None  # DynamicCache of the running rows, left-padded to one length
         self._mask = None  # [rows, cache length] 1 = real token, 0 = padding
         self._cv = threading.Condition()
@@ -97,7 +101,7 @@ class Batcher:
     # ---- client side ----
     def load(self) -> dict[str, int]:
         with self._cv:
-            return {"queue": len(self._waiting), "active": len(self._rows), "served": self.served,
+            return {"queue": len(self._waiting), "active": len(self._rows) + self._admitting, "served": self.served,
                     "failed": self.failed, "max_batch_size": self.max_batch_size, "max_queue": self.max_queue}
 
     def submit(self, req: GenRequest) -> GenRequest:
@@ -105,7 +109,7 @@ class Batcher:
         with self._cv:
             if self._stopping:
                 raise GenerationFailed("the engine is shutting down")
-            free = self.max_batch_size - len(self._rows)
+            free = self.max_batch_size - len(self._rows) - self._admitting
             if len(self._waiting) - free >= self.max_queue:
                 raise QueueFull(len(self._waiting))
             req.submitted_at = time.perf_counter()
@@ -125,6 +129,13 @@ class Batcher:
         if req.error:
             raise GenerationFailed(req.error)
         return req
+
+    def warm_up(self) -> None:
+        """One tiny generation, so the first real request does not pay for lazy initialisation."""
+        self.run(GenRequest(prompt_ids=[self.engine.tokenizer.pad_token_id or 0] * 2, max_new_tokens=2,
+                            ignore_eos=True))
+        with self._cv:
+            self.served = 0
 
     def uses(self, adapter: str) -> bool:
         with self._cv:
@@ -170,6 +181,7 @@ class Batcher:
                         self._finish(req, "cancelled")
                     else:
                         newcomers.append(req)
+                self._admitting = len(newcomers)
             with self.engine.model_lock:
                 self._drop(lambda row: row.req.cancelled.is_set(), "cancelled")
                 if newcomers:
@@ -178,6 +190,8 @@ class Batcher:
                     except Exception as exc:  # these requests fail; the running batch goes on
                         for req in newcomers:
                             self._fail(req, f"{type(exc).__name__}: {exc}")
+                    with self._cv:  # they are rows now (or finished): no longer counted twice
+                        self._admitting = 0
                 if self._rows:
                     try:
                         self._decode()
@@ -186,6 +200,7 @@ class Batcher:
                             self._fail(row.req, f"{type(exc).__name__}: {exc}")
                         self._reset()
             with self._cv:
+                self._admitting = 0
                 self._cv.notify_all()
 
     def _forward(self, input_ids, attention_mask, position_ids, cache, adapters: list[str], logits_to_keep: int):
@@ -197,6 +212,9 @@ class Batcher:
         model = self.engine.model
         with torch.inference_mode():
             if isinstance(model, PeftModel):
+                if self.serial and adapters[0] != PEFT_BASE:
+                    model.set_adapter(adapters[0])
+                    return model(**kwargs)
                 if all(a == PEFT_BASE for a in adapters):
                     with model.disable_adapter():
                         return model(**kwargs)
@@ -239,7 +257,9 @@ class Batcher:
             return
         idx = torch.tensor(keep, device=device)
         layers = [(k[idx], v[idx]) for k, v, *_ in out.cache]
-        self._merge(layers, mask[keep].to(device), rows)
+        with self._cv:  # rows and admitting change together, so `submit` never counts a slot twice
+            self._merge(layers, mask[keep].to(device), rows)
+            self._admitting = 0
 
     def _merge(self, layers, mask, rows: list[_Row]) -> None:
         """Left-pad the running cache and the newcomers' cache to one length and stack them."""
@@ -377,7 +397,7 @@ class Batcher:
         if req.logprobs is not None:
             lp = torch.log_softmax(logits, -1)
             entry = {"token_id": tok, "logprob": float(lp[tok]), "top": self._top(lp, req.logprobs)}
-        if tok in self._eos_ids():
+        if tok in self._eos_ids() and not req.ignore_eos:
             self._finish(req, "stop")
             return True
         req.token_ids.append(tok)

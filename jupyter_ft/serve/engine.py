@@ -63,7 +63,8 @@ class Engine:
     """The served base model, its adapters and the batcher generating for them."""
 
     def __init__(self, base_model: str, adapters: dict[str, str] | None = None, device: str = "auto",
-                 max_batch_size: int = 16, max_queue: int = 256, served_name: str | None = None):
+                 max_batch_size: int = 16, max_queue: int = 256, served_name: str | None = None,
+                 batching: str = "mixed"):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -81,7 +82,7 @@ class Engine:
         self.adapters: dict[str, str] = {}
         # Held by the batcher for each step and by adapter loading: the model's set of adapters changes between steps.
         self.model_lock = threading.RLock()
-        self.batcher = Batcher(self, max_batch_size=max_batch_size, max_queue=max_queue)
+        self.batcher = Batcher(self, max_batch_size=max_batch_size, max_queue=max_queue, serial=batching == "serial")
         for name, path in (adapters or {}).items():
             self.add_adapter(name, path)
 
@@ -155,6 +156,10 @@ class Engine:
         from .batcher import GenRequest
 
         adapter = self.resolve(model)
+        if seed is None and temperature > 0:  # reproducible under torch.manual_seed, as HF generate was
+            import torch
+
+            seed = int(torch.randint(0, 2**62, (1,)))
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         req = GenRequest(prompt_ids=self.chat_ids(messages), adapter=adapter, max_new_tokens=max_new_tokens,
                          temperature=temperature, top_p=top_p, seed=seed, stop=stop or [])

@@ -17,7 +17,7 @@ import uuid
 from typing import Any, AsyncIterator, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -62,6 +62,7 @@ class _Sampling(_Body):
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     stream_options: dict[str, Any] | None = None
+    ignore_eos: bool = False  # vLLM's extension (extra_body): always generate max_tokens tokens
 
     @field_validator("n")
     @classmethod
@@ -229,7 +230,7 @@ class App:
         if body.top_logprobs is not None and not body.logprobs:
             raise APIError(400, "top_logprobs: needs logprobs: true", param="top_logprobs")
         return GenRequest(prompt_ids=ids, adapter=adapter, max_new_tokens=n, temperature=body.temperature,
-                          top_p=body.top_p, seed=body.seed, stop=body.stops(),
+                          top_p=body.top_p, seed=body.seed, stop=body.stops(), ignore_eos=body.ignore_eos,
                           logprobs=top if body.logprobs else None)
 
     def chat_logprobs(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -308,7 +309,8 @@ def create_app(config: ServeConfig, engine: Engine | None = None) -> FastAPI:
     if engine is None:
         engine = Engine(config.base_model, config.adapters, device=config.device,
                         max_batch_size=config.max_batch_size, max_queue=config.max_queue,
-                        served_name=config.served_name)
+                        served_name=config.served_name, batching=config.batching)
+        engine.batcher.warm_up()
     core = App(config, engine)
 
     @contextlib.asynccontextmanager
@@ -380,7 +382,7 @@ def create_app(config: ServeConfig, engine: Engine | None = None) -> FastAPI:
             n = core.budget(len(ids), body.max_tokens, 16, "max_tokens")
             reqs.append(GenRequest(prompt_ids=ids, adapter=adapter, max_new_tokens=n, temperature=body.temperature,
                                    top_p=body.top_p, seed=body.seed, stop=body.stops(),
-                                   logprobs=body.logprobs,
+                                   ignore_eos=body.ignore_eos, logprobs=body.logprobs,
                                    prompt_logprobs=body.logprobs if body.echo and body.logprobs is not None else None))
         if body.max_tokens == 0 and not body.echo:
             raise APIError(400, "max_tokens: 0 generates nothing; use echo: true to score the prompt",

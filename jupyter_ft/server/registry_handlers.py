@@ -12,8 +12,10 @@ import tornado.web
 
 from jupyter_ft.core import lineage, model_handles, registry
 
+from . import params
 from .errors import ClientError
 from .handlers import BaseHandler, finite
+from .openapi import ANY_OBJECT, INTEGER, NULLABLE_STRING, NUMBER, STRING, array, doc, example, obj
 
 
 @contextmanager
@@ -88,8 +90,8 @@ class AliasHistoryHandler(BaseHandler):
 class LineageHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        ref = self.get_query_argument("ref", None)
-        dataset = self.get_query_argument("dataset", None)
+        q = self.query({"ref": params.Text(), "dataset": params.Text()})
+        ref, dataset = q["ref"], q["dataset"]
         if bool(ref) == bool(dataset):
             raise ClientError("ref", "give one of ?ref=name@version (a model version) or ?dataset=name@version")
         with _mapped("ref"):
@@ -112,3 +114,43 @@ def routes(prefix: str) -> list[tuple[str, type]]:
         (rf"{prefix}/models/{name}/aliases/history/?", AliasHistoryHandler),
         (rf"{prefix}/lineage/?", LineageHandler),
     ]
+
+
+_NAME = {"name": "no-such-model"}
+_VERSION = obj(["version", "base_model", "kind", "technique", "job_id", "run_id", "dataset", "created_at", "metrics",
+                "aliases", "mlflow_url"], version=INTEGER, base_model=STRING, kind=STRING, technique=NULLABLE_STRING,
+               job_id=NULLABLE_STRING, run_id=NULLABLE_STRING, dataset=NULLABLE_STRING, created_at=NUMBER,
+               metrics=ANY_OBJECT, aliases=array(STRING), mlflow_url=NULLABLE_STRING)
+_MODEL = obj(["name", "aliases", "latest_version", "versions"], name=STRING, description=STRING, aliases=ANY_OBJECT,
+             latest_version=INTEGER, versions=array(_VERSION))
+_MOVE = obj(["alias", "from_version", "to_version", "user", "at", "evidence"], alias=STRING,
+            from_version={"type": ["integer", "null"]}, to_version={"type": ["integer", "null"]}, user=STRING,
+            at=NUMBER, evidence=NULLABLE_STRING)
+_LINEAGE = obj(["root", "nodes", "edges"], root=STRING,
+               nodes=array(obj(["id", "kind", "label", "details", "mlflow_url"], id=STRING, kind=STRING, label=STRING,
+                               details=ANY_OBJECT, mlflow_url=NULLABLE_STRING)),
+               edges=array(obj(["from", "to", "relation"], **{"from": STRING, "to": STRING, "relation": STRING})))
+
+DOCS = [
+    doc("GET", "models", "Registered models with their versions, aliases, metrics and MLflow links",
+        response=obj(["models"], models=array(_MODEL)), examples=[example()]),
+    doc("GET", "models/{name}", "One registered model (404 lists the registered ones)", response=_MODEL,
+        errors=(404,), examples=[example(path=_NAME, status=404)]),
+    doc("GET", "models/{name}/versions/{version}", "One version (a number or an alias) with every tag, its folder "
+        "and the evaluations and endpoints linked to it", response=_VERSION, errors=(404,),
+        examples=[example(path={**_NAME, "version": "1"}, status=404)]),
+    doc("POST", "models/{name}/aliases", "Move an alias; with `require_better_than`, only when a linked evaluation "
+        "shows the version ahead beyond the 95% interval (409 says what is missing or how far short it fell)",
+        body=obj(["alias", "version"], alias=STRING, version=INTEGER, evidence=STRING, require_better_than=STRING,
+                 metric=STRING),
+        response=obj(["move", "model"], move=_MOVE, model=_MODEL), errors=(400, 404, 409),
+        examples=[example(path=_NAME, body={}, status=400),
+                  example(path=_NAME, body={"alias": "champion", "version": 1}, status=404)]),
+    doc("GET", "models/{name}/aliases/history", "Every alias move of the model, oldest first (who, when, from, to, "
+        "evidence)", response=obj(["history"], history=array(_MOVE)), errors=(404,),
+        examples=[example(path=_NAME, status=404)]),
+    doc("GET", "lineage", "The lineage of a model version (`ref=name@3`) or, forward, of a dataset version "
+        "(`dataset=name@v`)", response=_LINEAGE, errors=(400, 404),
+        query={"ref": params.Text(), "dataset": params.Text()},
+        examples=[example(status=400), example(query={"ref": "no-such-model@1"}, status=404)]),
+]

@@ -52,6 +52,14 @@ def _check(data: dict[str, Any]) -> None:
                                "'nodes'")
 
 
+def _short(label: str, kind: Any) -> str:
+    """The label without a leading kind word the box already shows ("evaluation eval-1…" -> "eval-1…")."""
+    for prefix in (f"train {kind} ", f"{kind} ", f"{str(kind).replace('_', ' ')} "):
+        if label.startswith(prefix) and len(label) > len(prefix):
+            return label[len(prefix):]
+    return label
+
+
 def layout(data: dict[str, Any]) -> dict[str, Any]:
     """Positions for every node (a column per kind, in pipeline order; unknown kinds last) and an SVG path for every
     edge. Rows in a column follow the mean row of the nodes they connect to on the left (fewer crossings)."""
@@ -84,30 +92,34 @@ def layout(data: dict[str, Any]) -> dict[str, Any]:
         # a shorter column is centred against the tallest
         y = TOP + (height - len(columns[c])) * (NODE_H + ROW_GAP) / 2 + row[n["id"]] * (NODE_H + ROW_GAP)
         pos[n["id"]] = (x, y)
-        placed.append({"id": n["id"], "kind": n.get("kind"), "label": str(n.get("label", n["id"])),
+        label = str(n.get("label", n["id"]))
+        placed.append({"id": n["id"], "kind": n.get("kind"), "label": label, "short": _short(label, n.get("kind")),
                        "details": n.get("details") or {}, "mlflow_url": n.get("mlflow_url"),
                        "x": x, "y": y, "w": NODE_W, "h": NODE_H, "color": COLORS.get(str(n.get("kind")), "#555"),
                        "root": n["id"] == data.get("root")})
-    drawn = []
+    bottom = max((y for _, y in pos.values()), default=TOP) + NODE_H
+    drawn, lanes = [], 0
     for e in edges:
         (x1, y1), (x2, y2) = pos[e["from"]], pos[e["to"]]
-        if x1 <= x2:
-            sx, tx = x1 + NODE_W, x2
+        span = abs(x2 - x1) / (NODE_W + COL_GAP)
+        if span > 1.5:  # skips a column: a lane under the nodes, so no box hides it
+            lanes += 1
+            lane = bottom + 10 + 12 * lanes
+            sx, tx = x1 + NODE_W / 2, x2 + NODE_W / 2
+            d = f"M{sx},{y1 + NODE_H} C{sx},{lane} {tx},{lane} {tx},{y2 + NODE_H}"
+        elif x1 == x2:  # same column: a loop out to the right
+            sx, sy, ty = x1 + NODE_W, y1 + NODE_H / 2, y2 + NODE_H / 2
+            d = f"M{sx},{sy} C{sx + COL_GAP * 0.6},{sy} {sx + COL_GAP * 0.6},{ty} {sx},{ty}"
         else:
-            sx, tx = x1, x2 + NODE_W
-        sy, ty = y1 + NODE_H / 2, y2 + NODE_H / 2
-        if x1 == x2:  # same column: a loop out to the right
-            sx, tx = x1 + NODE_W, x2 + NODE_W
-            bend = COL_GAP * 0.6
-            d = f"M{sx},{sy} C{sx + bend},{sy} {tx + bend},{ty} {tx},{ty}"
-        else:
+            sx, tx = (x1 + NODE_W, x2) if x1 < x2 else (x1, x2 + NODE_W)
+            sy, ty = y1 + NODE_H / 2, y2 + NODE_H / 2
             mid = (sx + tx) / 2
             d = f"M{sx},{sy} C{mid},{sy} {mid},{ty} {tx},{ty}"
         drawn.append({"from": e["from"], "to": e["to"], "relation": e.get("relation", ""), "d": d})
     titles = [{"x": i * (NODE_W + COL_GAP), "text": COLUMN_TITLES.get(k, k)} for i, k in enumerate(kinds)]
     return {"root": data.get("root"), "nodes": placed, "edges": drawn, "titles": titles,
             "width": len(kinds) * (NODE_W + COL_GAP) - COL_GAP + 20,
-            "height": TOP + height * (NODE_H + ROW_GAP) + 10}
+            "height": TOP + height * (NODE_H + ROW_GAP) + 10 + (12 * lanes + 12 if lanes else 0)}
 
 
 _ESM = r"""
@@ -128,6 +140,41 @@ function fit(t, width) {
   const full = t.textContent;
   let n = full.length;
   while (n > 4 && t.getComputedTextLength() > width) { n -= 1; t.textContent = full.slice(0, n) + "…"; }
+}
+function table_of(obj, depth) {
+  // key/value rows; a nested object folds into a <details> of its own rows (two levels, then JSON)
+  const table = document.createElement("table");
+  table.className = depth ? "jft-lineage-subtable" : "jft-lineage-table";
+  table.style.cssText = "border-collapse:collapse";
+  for (const [k, v] of Object.entries(obj)) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th"); th.textContent = k;
+    th.style.cssText = "text-align:left;vertical-align:top;padding:2px 8px 2px 0;color:#666;font-weight:500;" +
+      "white-space:nowrap";
+    const td = document.createElement("td");
+    td.style.cssText = "padding:2px 0;word-break:break-word";
+    if (v && typeof v === "object" && !Array.isArray(v) && depth < 2 && Object.keys(v).length) {
+      const fold = document.createElement("details");
+      const sum = document.createElement("summary");
+      sum.textContent = `${Object.keys(v).length} fields`;
+      sum.style.cssText = "cursor:pointer;color:#666";
+      fold.append(sum, table_of(v, depth + 1));
+      td.appendChild(fold);
+    } else if (Array.isArray(v) && v.length && v.every((x) => x && typeof x === "object") && depth < 2) {
+      const fold = document.createElement("details");
+      const sum = document.createElement("summary");
+      sum.textContent = `${v.length} item${v.length === 1 ? "" : "s"}`;
+      sum.style.cssText = "cursor:pointer;color:#666";
+      fold.appendChild(sum);
+      for (const item of v) fold.appendChild(table_of(item, depth + 1));
+      td.appendChild(fold);
+    } else {
+      td.textContent = Array.isArray(v) && v.every((x) => x === null || typeof x !== "object") ?
+        (v.length ? v.join(", ") : "—") : text(v);
+    }
+    tr.append(th, td); table.appendChild(tr);
+  }
+  return table;
 }
 function render({ model, el: root }) {
   root.classList.add("jft-lineage");
@@ -172,7 +219,7 @@ function render({ model, el: root }) {
       kind.textContent = n.kind.replace("_", " ") + (n.root ? " · this one" : "");
       const label = el("text", { x: 8, y: 33, "font-size": 12, "font-weight": 600, fill: on ? "#fff" : "#222",
                                  class: "jft-lineage-label" }, grp);
-      label.textContent = n.label;
+      label.textContent = n.short || n.label;
       fit(label, n.w - 14);
       el("title", {}, grp).textContent = n.label;
       const pick = () => { model.set("selected", n.id); model.save_changes(); };
@@ -198,19 +245,7 @@ function render({ model, el: root }) {
       a.style.cssText = "display:inline-block;margin-bottom:6px;color:var(--jp-brand-color1,#1565c0)";
       details.appendChild(a);
     }
-    const table = document.createElement("table");
-    table.className = "jft-lineage-table";
-    table.style.cssText = "border-collapse:collapse";
-    for (const [k, v] of Object.entries(n.details || {})) {
-      const tr = document.createElement("tr");
-      const th = document.createElement("th"); th.textContent = k;
-      th.style.cssText = "text-align:left;vertical-align:top;padding:2px 8px 2px 0;color:#666;font-weight:500;" +
-        "white-space:nowrap";
-      const td = document.createElement("td"); td.textContent = text(v);
-      td.style.cssText = "padding:2px 0;word-break:break-word";
-      tr.append(th, td); table.appendChild(tr);
-    }
-    details.appendChild(table);
+    details.appendChild(table_of(n.details || {}, 0));
     const links = g.edges.filter((e) => e.from === id || e.to === id);
     if (links.length) {
       const ul = document.createElement("ul");

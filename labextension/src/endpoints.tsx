@@ -161,9 +161,11 @@ export function EndpointsTab({
                 <button className="jp-ft-button jp-ft-add-adapters" onClick={() => openDeployForm(ep.name)}>
                   Add adapters…
                 </button>
-                <button className="jp-ft-button jp-ft-stop" onClick={() => void stop(ep)}>
-                  Stop
-                </button>
+                {ep.state !== 'stopped' && (
+                  <button className="jp-ft-button jp-ft-stop" onClick={() => void stop(ep)}>
+                    Stop
+                  </button>
+                )}
               </div>
             </li>
           ))}

@@ -238,6 +238,9 @@ export function autoHint(path: string[], data: any, preview: JSONSchema | null |
     return `auto: ${entry}`;
   }
   const value = getPath(preview.spec ?? preview, path);
+  if (Array.isArray(value) && value.length && value.every(v => typeof v !== 'object')) {
+    return `auto: ${value.join(', ')}`; // e.g. DPO's loss_type: sigmoid
+  }
   if (value === undefined || value === null || typeof value === 'object') {
     return null;
   }

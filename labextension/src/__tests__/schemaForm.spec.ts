@@ -163,8 +163,9 @@ describe('autoHint with the preview route answer', () => {
     expect(autoHint(['lora', 'r'], {}, preview)).toBe('auto: 8: rank for a 140K-parameter model');
     expect(autoHint(['learning_rate'], {}, preview)).toBe('auto: 0.00005 (usual for dpo with LoRA)');
   });
-  it('falls back to the sized spec', () => {
+  it('falls back to the sized spec (lists of plain values too)', () => {
     expect(autoHint(['batch_size'], {}, preview)).toBe('auto: 8');
+    expect(autoHint(['dpo', 'loss_type'], {}, { ...preview, spec: { dpo: { loss_type: ['sigmoid'] } } })).toBe('auto: sigmoid');
   });
 });
 

@@ -258,6 +258,8 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     wait_until(lambda: rest(server, "endpoints/studio")["endpoint"]["state"], until=lambda s: s == "stopped",
                timeout=60, what="the endpoint stopped from the UI")
     flow.sidebar.locator('.jp-ft-endpoint[data-endpoint="studio"][data-state="stopped"]').wait_for()
+    play.locator("h2 .jp-ft-state", has_text="stopped").wait_for()  # the open playground follows it too
+    assert play.locator(".jp-ft-send").is_disabled()
 
 
 def _version_for_job(server: LabServer, job_id: str) -> str | None:

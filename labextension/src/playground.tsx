@@ -6,9 +6,10 @@
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
-import React, { useCallback, useEffect, useRef, useState } from 'react';
+import React, { useCallback, useContext, useEffect, useRef, useState } from 'react';
 
 import { FineTuningAPI } from './api';
+import { VisibleContext } from './mainArea';
 import { describeError, requestAPI } from './request';
 import { COMING_UP, shortId } from './panelLogic';
 import { chatDelta, errorMessage, readSSE } from './sse';
@@ -114,31 +115,22 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
   const [columns, setColumns] = useState<IColumn[]>([]);
   const [voted, setVoted] = useState<string | null>(null);
   const abort = useRef<AbortController | null>(null);
-  const loadInfo = useCallback(async () => {
+  const loadInfo = useCallback(async (): Promise<number> => {
     try {
       const r = await requestAPI<{ endpoint: IEndpointInfo }>(`endpoints/${encodeURIComponent(endpoint)}`, {}, api.settings);
       const ep = r.endpoint;
       setInfo(ep);
       setError(null);
       setPicked(prev => (prev.length ? prev.filter(m => ep.models.includes(m)) : ep.models.slice(0, 2)));
-      return COMING_UP.includes(ep.state); // follow it until it runs (or fails)
+      // follow a starting endpoint closely, then now and then (it may be stopped or restarted from elsewhere)
+      return COMING_UP.includes(ep.state) ? 1500 : 5000;
     } catch (err) {
       setError(describeError(err));
-      return false;
+      return 5000;
     }
   }, [api, endpoint]);
-  const [follow, setFollow] = useState(true);
-  usePoll(
-    async () => {
-      const again = await loadInfo();
-      if (!again) {
-        setFollow(false);
-      }
-      return again;
-    },
-    1500,
-    follow
-  );
+  const visible = useContext(VisibleContext);
+  usePoll(loadInfo, 5000, visible);
   useEffect(() => () => abort.current?.abort(), []);
   const running = info?.state === 'running';
 

@@ -123,7 +123,7 @@ class LoopbackCluster:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # `ray start --block` stops its processes on SIGTERM
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=5)  # then every process of the cluster is killed below
             except subprocess.TimeoutExpired:
                 pass
         for p in procs + self.processes():

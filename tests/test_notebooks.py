@@ -91,3 +91,39 @@ def test_evaluate_human_like_runs_offline(ws, tmp_path, monkeypatch):
     assert pair["n"] == 6 and 0 <= pair["consistency"] <= 1 and pair["win"] + pair["tie"] + pair["loss"] == pytest.approx(1)
     assert {m["evaluator"] for m in results["metrics"]} >= {"rubric", "contractions"}
     assert any(s["reasons"] for s in results["samples"])  # the judge's reasons are kept per answer
+
+
+# `notebooks/deploy_playground.ipynb`: a short DPO adapter registered, deployed beside the base on one endpoint, the
+# playground's streamed columns, a blind vote turned into a preference dataset, the official `openai` client,
+# `%%ft_chat --endpoint`, and the endpoint stopped.
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    import jupyter_ft as ft
+    from jupyter_ft.core import playground as pg
+
+    monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "4")
+    book = nbformat.read(NOTEBOOKS / "deploy_playground.ipynb", as_version=4)
+    try:
+        NotebookClient(book, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        for ep in ft.endpoints():  # never leave a server behind, whatever the notebook reached
+            if ep.state not in ("stopped", "failed"):
+                ep.stop()
+    code = [c for c in book.cells if c.cell_type == "code"]
+    errors = [o for c in code for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
+    text = "\n".join(_text(c) for c in code)
+    assert "registered as humanlike@1" in text and "state:  running" in text
+    assert "prompt: How are you today?" in text and "revealed: A = " in text
+    assert "['humanlike@1 @ playground']" in text  # a served model named by its registry ref
+    assert "playground-votes@" in text and "ties left out: 0" in text
+    assert "adapter says:" in text and "streamed:" in text
+    assert "state: stopped" in text
+    (vote,) = pg.votes(ws)
+    assert vote.winner == "A" and vote.pair_id and vote.endpoint == "playground"
+    assert len(vote.models) == 2 and all(vote.answers.values())

@@ -247,6 +247,7 @@ def run_flow(flow: Flow, data: Path, judge: StandInJudge) -> None:
     # the same panels in the dark theme (JupyterLab's CSS variables only)
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    page.wait_for_selector("#jupyterlab-splash", state="detached")  # the theme-change splash dims the whole page
     flow.shot("10-dark-theme")
 
     # copy the proxied URL, then stop the endpoint from the Endpoints tab (after its confirmation)

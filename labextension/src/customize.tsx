@@ -51,7 +51,12 @@ export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: 
   const technique: string = data.technique || schema?.properties?.technique?.default || 'sft';
   const shown = useMemo(() => (schema ? formSchema(schema, technique) : null), [schema, technique]);
   const order = useMemo(() => (schema ? fieldOrder(schema, technique, form?.groups) : { main: [], advanced: [] }), [schema, technique]);
-  const spec = useMemo(() => cleanSpec({ ...data, technique }, technique, all), [data, technique, schema]);
+  // Full fine-tuning is `lora: false` in the spec; the form's LoRA block is hidden meanwhile.
+  const [fullWeights, setFullWeights] = useState<boolean>(startsFull(prefill));
+  const spec = useMemo(() => {
+    const s = cleanSpec({ ...data, technique }, technique, all);
+    return fullWeights ? { ...s, lora: false } : s;
+  }, [data, technique, schema, fullWeights]);
 
   // Ask the server what it would choose for the empty fields (debounced; the latest answer wins).
   const specKey = JSON.stringify(spec);
@@ -102,7 +107,10 @@ export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: 
     submitErrors ?? previewErrors.filter(e => e.field && cleanSpec(data)[e.field.split('.')[0]] !== undefined);
   const errorFields = new Set(shownErrors.filter(e => e.field).map(e => e.field!.split(/[.[]/)[0]));
   const context: IFormContext = { data: spec, preview, groups: order.advanced, main: order.main, errorFields };
-  const uiSchema: UiSchema = { 'ui:order': [...order.main, ...order.advanced.flatMap(([, f]) => f), '*'], 'ui:submitButtonOptions': { norender: true } };
+  const uiSchema: UiSchema = {
+    'ui:order': [...order.main, ...order.advanced.flatMap(([, f]) => f), '*'],
+    'ui:submitButtonOptions': { norender: true }
+  };
 
   const submit = async () => {
     setSubmitting(true);
@@ -141,8 +149,20 @@ export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: 
           ))}
         </ul>
       )}
+      <label className="jp-ft-full-weights">
+        <input
+          type="checkbox"
+          checked={fullWeights}
+          onChange={e => {
+            setFullWeights(e.currentTarget.checked);
+            setSubmitErrors(null);
+            setSubmitMessage(null);
+          }}
+        />{' '}
+        Full fine-tuning: train all the weights, no LoRA adapter
+      </label>
       <Form
-        schema={shown as RJSFSchema}
+        schema={(fullWeights ? withoutLora(shown) : shown) as RJSFSchema}
         uiSchema={uiSchema}
         formData={data}
         validator={validator}
@@ -162,7 +182,7 @@ export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: 
         <button className="jp-ft-button jp-mod-accept jp-ft-submit" disabled={submitting} onClick={() => void submit()}>
           {submitting ? 'Submitting…' : 'Submit job'}
         </button>
-        <button className="jp-ft-button jp-ft-reset" onClick={() => (setData({ ...prefill }), setSubmitErrors(null))}>
+        <button className="jp-ft-button jp-ft-reset" onClick={() => (setData({ ...prefill }), setFullWeights(startsFull(prefill)), setSubmitErrors(null))}>
           Reset
         </button>
       </div>
@@ -289,3 +309,17 @@ const RemoveButton = textButton('Remove', 'jp-ft-array-remove');
 const MoveUpButton = textButton('↑', 'jp-ft-array-up');
 const MoveDownButton = textButton('↓', 'jp-ft-array-down');
 const CopyButton = textButton('Copy', 'jp-ft-array-copy');
+
+/** A prefilled spec (a cloned job) that trained all the weights: `lora: false` or `null`. */
+function startsFull(prefill: any): boolean {
+  return prefill?.lora === false || prefill?.lora === null;
+}
+
+/** The form's schema without the LoRA block, while full fine-tuning is chosen. */
+function withoutLora(schema: JSONSchema | null): JSONSchema | null {
+  if (!schema?.properties?.lora) {
+    return schema;
+  }
+  const { lora: _lora, ...properties } = schema.properties;
+  return { ...schema, properties };
+}

@@ -164,9 +164,13 @@ class DatasetRowsHandler(_Base):
                     "format": v.format, "kind": v.kind, "rows": json.loads(json.dumps(rows, default=str))})
 
 
+# URL patterns of a catalog dataset's name and version, shared by every route under `datasets/{name}/{version}`.
+NAME_PATTERN = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"
+VERSION_PATTERN = r"(?P<version>[A-Za-z0-9]+)"
+
+
 def routes(prefix: str) -> list[tuple[str, type]]:
-    name = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"
-    version = r"(?P<version>[A-Za-z0-9]+)"
+    name, version = NAME_PATTERN, VERSION_PATTERN
     return [
         (rf"{prefix}/datasets/?", DatasetsHandler),
         (rf"{prefix}/datasets/{name}/?", DatasetHandler),

@@ -105,8 +105,8 @@ class DatasetTokensHandler(BaseHandler):
 
 
 def routes(prefix: str) -> list[tuple[str, type]]:
-    name = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"
-    version = r"(?P<version>[A-Za-z0-9]+)"
+    from .dataset_handlers import NAME_PATTERN as name, VERSION_PATTERN as version
+
     return [
         (rf"{prefix}/templates/?", TemplatesHandler),
         (rf"{prefix}/templates/(?P<name>[A-Za-z0-9_-]+)/?", TemplateHandler),

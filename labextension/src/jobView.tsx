@@ -14,6 +14,7 @@ import { VisibleContext } from './mainArea';
 import { describeError } from './request';
 import { prefillFrom } from './schemaForm';
 import { etaSeconds, formatDuration, mergeMetrics, panels } from './series';
+import { LogTail } from './logTail';
 import { IStudio } from './sidebar';
 import { usePoll } from './usePoll';
 
@@ -165,7 +166,7 @@ export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): 
           chartPanels.map(p => <ChartPanel key={p.id} panel={p} width={chartWidth(width)} />)
         )}
       </section>
-      <LogTail studio={studio} jobId={job.id} active={visible} live={!done} />
+      <JobLog studio={studio} jobId={job.id} active={visible} live={!done} />
       <details className="jp-ft-spec">
         <summary>Spec (as stored, auto values filled in)</summary>
         <pre>{JSON.stringify(job.spec, null, 2)}</pre>
@@ -211,44 +212,9 @@ function useWidth(): [React.RefObject<HTMLDivElement>, number] {
   return [host, width];
 }
 
-function LogTail({ studio, jobId, active, live }: { studio: IStudio; jobId: string; active: boolean; live: boolean }): JSX.Element {
-  const [text, setText] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const pre = useRef<HTMLPreElement>(null);
-  const stick = useRef(true);
-  const finalRead = useRef(false);
-  usePoll(
-    async () => {
-      if (finalRead.current) {
-        return false;
-      }
-      const last = !live;
-      try {
-        const node = pre.current;
-        stick.current = !node || node.scrollHeight - node.scrollTop - node.clientHeight < 20;
-        setText((await studio.api.jobLogs(jobId, 200)).replace(/^\n+/, ''));
-        setError(null);
-        if (last) {
-          finalRead.current = true;
-          return false;
-        }
-      } catch (err) {
-        setError(describeError(err));
-      }
-    },
-    LOG_MS,
-    active
-  );
-  useEffect(() => {
-    if (stick.current && pre.current) {
-      pre.current.scrollTop = pre.current.scrollHeight;
-    }
-  }, [text]);
+function JobLog({ studio, jobId, active, live }: { studio: IStudio; jobId: string; active: boolean; live: boolean }): JSX.Element {
   return (
-    <section className="jp-ft-log jp-ft-jobview-log">
-      <h3>Log</h3>
-      {error && <div className="jp-ft-error">{error}</div>}
-      <pre ref={pre}>{text === null ? 'Loading log…' : text || '(the log is empty so far)'}</pre>
-    </section>
+    <LogTail read={() => studio.api.jobLogs(jobId, 200)} intervalMs={LOG_MS} active={active} live={live}
+      className="jp-ft-log jp-ft-jobview-log" heading="Log" />
   );
 }

@@ -6,10 +6,11 @@
  * request per 10 s (and a broken server is reported within that). A server without cursors gets the old full-list poll every 2 s.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import React, { useCallback, useEffect, useRef, useState } from 'react';
+import React, { useCallback, useRef, useState } from 'react';
 
 import { FineTuningAPI, IJobSummary } from './api';
 import { applyPage, EMPTY, ILiveJobs } from './liveJobs';
+import { LogTail } from './logTail';
 import { describeError } from './request';
 import { ITabProps } from './tabs';
 import { usePoll } from './usePoll';
@@ -186,7 +187,7 @@ function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel, onOpen }:
           </button>
         )}
       </div>
-      {logsOpen && <LogTail api={api} jobId={job.id} active={visible} />}
+      {logsOpen && <JobLog api={api} jobId={job.id} active={visible} />}
     </li>
   );
 }
@@ -208,37 +209,8 @@ function Progress({ job }: { job: IJobSummary }): JSX.Element {
   );
 }
 
-function LogTail({ api, jobId, active }: { api: FineTuningAPI; jobId: string; active: boolean }): JSX.Element {
-  const [text, setText] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const pre = useRef<HTMLPreElement>(null);
-  const stickToEnd = useRef(true);
-  usePoll(
-    async () => {
-      try {
-        const node = pre.current;
-        // Follow the end like `tail -f`, unless the reader scrolled up.
-        stickToEnd.current = !node || node.scrollHeight - node.scrollTop - node.clientHeight < 20;
-        setText((await api.jobLogs(jobId, LOG_TAIL)).replace(/^\n+/, ''));
-        setError(null);
-      } catch (err) {
-        setError(describeError(err));
-      }
-    },
-    POLL_MS,
-    active
-  );
-  useEffect(() => {
-    if (stickToEnd.current && pre.current) {
-      pre.current.scrollTop = pre.current.scrollHeight;
-    }
-  }, [text]);
-  return (
-    <div className="jp-ft-log">
-      {error && <div className="jp-ft-error">{error}</div>}
-      <pre ref={pre}>{text === null ? 'Loading log…' : text || '(the log is empty so far)'}</pre>
-    </div>
-  );
+function JobLog({ api, jobId, active }: { api: FineTuningAPI; jobId: string; active: boolean }): JSX.Element {
+  return <LogTail read={() => api.jobLogs(jobId, LOG_TAIL)} intervalMs={POLL_MS} active={active} className="jp-ft-log" />;
 }
 
 function basename(path: string | null): string {

@@ -59,7 +59,7 @@ def main() -> int:
     os.environ.setdefault("JUPYTER_FT_SCHEDULER_IDLE", "30")
     import jupyter_ft as ft
     from jupyter_ft.core.datasets import demo_data
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     model = ft.make_tiny_model(root / "tiny-llama")
     data = root / "chat.jsonl"

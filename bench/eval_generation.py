@@ -32,7 +32,7 @@ def bench_generation(model_dir: Path, n: int, batch_size: int, max_new_tokens: i
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from jupyter_ft.core.datasets import demo_data
-    from jupyter_ft.evaluate.generate import generate_batched, generate_one_by_one, render
+    from jupyter_ft.evaluation.generate import generate_batched, generate_one_by_one, render
 
     if threads:
         torch.set_num_threads(threads)
@@ -78,7 +78,7 @@ def bench_many_models(model_dir: Path, root: Path, samples: int, max_new_tokens:
         os.environ["OMP_NUM_THREADS"] = str(threads)
     import jupyter_ft as ft
     from jupyter_ft.core.datasets import catalog, demo_data
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     ws = ft.workspace()
     adapters = make_adapters(model_dir, root, 4)

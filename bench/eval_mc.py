@@ -70,8 +70,8 @@ def questions(n: int, seed: int = 0) -> list[dict]:
 
 
 def run_ours(model, tokenizer, rows_path: Path, batch: int, device: str) -> dict:
-    from jupyter_ft.core.mc_rows import layout, parse_rows
-    from jupyter_ft.evaluate import multiple_choice as mc
+    from jupyter_ft.core.evaluate.mc_rows import layout, parse_rows
+    from jupyter_ft.evaluation import multiple_choice as mc
 
     t0 = time.perf_counter()
     rows = [json.loads(line) for line in rows_path.read_text().splitlines()]

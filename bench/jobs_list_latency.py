@@ -23,9 +23,9 @@ HERE = Path(__file__).resolve().parent.parent
 
 
 def fill(root: Path, n: int) -> None:
-    from jupyter_ft.core import jobstore
-    from jupyter_ft.core.api import workspace
-    from jupyter_ft.core.specs import parse_spec
+    from jupyter_ft.core.jobs import store as jobstore
+    from jupyter_ft.core.workspace import workspace
+    from jupyter_ft.core.spec.train import parse_spec
 
     ws = workspace(root)
     spec = parse_spec({"model": "/models/tiny-llama", "dataset": "chat@0123456789ab", "technique": "sft",

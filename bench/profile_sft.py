@@ -3,7 +3,7 @@ backward, optimizer, logging. Profiles (pyinstrument) the same run twice in one 
 
 - before: TRL 1.16 `SFTTrainer` defaults with LoRA dropout 0.05 (jupyter_ft's previous path)
 - after: jupyter_ft's CPU choices: LoRA dropout 0, rows bucketed by length, the model's own loss without the
-  per-step entropy/accuracy head (`jupyter_ft.techniques.sft`'s trainer)
+  per-step entropy/accuracy head (`jupyter_ft.core.train.techniques.sft`'s trainer)
 
     python bench/profile_sft.py [--steps 30] [--rows 2000]
 """
@@ -65,7 +65,7 @@ def run(model: Path, data: Path, after: bool, steps: int):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from jupyter_ft.techniques.sft import _model_loss_trainer
+    from jupyter_ft.training.techniques.sft import _model_loss_trainer
 
     tok = AutoTokenizer.from_pretrained(model)
     ds = load_dataset("json", data_files=str(data), split="train")

@@ -45,9 +45,11 @@ def main() -> None:
     os.environ["JUPYTER_FT_HOME"] = str(tmp / "ws")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import jupyter_ft as ft
-    from jupyter_ft.core import jobstore, registry, tracking
+    from jupyter_ft.core import tracking
+    from jupyter_ft.core.jobs import store as jobstore
+    from jupyter_ft.core.registry import versions as registry
     from jupyter_ft.core.datasets import demo_data
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     ws = ft.workspace(tmp / "ws")
     registry.ensure_schema(ws)

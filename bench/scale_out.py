@@ -30,7 +30,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 def run(ws, model: Path, data: Path, a, processes: int, ray_address: str | None) -> dict:
     import jupyter_ft as ft
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
 
     spec = {"model": str(model), "dataset": str(data), "technique": "sft", "max_steps": a.steps, "device": "cpu",
             "batch_size": 8 // processes, "grad_accum": 1, "max_length": a.max_length, "logging_steps": 10,
@@ -58,8 +58,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
 
-    from jupyter_ft.core.api import workspace
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.workspace import workspace
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
     from jupyter_ft.training.tiny_model import make_tiny_model
     from tests.ray_cluster import LoopbackCluster
 

@@ -115,7 +115,7 @@ def main() -> int:
     os.environ["JUPYTER_FT_HOME"] = str(tmp / "workspace")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import jupyter_ft as ft
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     base = ft.make_tiny_model(tmp / "tiny")
     adapters = [str(make_adapter(base, tmp / f"adapter{i}", i)) for i in range(2)]

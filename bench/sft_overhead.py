@@ -37,7 +37,7 @@ def run_plain(model: Path, data: Path, a) -> dict:
 
 def run_job(ws, model: Path, data: Path, a) -> dict:
     import jupyter_ft as ft
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
 
     t0 = time.time()
     job = ft.submit({"model": str(model), "dataset": str(data), "technique": "sft", "max_steps": a.steps,
@@ -66,7 +66,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="jft-bench-"))
     os.environ["JUPYTER_FT_HOME"] = str(tmp / "workspace")
     import jupyter_ft as ft
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     model = ft.make_tiny_model(tmp / "tiny")
     data = tmp / "chat.jsonl"

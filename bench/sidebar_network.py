@@ -103,8 +103,8 @@ def watch(server, job_id: str, mode: str, seen: dict[int, float], done: threadin
 
 def latency(server, root: Path, steps: int) -> dict:
     import jupyter_ft as ft
-    from jupyter_ft.core import jobstore
-    from jupyter_ft.core.api import workspace
+    from jupyter_ft.core.jobs import store as jobstore
+    from jupyter_ft.core.workspace import workspace
     from jupyter_ft.core.datasets import demo_data
 
     ws = workspace(root)
@@ -121,7 +121,7 @@ def latency(server, root: Path, steps: int) -> dict:
     try:
         job.wait(timeout=900)
     finally:
-        from jupyter_ft.core.scheduler import stop_scheduler
+        from jupyter_ft.core.jobs.daemon import stop_scheduler
 
         stop_scheduler(ws, kill_jobs=True)
     for t in threads:

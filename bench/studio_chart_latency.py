@@ -43,9 +43,9 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("JUPYTER_FT_SCHEDULER_IDLE", "30")
     import jupyter_ft as ft
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
     from jupyter_ft.core.datasets import demo_data
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
     from tests.browser import TOKEN, built_labextension, chromium_page, jupyter_lab, open_lab
 
     model = ft.make_tiny_model(tmp / "tiny-llama")

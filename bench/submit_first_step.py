@@ -36,7 +36,7 @@ def write(path: Path, rows: list[dict]) -> Path:
 
 def first_step(ws, model: Path, data: Path, steps: int) -> tuple[float, float]:
     import jupyter_ft as ft
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
 
     t0 = time.time()
     job = ft.submit({"model": str(model), "dataset": str(data), "technique": "sft", "max_steps": steps,
@@ -87,7 +87,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="jft-bench-submit-"))
     os.environ["JUPYTER_FT_HOME"] = str(tmp / "workspace")
     import jupyter_ft as ft
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     print(f"jupyter_ft from {Path(ft.__file__).parent}")
     model = ft.make_tiny_model(tmp / "tiny")

@@ -45,7 +45,7 @@ def run_plain(kind: str, model: Path, data: Path, a) -> dict:
 
 def run_job(kind: str, ws, model: Path, data: Path, a) -> dict:
     import jupyter_ft as ft
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
 
     spec = {"model": str(model), "dataset": str(data), "technique": kind, "batch_size": a.batch, "grad_accum": 1,
             "logging_steps": 10, "lora": {"r": 8, "alpha": 16}}
@@ -90,7 +90,7 @@ def main() -> None:
     os.environ["JUPYTER_FT_HOME"] = str(tmp / "workspace")
     import jupyter_ft as ft
     from jupyter_ft.core.datasets import demo_data
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     model = ft.make_tiny_model(tmp / "tiny")
     pairs = tmp / "human_like.jsonl"

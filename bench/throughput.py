@@ -75,7 +75,7 @@ def _lf(ctx, a, packing: bool) -> dict:
 
 def _job(ctx, a, extra: dict) -> dict:
     import jupyter_ft as ft
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
 
     ws = ctx["ws"]
     t0 = time.time()
@@ -115,7 +115,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="jft-throughput-"))
     os.environ["JUPYTER_FT_HOME"] = str(tmp / "workspace")
     import jupyter_ft as ft
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     ctx: dict = {"tmp": tmp, "model": ft.make_tiny_model(tmp / "tiny"), "data": tmp / "chat.jsonl",
                  "ws": ft.workspace(tmp / "workspace")}

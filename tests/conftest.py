@@ -27,15 +27,16 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
     """An empty workspace, set as the default; every scheduler and job process it started is killed afterwards."""
-    from jupyter_ft.core import jobstore, procs
-    from jupyter_ft.core.api import workspace
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core import procs
+    from jupyter_ft.core.jobs import store as jobstore
+    from jupyter_ft.core.workspace import workspace
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     root = tmp_path / "workspace"
     monkeypatch.setenv("JUPYTER_FT_HOME", str(root))
     w = workspace(root)
     yield w
-    from jupyter_ft.core.endpoints import stop_all
+    from jupyter_ft.core.deploy.endpoints import stop_all
 
     stop_all(w)  # endpoint servers it deployed (REST, studio, ft.deploy), before their supervisor goes
     stop_scheduler(w, kill_jobs=True)

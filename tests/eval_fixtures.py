@@ -1,4 +1,4 @@
-"""A results dict in the shape `jupyter_ft.core.evaluation.results` returns (see the evaluation interface): two
+"""A results dict in the shape `jupyter_ft.core.evaluate.submit.results` returns (see the evaluation interface): two
 models, a multiple-choice evaluator, eval loss (two magnitudes), a rubric judge and a pairwise judge, six samples
 of which three are disagreements."""
 

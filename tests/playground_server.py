@@ -39,7 +39,7 @@ class EndpointServer:
     def __init__(self, base: Path, adapters: dict[str, Path], served_name: str = "tiny"):
         import uvicorn
 
-        from jupyter_ft.core.deploy_spec import ServeConfig
+        from jupyter_ft.core.spec.deploy import ServeConfig
         from jupyter_ft.serve.openai_app import create_app
 
         self.port = _free_port()

@@ -11,8 +11,9 @@ import pytest
 from safetensors import safe_open
 from tornado.httpclient import HTTPClientError
 
-from jupyter_ft.core import base_models, form_schema
-from jupyter_ft.core.specs import TECHNIQUES, TrainSpec
+from jupyter_ft.core.train import base_models
+from jupyter_ft.core.spec import form as form_schema
+from jupyter_ft.core.spec.train import TECHNIQUES, TrainSpec
 
 
 @pytest.fixture

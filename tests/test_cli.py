@@ -43,7 +43,7 @@ def test_errors_are_one_line_and_a_closed_pipe_is_quiet(ws, tmp_path):
     r = cli(ws.root, "logs", "x", "--tail", "-1", check=False)
     assert r.returncode == 2 and "--tail: must be a positive integer" in r.stderr
 
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
 
     for i in range(1000):  # more than a pipe buffer (64 KiB) of table rows
         jobstore.insert(ws, job_id=f"sft-{i:05d}", kind="train", technique="sft", name=None, device="cpu",

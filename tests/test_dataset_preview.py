@@ -15,7 +15,7 @@ from .conftest import write_jsonl
 
 def test_pages_and_split_toggle(ws):
     v = ft.datasets.add_demo("human-like")  # 1,080 train / 120 eval rows
-    w = ft.datasets.preview("human-like", page_size=5)
+    w = ft.ui.datasets("human-like", page_size=5)
     assert isinstance(w, DatasetPreview) and w.page_label.value == "rows 1–5 of 1080 (page 1 of 216)"
     first = v.rows(0, 5)
     assert w.rows == first and html.escape(first[0]["chosen"][0]["content"]) in w.table.value
@@ -61,7 +61,7 @@ def test_large_version_previews_without_loading_its_rows(ws):
     del rows
     size = v.file("train").stat().st_size
     before = pa.total_allocated_bytes()
-    w = ft.datasets.preview("big", page_size=10)
+    w = ft.ui.datasets("big", page_size=10)
     w.page_box.value = 4000
     allocated = pa.total_allocated_bytes() - before
     assert size > 25 << 20 and allocated < 1 << 20  # the file is memory-mapped; only the page is materialised

@@ -9,10 +9,10 @@ import shutil
 import pytest
 
 from jupyter_ft.core.datasets import catalog, demo_data
-from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core.spec.train import TrainSpec
 from jupyter_ft.core.workspace import Workspace
 from jupyter_ft.training import data as data_mod
-from jupyter_ft.techniques import sft
+from jupyter_ft.training.techniques import sft
 from jupyter_ft.training import loading, tokens
 from jupyter_ft.training.context import TrainContext, common_args
 from jupyter_ft.training.tiny_model import CHAT_TEMPLATE

@@ -23,9 +23,11 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft.core import endpoint_store, endpoints, procs
-from jupyter_ft.core.endpoint_refs import DeployError
-from jupyter_ft.core.specs import SpecError
+from jupyter_ft.core import procs
+from jupyter_ft.core.deploy import store as endpoint_store
+from jupyter_ft.core.deploy import endpoints
+from jupyter_ft.core.deploy.refs import DeployError
+from jupyter_ft.core.spec.train import SpecError
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +35,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def module_ws(tmp_path_factory):
     """A workspace for the module (set as the default); every endpoint and scheduler it started is stopped."""
-    from jupyter_ft.core.api import workspace
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.workspace import workspace
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     root = tmp_path_factory.mktemp("endpoints") / "workspace"
     with pytest.MonkeyPatch.context() as mp:
@@ -143,7 +145,9 @@ def test_adapters_are_added_and_removed_at_run_time(served, adapters):
 def register_adapter(ws, base: Path, adapter: Path, name: str, job_id: str) -> str:
     """Register `adapter` as a new version of `name` through the registry's own `register_job`, from a finished
     job record holding it as output (the training run that would produce it is the registry tests' business)."""
-    from jupyter_ft.core import jobstore, registry, tracking
+    from jupyter_ft.core import tracking
+    from jupyter_ft.core.jobs import store as jobstore
+    from jupyter_ft.core.registry import versions as registry
 
     out = ws.job_dir(job_id) / "output"
     shutil.copytree(adapter, out)
@@ -160,7 +164,9 @@ def register_adapter(ws, base: Path, adapter: Path, name: str, job_id: str) -> s
 
 
 def test_registered_versions_are_served_by_ref_and_shown_in_lineage(served, adapters, tiny_model):
-    from jupyter_ft.core import lineage, model_handles, registry
+    from jupyter_ft.core.registry import lineage
+    from jupyter_ft.sdk import models as model_handles
+    from jupyter_ft.core.registry import versions as registry
 
     ref = register_adapter(served.ws, tiny_model, adapters["robot"], "humanlike", "sft-ep-1")
     assert ref == "humanlike@1"
@@ -404,7 +410,7 @@ def test_magic_deploys_and_cli_lists_and_stops(module_ws, adapters, capsys):
     from IPython.core.error import UsageError
     from IPython.testing.globalipapp import get_ipython
 
-    from jupyter_ft.cli import main
+    from jupyter_ft.cli.main import main
 
     ip = get_ipython()
     ip.run_line_magic("load_ext", "jupyter_ft")

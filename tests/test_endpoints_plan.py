@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import endpoint_store
-from jupyter_ft.core.deploy_spec import DeploySpec, parse_deploy_spec
-from jupyter_ft.core.endpoint_refs import DeployError, adapter_rank
-from jupyter_ft.core.specs import SpecError
-from jupyter_ft.serve import vllm_plan
+from jupyter_ft.core.deploy import store as endpoint_store
+from jupyter_ft.core.spec.deploy import DeploySpec, parse_deploy_spec
+from jupyter_ft.core.deploy.refs import DeployError, adapter_rank
+from jupyter_ft.core.spec.train import SpecError
+from jupyter_ft.core.deploy import vllm_plan
 
 
 def fake_adapter(folder: Path, base: str, r: int, rank_pattern: dict | None = None) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import eval_view
+from jupyter_ft.core.evaluate import view as eval_view
 
 from .browser import lab, notebook, page  # noqa: F401  (fixtures)
 from .test_widgets import random_adapter  # noqa: F401

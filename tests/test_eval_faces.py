@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import eval_view
+from jupyter_ft.core.evaluate import view as eval_view
 
 from .eval_fixtures import RESULTS, results
 
@@ -137,7 +137,7 @@ def test_results_widget_follows_a_running_evaluation(ws):
 
 
 def test_results_widget_names_a_bad_job_and_keeps_polling_through_a_read_error(ws):
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
 
     with pytest.raises(jobstore.JobNotFound, match="no job with id 'eval-nope'"):
         ft.ui.eval_results("eval-nope")
@@ -169,7 +169,7 @@ def my_relevance(prediction, reference, row):
 
 
 def test_eval_form_is_generated_from_the_schema_and_builds_a_valid_spec(ws):
-    from jupyter_ft.core.eval_spec import EvalSpec
+    from jupyter_ft.core.spec.eval import EvalSpec
 
     form = ft.ui.evaluate()
     expected = {name for name in EvalSpec.model_fields if name not in ("kind", "auto")}

@@ -1,4 +1,4 @@
-"""Evaluation jobs end to end: the scheduler runs `python -m jupyter_ft.evaluate`, results reach results.json and
+"""Evaluation jobs end to end: the scheduler runs `python -m jupyter_ft.evaluation`, results reach results.json and
 MLflow, a base and a DPO adapter trained here are compared (with judges), a killed evaluation resumes."""
 
 from __future__ import annotations

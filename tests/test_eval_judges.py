@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jupyter_ft.core.eval_spec import parse_eval_spec
-from jupyter_ft.core.specs import JudgeSpec
-from jupyter_ft.evaluate.judges import (JudgePool, bootstrap_mean, bootstrap_shares, judge_pairwise, judge_rubric,
+from jupyter_ft.core.spec.eval import parse_eval_spec
+from jupyter_ft.core.spec.train import JudgeSpec
+from jupyter_ft.evaluation.judges import (JudgePool, bootstrap_mean, bootstrap_shares, judge_pairwise, judge_rubric,
                                         parse_rubric, parse_verdict, run_pairwise, run_rubric)
 from jupyter_ft.serve.stand_in_judge import StandInJudge, relevance, warmth
 from jupyter_ft.training.judge import OpenAIJudge

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_ft.core.eval_spec import LmEvalEval
-from jupyter_ft.core.models import ModelRef
-from jupyter_ft.evaluate import lm_eval_bridge as bridge
+from jupyter_ft.core.spec.eval import LmEvalEval
+from jupyter_ft.core.registry.model_refs import ModelRef
+from jupyter_ft.evaluation import lm_eval_bridge as bridge
 
 needs_lm_eval = pytest.mark.skipif(not bridge.available(), reason="lm-eval is not installed (the lmeval extra)")
 
@@ -95,8 +95,8 @@ def test_bad_task_files_and_models_are_named(tmp_path, task_file):
 
 def jupyter_ft_scores(model, tokenizer, batch_size: int = 4) -> list[dict]:
     """The same questions through jupyter_ft's multiple-choice scorer (the evaluation job's code path)."""
-    mc = pytest.importorskip("jupyter_ft.evaluate.multiple_choice")
-    from jupyter_ft.core.mc_rows import MCQuestion
+    mc = pytest.importorskip("jupyter_ft.evaluation.multiple_choice")
+    from jupyter_ft.core.evaluate.mc_rows import MCQuestion
 
     out = []
     for i, (q, choices, answer) in enumerate(QUESTIONS):

@@ -8,7 +8,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 
 from .test_magics import run, shell  # noqa: F401  (the shell fixture)
 from .test_widgets import random_adapter  # noqa: F401  (a real LoRA adapter on the tiny model)

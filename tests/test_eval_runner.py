@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.datasets import catalog
-from jupyter_ft.core.evaluation import preview_eval
+from jupyter_ft.core.evaluate.submit import preview_eval
 from jupyter_ft.serve.stand_in_judge import StandInJudge
 
 
@@ -25,7 +25,7 @@ def one_thread():
 
 
 def test_endpoint_answers_are_scored_and_loglikelihood_refuses_it(ws, tmp_path):
-    from jupyter_ft.evaluate.runner import EvalRun
+    from jupyter_ft.evaluation.runner import EvalRun
 
     rows = [{"question": f"What is {i} + {i}?", "choices": [str(2 * i), str(2 * i + 1)], "answer": 0,
              "total": str(2 * i)} for i in range(4)]
@@ -55,7 +55,7 @@ def test_multiple_choice_job_records_its_settings_and_shows_the_choices(ws, tiny
     references shown as choice text."""
     from pathlib import Path
 
-    from jupyter_ft.evaluate.runner import EvalRun
+    from jupyter_ft.evaluation.runner import EvalRun
 
     mc = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "mc_facts.jsonl"
     spec = preview_eval({"models": [str(tiny_model)], "dataset": str(mc), "limit": 12, "bootstrap": 50,
@@ -80,7 +80,7 @@ def explodes_on_long(prediction, reference, row):
 
 
 def test_an_evaluator_that_raises_is_named_with_its_sample_and_the_rest_stands(ws, tiny_model):
-    from jupyter_ft.evaluate.runner import EvalRun
+    from jupyter_ft.evaluation.runner import EvalRun
 
     rows = [{"prompt": "Say hi." if i % 2 else f"Say something long {i}.", "answer": "hi"} for i in range(4)]
     v = catalog.add(ws, rows, name="hi", eval_fraction=0.0)
@@ -101,7 +101,7 @@ def test_an_evaluator_that_raises_is_named_with_its_sample_and_the_rest_stands(w
 
 
 def _run_here(ws, job_id, data):
-    from jupyter_ft.evaluate.runner import EvalRun
+    from jupyter_ft.evaluation.runner import EvalRun
 
     spec = preview_eval(data, ws)
     jobstore.insert(ws, job_id=job_id, kind="eval", technique="eval", name=None, device=spec.device,

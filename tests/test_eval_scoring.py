@@ -10,9 +10,9 @@ import pytest
 
 import jupyter_ft as ft
 from jupyter_ft.core.datasets import catalog
-from jupyter_ft.core.evaluation import preview_eval
-from jupyter_ft.core.mc_rows import layout, parse_rows
-from jupyter_ft.core.specs import SpecError
+from jupyter_ft.core.evaluate.submit import preview_eval
+from jupyter_ft.core.evaluate.mc_rows import layout, parse_rows
+from jupyter_ft.core.spec.train import SpecError
 
 MC_FILE = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "mc_facts.jsonl"
 
@@ -50,7 +50,7 @@ def hand_loglikelihood(model, tok, context: str, continuation: str) -> float:
 
 
 def test_multiple_choice_equals_hand_computation_acc_and_acc_norm(tiny):
-    from jupyter_ft.evaluate.multiple_choice import build_context, loglikelihoods, requests_for, score_question
+    from jupyter_ft.evaluation.multiple_choice import build_context, loglikelihoods, requests_for, score_question
 
     model, tok = tiny
     qs = questions(4)
@@ -73,7 +73,7 @@ def test_multiple_choice_equals_hand_computation_acc_and_acc_norm(tiny):
 
 
 def test_per_choice_loglikelihoods_do_not_depend_on_batch_size(tiny):
-    from jupyter_ft.evaluate.multiple_choice import build_context, draw_shots, loglikelihoods, requests_for
+    from jupyter_ft.evaluation.multiple_choice import build_context, draw_shots, loglikelihoods, requests_for
 
     model, tok = tiny
     qs = questions()
@@ -85,7 +85,7 @@ def test_per_choice_loglikelihoods_do_not_depend_on_batch_size(tiny):
 
 
 def test_shots_are_seeded_per_question_and_never_the_question(tiny):
-    from jupyter_ft.evaluate.multiple_choice import draw_shots
+    from jupyter_ft.evaluation.multiple_choice import draw_shots
 
     qs = questions()
     for q in qs[:10]:
@@ -134,7 +134,7 @@ def test_mmlu_csv_shape_with_subjects(ws, tmp_path):
     spec = preview_eval({"models": ["some/hub-model"], "dataset": str(csv), "evaluators": ["multiple_choice"]}, ws)
     assert spec.split == "all" and "added to the catalog" in spec.auto["dataset"]
     v = catalog.get(ws, spec.dataset)
-    from jupyter_ft.core.evaluation import split_rows
+    from jupyter_ft.core.evaluate.submit import split_rows
 
     qs = parse_rows(split_rows(v, "all"), layout(split_rows(v, "all")[0].keys()))
     assert {q.subject for q in qs} == {"math", "more math"} and all(q.answer == 0 for q in qs)
@@ -161,7 +161,7 @@ def test_dry_run_shows_scores_and_names_the_evaluator_and_sample():
         "numeric_answer": 0.0}
     assert ft.dry_run_evaluator({"type": "reward", "reward": "exact_match"}, rows).rows[0]["scores"] == {
         "exact_match": 1.0}
-    from jupyter_ft.evaluate.evaluators import EvaluatorError
+    from jupyter_ft.evaluation.evaluators import EvaluatorError
 
     with pytest.raises(EvaluatorError) as e:
         ft.dry_run_evaluator(broken, rows, predictions=["a", "b"])

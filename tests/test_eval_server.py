@@ -54,7 +54,7 @@ async def test_evaluation_routes_submit_list_get_results_and_errors(ws, jp_fetch
     assert {k: res[k] for k in ("job_id", "models", "model_refs", "dataset")} == {
         k: sdk[k] for k in ("job_id", "models", "model_refs", "dataset")}
 
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
 
     jobstore.insert(ws, job_id="sft-train", kind="train", technique="sft", name=None, device="cpu",
                     spec={"model": "m", "dataset": "d"}, submitted={}, max_attempts=1)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from jupyter_ft.core.eval_spec import EvalSpec, PythonEval, parse_eval_spec
-from jupyter_ft.core.specs import SpecError
+from jupyter_ft.core.spec.eval import EvalSpec, PythonEval, parse_eval_spec
+from jupyter_ft.core.spec.train import SpecError
 
 
 def agrees(prediction, reference, row):

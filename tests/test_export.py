@@ -14,9 +14,9 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft import cli
-from jupyter_ft.core import export
-from jupyter_ft.core.api import workspace
+from jupyter_ft.cli.main import main as cli
+from jupyter_ft.core.registry import export
+from jupyter_ft.core.workspace import workspace
 from jupyter_ft.core.datasets import demo_data
 
 from .conftest import write_jsonl
@@ -73,7 +73,7 @@ def greedy(model, tok, prompts=PROMPTS, n=NEW_TOKENS) -> list[list[int]]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model):
     """One real SFT job (LoRA on the tiny Llama), its workspace the default for the module."""
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     root = tmp_path_factory.mktemp("export")
     with pytest.MonkeyPatch.context() as mp:
@@ -93,7 +93,7 @@ def registry_ref(job) -> str | None:
     """The version the job registered as (`name@1`), once the registry (issue 14, engineer A) is installed; None
     where this checkout has no registry."""
     try:
-        import jupyter_ft.core.registry  # noqa: F401
+        import jupyter_ft.core.registry.versions  # noqa: F401
     except ImportError:
         return None
     from .browser import wait_until

@@ -13,8 +13,9 @@ import time
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore, procs
-from jupyter_ft.core.scheduler import scheduler_pid
+from jupyter_ft.core import procs
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs.daemon import scheduler_pid
 
 from .conftest import write_jsonl
 
@@ -126,7 +127,7 @@ def test_concurrent_submissions_all_land(ws, tmp_path, broken_model, monkeypatch
         barrier.wait()
         ids.append(ft.submit({"model": model, "dataset": "d.jsonl", "name": "t"}, ws).id)
 
-    code = ("import sys, jupyter_ft as ft; from jupyter_ft.core.api import workspace; "
+    code = ("import sys, jupyter_ft as ft; from jupyter_ft.sdk.jobs import workspace; "
             f"print(ft.submit({{'model': {model!r}, 'dataset': 'd.jsonl'}}, workspace(sys.argv[1])).id)")
     subs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root)], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
             for _ in range(2)]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jupyter_ft.core.specs import JudgeSpec
+from jupyter_ft.core.spec.train import JudgeSpec
 from jupyter_ft.serve.stand_in_judge import StandInJudge, warmth
 from jupyter_ft.training.judge import JudgeError, JudgeReward, parse_score
 

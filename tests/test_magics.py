@@ -7,7 +7,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 
 
 @pytest.fixture

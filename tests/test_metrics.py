@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from jupyter_ft.core import jobstore, progress
-from jupyter_ft.core.metrics import MetricHistory, recent_pace
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs import progress
+from jupyter_ft.core.jobs.metrics import MetricHistory, recent_pace
+from jupyter_ft.core.jobs.summary import job_summary
 
 
 def _job(ws, job_id="j", **fields):
@@ -60,7 +62,7 @@ def test_job_row_has_what_a_jobs_list_shows(ws):
     now = time.time()
     rec = _job(ws, state="failed", started_at=now - 30, finished_at=now - 5, error="boom", step=3, total_steps=10,
                mlflow_run_id="r1", mlflow_experiment_id="2", tracking_uri="sqlite:///x.db")
-    row = progress.job_row(rec, now)
+    row = job_summary(rec, now)
     assert row["duration_s"] == 25 and row["eta_s"] is None and row["done"]
     assert row["dataset"] == "d" and row["describe"] == "failed · step 3/10 · took 25s · boom"
     assert row["run_url"].endswith("/#/experiments/2/runs/r1")

@@ -14,7 +14,7 @@ import time
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 
 from .browser import artifacts_dir
 

@@ -103,7 +103,7 @@ def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     import jupyter_ft as ft
-    from jupyter_ft.core import playground as pg
+    from jupyter_ft.core.deploy import playground as pg
 
     monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "4")
     book = nbformat.read(NOTEBOOKS / "deploy_playground.ipynb", as_version=4)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import sizing
+from jupyter_ft.core.train import sizing
 from jupyter_ft.core.datasets import catalog, demo_data, door
-from jupyter_ft.core.specs import parse_spec
+from jupyter_ft.core.spec.train import parse_spec
 
 from .conftest import write_jsonl
 

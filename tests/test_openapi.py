@@ -14,7 +14,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.httpclient import HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.datasets import demo_data
 from jupyter_ft.server import openapi
 

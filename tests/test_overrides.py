@@ -8,7 +8,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import jupyter_ft as ft
-from jupyter_ft.core import overrides
+from jupyter_ft.core.spec import overrides
 
 from .test_cli import cli
 

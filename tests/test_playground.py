@@ -10,8 +10,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft.core import playground as pg
-from jupyter_ft.core import playground_chat as chat
+from jupyter_ft.core.deploy import playground as pg
+from jupyter_ft.core.deploy import chat
 from jupyter_ft.core.datasets import catalog
 from jupyter_ft.core.workspace import Workspace
 

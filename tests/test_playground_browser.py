@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from jupyter_ft.core import playground as pg
+from jupyter_ft.core.deploy import playground as pg
 
 from .browser import Notebook, lab, notebook, page  # noqa: F401  (fixtures)
 from .playground_server import server, two_models  # noqa: F401  (fixtures)

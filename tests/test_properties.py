@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.datasets import demo_data
-from jupyter_ft.core.specs import SpecError, TrainSpec, parse_spec
+from jupyter_ft.core.spec.train import SpecError, TrainSpec, parse_spec
 
 FIELDS = sorted(TrainSpec.model_fields)
 NESTED = ["r", "alpha", "dropout", "target_modules", "packing", "beta", "experiment", "tracking_uri", "rewards"]
@@ -105,7 +105,7 @@ async def test_rest_bodies_and_query_parameters(ws, jp_fetch, jp_http_port, jp_b
                     spec={"model": "m", "dataset": "d"}, submitted={}, max_attempts=3)
     for step in (1, 2, 3):
         jobstore.append_event(ws, "sft-1", "metrics", {"values": {"loss": 1.0 / step}}, step=step)
-    from jupyter_ft import datasets
+    from jupyter_ft.sdk import datasets
 
     datasets.add(demo_data.sft_rows(6), name="caps", technique="sft")
     texts = st.one_of(st.text(max_size=30), st.integers(-(2**80), 2**80).map(str),

@@ -14,9 +14,11 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore, procs, registry
+from jupyter_ft.core import procs
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.registry import versions as registry
 from jupyter_ft.core.datasets import demo_data
-from jupyter_ft.core.model_handles import AliasRefused
+from jupyter_ft.sdk.models import AliasRefused
 
 from .conftest import write_jsonl
 from .eval_fixtures import results as fixture_results
@@ -28,8 +30,8 @@ NAME = "tiny-chat"
 def reg(tmp_path_factory, tiny_model):
     """A workspace holding two registered versions of `tiny-chat`: @1 a DPO adapter, @2 an SFT adapter trained
     long enough to lower the loss on the SFT data."""
-    from jupyter_ft.core.api import workspace
-    from jupyter_ft.core.scheduler import stop_scheduler
+    from jupyter_ft.core.workspace import workspace
+    from jupyter_ft.core.jobs.daemon import stop_scheduler
 
     tmp = tmp_path_factory.mktemp("registry")
     old = os.environ.get("JUPYTER_FT_HOME")
@@ -39,10 +41,10 @@ def reg(tmp_path_factory, tiny_model):
     sft = write_jsonl(tmp / "capitals.jsonl", demo_data.sft_rows(64))
     dpo = ft.train(model=str(tiny_model), dataset=str(pref), technique="dpo", lora=True, max_steps=6,
                    learning_rate=5e-3, logging_steps=1, max_length=128, batch_size=8, grad_accum=1,
-                   register_as=NAME, workspace_root=ws.root)
+                   register_as=NAME, ws=ws.root)
     sftj = ft.train(model=str(tiny_model), dataset=str(sft), technique="sft", lora=True, max_steps=30,
                     learning_rate=5e-3, logging_steps=10, batch_size=8, grad_accum=1, eval_fraction=0.0,
-                    register_as=NAME, workspace_root=ws.root)
+                    register_as=NAME, ws=ws.root)
     for j in (dpo, sftj):
         j.wait(timeout=400)
         assert j.status == "succeeded", j.logs(tail=30)
@@ -131,7 +133,7 @@ def test_references_resolve_and_unknown_ones_list_the_known(reg):
         registry.resolve(ws, f"{NAME}@gold")
 
     # every place that takes a model: compare / evaluation entries, and a training spec
-    from jupyter_ft.core.models import ModelEntryError, resolve_models
+    from jupyter_ft.core.registry.model_refs import ModelEntryError, resolve_models
 
     (ref,) = resolve_models([f"{NAME}@1"], ws)
     assert ref.kind == "adapter" and ref.adapter == mv.path and ref.model == mv.base_model and ref.label == f"{NAME}@1"
@@ -140,13 +142,13 @@ def test_references_resolve_and_unknown_ones_list_the_known(reg):
     with pytest.raises(ModelEntryError, match=f"no registered model 'ghost'; registered: {NAME}"):
         resolve_models(["ghost@2"], ws)
     with pytest.raises(ft.SpecError) as ei:
-        ft.train(model=f"{NAME}@1", dataset=str(reg["sft_data"]), workspace_root=ws.root)
+        ft.train(model=f"{NAME}@1", dataset=str(reg["sft_data"]), ws=ws.root)
     assert ei.value.errors[0][0] == "model" and "LoRA adapter" in ei.value.errors[0][1]
     with pytest.raises(ft.SpecError) as ei:
-        ft.train(model=f"{NAME}@5", dataset=str(reg["sft_data"]), workspace_root=ws.root)
+        ft.train(model=f"{NAME}@5", dataset=str(reg["sft_data"]), ws=ws.root)
     assert ei.value.errors[0][0] == "model" and "versions 1, 2" in ei.value.errors[0][1]
     with pytest.raises(ft.SpecError) as ei:
-        ft.train(model=str(reg["model"]), dataset=str(reg["sft_data"]), register_as="a/b", workspace_root=ws.root)
+        ft.train(model=str(reg["model"]), dataset=str(reg["sft_data"]), register_as="a/b", ws=ws.root)
     assert ei.value.errors[0][0] == "register_as"
     assert registry.derived_name("/m/Tiny Llama", "dpo") == "tiny-llama-dpo"
 
@@ -172,7 +174,7 @@ def test_gated_alias_moves_with_a_real_evaluation_history_and_rollback(reg):
 
     # a real evaluation of both versions (the alias is pinned to the version it named at submission)
     ev = ft.evaluate(models=[f"{NAME}@2", f"{NAME}@champion"], dataset=str(reg["sft_data"]), evaluators=["eval_loss"],
-                     split="all", limit=16, workspace_root=ws.root)
+                     split="all", limit=16, ws=ws.root)
     assert ev.spec.models == [f"{NAME}@2", f"{NAME}@1"] and "models.1" in ev.spec.auto
     ev.wait(timeout=300)
     assert ev.status == "succeeded", ev.logs(tail=30)
@@ -206,7 +208,7 @@ def test_gated_alias_moves_with_a_real_evaluation_history_and_rollback(reg):
 
 def test_gate_uses_intervals_and_pairwise_win_rates():
     """The gate's arithmetic on results in the evaluation schema (the end-to-end case is the test above)."""
-    from jupyter_ft.core.gating import _compare
+    from jupyter_ft.core.registry.gating import _compare
 
     res = fixture_results(models=["dpo-1", "base"])
     with pytest.raises(AliasRefused, match=r"ahead by 0.15 but the 95% interval needs more than 0.32.*fell short by 0.17"):
@@ -223,7 +225,7 @@ def test_gate_uses_intervals_and_pairwise_win_rates():
 def test_lineage_walks_backward_and_forward(reg):
     ws = reg["ws"]
     ev = reg.get("eval")
-    from jupyter_ft.core.lineage import register_endpoint_use, unregister_endpoint_use
+    from jupyter_ft.core.registry.lineage import register_endpoint_use, unregister_endpoint_use
 
     register_endpoint_use(ws, "chat-ep", [f"{NAME}@2", "some/hub-model"])
     lin = ft.lineage(f"{NAME}@2", ws=ws)
@@ -273,7 +275,7 @@ def test_reproduce_matches_the_loss_curve_and_flags_package_changes(reg):
     # a reproduction checks a version; it is not a new one
     assert rep.job.registration == {"state": "skipped", "model": None, "error": "register_as: false"}
     # a version recorded under another torch is flagged
-    from jupyter_ft.core import reproduce as rp
+    from jupyter_ft.core.registry import reproduce as rp
 
     row = ws.conn.execute("SELECT tags FROM model_versions WHERE name = ? AND version = 1", (NAME,)).fetchone()
     tags = json.loads(row["tags"])

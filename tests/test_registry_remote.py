@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import registry
+from jupyter_ft.core.registry import versions as registry
 from jupyter_ft.core.datasets import demo_data
 
 from .conftest import write_jsonl

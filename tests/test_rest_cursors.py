@@ -11,7 +11,8 @@ import time
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_ft.core import api, jobstore
+from jupyter_ft.sdk import jobs as api
+from jupyter_ft.core.jobs import store as jobstore
 
 
 @pytest.fixture

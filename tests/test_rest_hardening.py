@@ -10,7 +10,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.datasets import demo_data
 
 LIMIT = 64 * 1024

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_ft.core.reward_code import RewardCodeError, describe, load_function
-from jupyter_ft.core.specs import SpecError, parse_spec
+from jupyter_ft.core.spec.reward_code import RewardCodeError, describe, load_function
+from jupyter_ft.core.spec.train import SpecError, parse_spec
 from jupyter_ft.training.rewards import (
     ExactMatch, LengthPenalty, NumericAnswer, Regex, RewardError, RewardFunction, build, dry_run, extract_number,
 )
@@ -100,7 +100,7 @@ def warm_reward(completions, **row):
                  "DIGITS = re.compile('\\\\d+'"):
         assert line in src, (line, src)
     # a fresh interpreter (like the job process) rebuilds and runs it from the source alone
-    code = ("import json, sys; from jupyter_ft.core.reward_code import load_function; e = json.load(sys.stdin); "
+    code = ("import json, sys; from jupyter_ft.core.spec.reward_code import load_function; e = json.load(sys.stdin); "
             "print(load_function(e['function'], e['source'])(['warm and kind, warm'], prompts=['p']))")
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(entry), capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[3.0]"

@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 import jupyter_ft as ft
-from jupyter_ft.core import compute, procs
+from jupyter_ft.core import procs
+from jupyter_ft.core.train import compute
 from jupyter_ft.core.devices import DeviceInfo
-from jupyter_ft.core.specs import SpecError, parse_spec
+from jupyter_ft.core.spec.train import SpecError, parse_spec
 
 from .test_jobs import mlflow_run, wait_for, wait_forwarded
 
@@ -46,7 +47,7 @@ def test_compute_auto_on_cpu_records_why(ws):
 
 
 def test_compute_auto_on_gpus_takes_every_gpu_and_shards_what_does_not_fit(ws):
-    from jupyter_ft.core.sizing import ModelShape
+    from jupyter_ft.core.train.sizing import ModelShape
 
     small = ModelShape(params=1_200_000_000, hidden=2048, layers=16, intermediate=8192, vocab=128256, source="t")
     s = compute.resolve(_spec(compute="auto", device="cuda", precision="bf16", lora={"r": 16}), small, GPU, ws,
@@ -270,7 +271,7 @@ def test_ray_job_cancel_stops_it_on_the_cluster(ws, tiny_model, sft_file, ray_cl
 
 def test_ray_mirror_counts_each_worker_group_restart_as_an_attempt(ws, capsys):
     """What the Ray driver does with its workers' messages, on a real workspace (no cluster needed)."""
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
     from jupyter_ft.training.ray_job import Mirror
 
     job = jobstore.insert(ws, job_id="sft-mirror", kind="train", technique="sft", name=None, device="cpu",

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core.scheduler import stop_scheduler
+from jupyter_ft.core.jobs.daemon import stop_scheduler
 
 CHROMIUM = os.environ.get("JUPYTER_FT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

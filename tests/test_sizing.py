@@ -1,8 +1,9 @@
 """Auto-sized defaults: parameter counting and choices per device, each with its reason."""
 
-from jupyter_ft.core import sizing
+from jupyter_ft.core import hub
+from jupyter_ft.core.train import sizing
 from jupyter_ft.core.devices import DeviceInfo
-from jupyter_ft.core.specs import parse_spec
+from jupyter_ft.core.spec.train import parse_spec
 
 GB = 1024**3
 CPU = DeviceInfo("cpu", "cpu", "CPU", 24 * GB, False, 2)
@@ -68,8 +69,8 @@ def test_unknown_model_size_is_conservative():
 
 
 def test_hub_id_vs_path():
-    assert not sizing.looks_like_path("meta-llama/Llama-3.2-1B-Instruct")
-    assert sizing.looks_like_path("./tiny") and sizing.looks_like_path("/abs/model") and sizing.looks_like_path("a/b/c")
+    assert not hub.looks_like_path("meta-llama/Llama-3.2-1B-Instruct")
+    assert hub.looks_like_path("./tiny") and hub.looks_like_path("/abs/model") and hub.looks_like_path("a/b/c")
 
 
 def test_technique_learning_rates_and_grpo_groups():

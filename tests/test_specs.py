@@ -2,7 +2,7 @@
 
 import pytest
 
-from jupyter_ft.core.specs import SpecError, TrainSpec, flatten, parse_spec
+from jupyter_ft.core.spec.train import SpecError, TrainSpec, flatten, parse_spec
 
 
 def fields(exc: SpecError) -> dict[str, str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.datasets import demo_data
 
 from .browser import TOKEN, Phases, artifacts_dir, built_labextension, chromium_page, jupyter_lab, open_lab, \

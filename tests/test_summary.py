@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from jupyter_ft.core import jobstore, progress
-from jupyter_ft.core.summary import job_summary, list_summaries, summary_line, table_row
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs.summary import job_summary, list_summaries, summary_line, table_row
 
 
 def _job(ws, job_id, **fields):
@@ -26,6 +26,5 @@ def test_list_summaries_equal_job_summary_without_reading_specs(ws):
     assert rows[0] == job_summary(a) and rows[1] == job_summary(b)
     assert rows[0]["describe"] == "failed · step 3/10 · took 25s · boom" and "spec" not in rows[0]
     assert [r["id"] for r in list_summaries(ws, ["queued", "succeeded"])] == ["b", "c"]
-    assert progress.job_row(a) == job_summary(a)
     assert summary_line(a) == "a (sft, n): failed · step 3/10 · took 25s · boom"
     assert table_row(b).split() == ["b", "sft", "succeeded", "10/10", "0/3", "d@1"]

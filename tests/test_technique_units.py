@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_ft import techniques
-from jupyter_ft.core.specs import TECHNIQUES, TrainSpec
+from jupyter_ft.core.train import techniques
+from jupyter_ft.core.spec.train import TECHNIQUES, TrainSpec
 
 from .test_cli import cli
 
@@ -24,8 +24,8 @@ UNIT = '''
 """SFT that records a tag with its run: a trivial technique, as one module outside jupyter_ft."""
 from pydantic import Field
 
-from jupyter_ft.core.spec_base import FieldError
-from jupyter_ft.techniques import Technique, sft
+from jupyter_ft.core.spec.base import FieldError
+from jupyter_ft.core.train.techniques import Technique, sft
 
 
 class TaggedSFTOptions(sft.SFTOptions):
@@ -40,8 +40,10 @@ def check(spec):
 
 
 def build_trainer(ctx):
+    from jupyter_ft.training.techniques import sft as sft_trainer  # the job side: imported in the job process only
+
     ctx.note("tagged_sft.tag", ctx.spec.options.tag)
-    return sft.build_trainer(ctx)
+    return sft_trainer.build_trainer(ctx)
 
 
 TECHNIQUE = Technique(name="tagged_sft", options=TaggedSFTOptions, data="sft", learning_rate=(3e-3, 3e-4),
@@ -54,7 +56,7 @@ CLASH = Technique(name="lora", options=TaggedSFTOptions, data="sft", learning_ra
 KERNEL = '''
 import json, sys
 import jupyter_ft as ft
-from jupyter_ft.core.specs import SpecError, TrainSpec, parse_spec
+from jupyter_ft.core.spec.train import SpecError, TrainSpec, parse_spec
 
 props = TrainSpec.model_json_schema()["properties"]
 form = ft.ui.train(auto_size=False, model="m", dataset="d.jsonl")
@@ -140,11 +142,11 @@ def test_a_technique_module_shows_in_schema_form_and_cli_and_trains(ws, plugin, 
 
 
 def test_cli_json_listing_and_schema(capsys):
-    from jupyter_ft import cli as cli_mod
+    from jupyter_ft.cli.main import main as cli_mod
 
     assert cli_mod.main(["techniques", "--json"]) == 0
     listed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
-    assert list(listed) == list(TECHNIQUES) and listed["grpo"]["origin"] == "built-in (jupyter_ft.techniques.grpo)"
+    assert list(listed) == list(TECHNIQUES) and listed["grpo"]["origin"] == "built-in (jupyter_ft.core.train.techniques.grpo)"
     assert "num_generations" in listed["grpo"]["options"]["properties"] and listed["sft"]["learning_rate"]["lora"] == 2e-4
     assert cli_mod.main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
@@ -152,7 +154,7 @@ def test_cli_json_listing_and_schema(capsys):
 
 
 def test_a_job_whose_technique_is_not_installed_where_it_runs_fails_saying_so(ws, tiny_model, sft_file):
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
     from jupyter_ft.training import runner
     from jupyter_ft.training.errors import JobInputError
 

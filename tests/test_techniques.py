@@ -9,7 +9,7 @@ import re
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.datasets import demo_data
 from jupyter_ft.serve.stand_in_judge import StandInJudge
 

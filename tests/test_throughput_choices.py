@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_ft.core import sizing
+from jupyter_ft.core.train import sizing
 from jupyter_ft.core.devices import DeviceInfo
-from jupyter_ft.core.specs import parse_spec
+from jupyter_ft.core.spec.train import parse_spec
 
 from .conftest import write_jsonl
 

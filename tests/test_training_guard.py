@@ -8,7 +8,7 @@ import math
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.training.callbacks import NonFiniteGuard
 from jupyter_ft.training.errors import TrainingDiverged
 

@@ -15,16 +15,16 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
-from jupyter_ft.core.metrics import metric_group
-from jupyter_ft.core import specs
-from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs.metrics import metric_group
+from jupyter_ft.core.spec import train as specs
+from jupyter_ft.core.spec.train import TrainSpec
 
 from .test_jobs import wait_for
 
 
 def test_importing_jupyter_ft_and_ui_stays_light():
-    code = ("import sys, jupyter_ft; jupyter_ft.ui; "
+    code = ("import sys, jupyter_ft; jupyter_ft.widgets.ui; "
             "print([m for m in ('ipywidgets', 'plotly', 'torch', 'IPython', 'mlflow') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -226,7 +226,7 @@ def test_dataset_preview_from_the_form_and_ft_ui_datasets(ws, tmp_path):
     assert "The capital of France is Paris." in form.preview_box.children[0].table.value
     assert "neither a catalog dataset nor a local file" in ft.ui.datasets("org/hub-dataset").value
     assert "catalog is empty" in ft.ui.datasets().value
-    ft.datasets.add(str(path), name="capitals", technique="sft", eval_fraction=0.0, progress=False, workspace_root=ws.root)
+    ft.datasets.add(str(path), name="capitals", technique="sft", eval_fraction=0.0, progress=False, ws=ws.root)
     chooser = ft.ui.datasets()
     assert chooser.children[0].value.startswith("capitals@")
     assert ft.ui.train(auto_size=False, ws=ws).controls["dataset"].widget.options[0].startswith("capitals@")
@@ -508,7 +508,7 @@ def test_compare_endpoint_entries_and_bad_entries(ws, tmp_path, broken_model, sf
     assert all(a["down"].startswith("error: RuntimeError: http://127.0.0.1:9/v1") for a in panel.answers())
     assert "done with errors" in panel.status.value
 
-    from jupyter_ft.core.models import ModelEntryError
+    from jupyter_ft.core.registry.model_refs import ModelEntryError
 
     with pytest.raises(ModelEntryError, match="'base': no adapter names it"):
         ft.ui.compare(models=["base"], prompts=["x"])

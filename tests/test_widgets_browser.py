@@ -13,7 +13,7 @@ import re
 import pytest
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
+from jupyter_ft.core.jobs import store as jobstore
 
 from .browser import Notebook, Phases, lab, notebook, page, wait_until  # noqa: F401  (fixtures)
 

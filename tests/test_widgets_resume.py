@@ -6,8 +6,8 @@ falling back to zero and climbing again (a sawtooth). A real SFT job killed and 
 from __future__ import annotations
 
 import jupyter_ft as ft
-from jupyter_ft.core import jobstore
-from jupyter_ft.core.metrics import MetricHistory, is_counter
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs.metrics import MetricHistory, is_counter
 
 
 def _job(ws, job_id: str = "sft-r") -> str:

@@ -63,3 +63,8 @@ def offline_reason() -> str:
         return f"this machine is offline ({var} is set)"
     host, port = _endpoint()
     return f"this machine is offline ({host}:{port} did not answer within {PROBE_TIMEOUT_S:g} s)"
+
+
+def looks_like_path(model: str) -> bool:
+    """A hub id is `name` or `org/name`; anything else (./x, /x, ~/x, a/b/c) is a local path."""
+    return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model

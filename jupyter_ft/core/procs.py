@@ -84,8 +84,8 @@ def open_job_process(prog: str, argv: list[str] | None, on_sigterm) -> tuple[Any
     import signal
     from pathlib import Path
 
-    from . import jobstore
-    from .workspace import Workspace
+    from jupyter_ft.core.jobs import store as jobstore
+    from jupyter_ft.core.workspace import Workspace
 
     ap = argparse.ArgumentParser(prog=prog)
     ap.add_argument("--root", required=True)

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .specs import flatten
-from .workspace import Workspace
+from jupyter_ft.core.spec.train import flatten
+from jupyter_ft.core.workspace import Workspace
 
 TAG_JOB = "jupyter_ft.job_id"
 TAG_TECHNIQUE = "jupyter_ft.technique"
@@ -24,7 +24,7 @@ TAG_COMMIT = "jupyter_ft.git_commit"
 @functools.lru_cache(maxsize=1)
 def code_version() -> dict[str, str]:
     """Package version, plus the git commit when running from a checkout (editable install)."""
-    from jupyter_ft import __version__
+    from jupyter_ft.core import __version__
 
     out = {TAG_VERSION: __version__}
     try:

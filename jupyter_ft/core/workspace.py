@@ -199,3 +199,17 @@ def _statements(script: str) -> Iterator[str]:
             if buf.strip(" \t\n;"):
                 yield buf
             buf = ""
+
+
+_open: dict[Path, Workspace] = {}
+
+
+def workspace(root: str | Path | Workspace | None = None) -> Workspace:
+    """The workspace at `root`, or the default one (`JUPYTER_FT_HOME` or the Jupyter data dir); one object per
+    folder in a process, so its connections and caches are shared by every caller."""
+    if isinstance(root, Workspace):
+        return root
+    path = Path(root).expanduser().resolve() if root else default_root()
+    if path not in _open:
+        _open[path] = Workspace(path)
+    return _open[path]

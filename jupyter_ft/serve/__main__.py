@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pydantic import ValidationError
 
-    from jupyter_ft.core.deploy_spec import ServeConfig
+    from jupyter_ft.core.spec.deploy import ServeConfig
 
     try:
         config = ServeConfig.model_validate_json(Path(args.config).read_text())
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from .engine import AdapterRefused
-    from .openai_app import create_app
+    from jupyter_ft.serve.engine import AdapterRefused
+    from jupyter_ft.serve.openai_app import create_app
 
     print(f"[jupyter_ft.serve] loading {config.base_model} with {len(config.adapters)} adapter(s)…", flush=True)
     try:

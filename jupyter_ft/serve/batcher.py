@@ -16,10 +16,8 @@ import collections
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:
-    from .engine import Engine
 
 PEFT_BASE = "__base__"
 
@@ -80,7 +78,7 @@ class _Row:
 class Batcher:
     """Owns the running batch of an `Engine`; `submit` from any thread, tokens come back through each sink."""
 
-    def __init__(self, engine: "Engine", max_batch_size: int = 16, max_queue: int = 256, serial: bool = False):
+    def __init__(self, engine: Any, max_batch_size: int = 16, max_queue: int = 256, serial: bool = False):
         self.engine = engine
         # serial: one request at a time with `set_adapter`, the way a single-adapter server works (the baseline)
         self.serial = serial

@@ -15,9 +15,9 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from jupyter_ft.core.models import ModelRef
+from jupyter_ft.core.registry.model_refs import ModelRef
 
-from .engine import BASE, Engine
+from jupyter_ft.serve.engine import BASE, Engine
 
 _engines: dict[tuple[str, str], Engine] = {}
 _engines_lock = threading.Lock()

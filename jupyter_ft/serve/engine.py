@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from jupyter_ft.core.deploy_spec import BASE_ALIAS
+from jupyter_ft.core.spec.deploy import BASE_ALIAS
 
 BASE = BASE_ALIAS  # the name the base model is asked for by (besides its own id)
 PEFT_BASE = "__base__"  # PEFT's adapter_names entry for "no adapter"
@@ -68,7 +68,7 @@ class Engine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .batcher import Batcher
+        from jupyter_ft.serve.batcher import Batcher
 
         self.base_model = base_model
         self.base_id = served_name or base_model
@@ -153,7 +153,7 @@ class Engine:
                  temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
                  stop: list[str] | None = None) -> dict[str, Any]:
         """Answer one prompt (a user message or a whole conversation) with the base model or an adapter."""
-        from .batcher import GenRequest
+        from jupyter_ft.serve.batcher import GenRequest
 
         adapter = self.resolve(model)
         if seed is None and temperature > 0:  # reproducible under torch.manual_seed, as HF generate was

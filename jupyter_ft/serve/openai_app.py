@@ -21,11 +21,11 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from jupyter_ft.core.deploy_spec import ServeConfig
+from jupyter_ft.core.spec.deploy import ServeConfig
 
-from .batcher import GenerationFailed, GenRequest, QueueFull
-from .engine import AdapterRefused, Engine, UnknownModel
-from .errors import APIError, install
+from jupyter_ft.serve.batcher import GenerationFailed, GenRequest, QueueFull
+from jupyter_ft.serve.engine import AdapterRefused, Engine, UnknownModel
+from jupyter_ft.serve.errors import APIError, install
 
 # ---------- request bodies (unknown fields are accepted and ignored, as OpenAI and vLLM do) ----------
 

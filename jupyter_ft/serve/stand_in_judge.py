@@ -6,7 +6,7 @@ up; "regarding", "inquiry", "consequently" down), which is what the seed's RLAIF
 also plays the judge's failure modes for tests: a delay (timeouts), a fixed reply (unparseable answers) and HTTP
 errors.
 
-It understands evaluation's judge prompts too (`jupyter_ft.evaluate.judges`): a pairwise prompt gets `[[A]]`,
+It understands evaluation's judge prompts too (`jupyter_ft.evaluation.judges`): a pairwise prompt gets `[[A]]`,
 `[[B]]` or `[[C]]` for whichever answer scores higher, a rubric prompt gets a JSON object scoring every criterion
 (`relevance`: the share of the question's words the answer uses; any other criterion: `score`), each with a reason.
 `answer=` scripts the judge completely: a function of the request's messages returning the reply text, e.g. one

@@ -5,18 +5,19 @@ from __future__ import annotations
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Integer, List, Unicode
 
-from jupyter_ft.core import endpoints, jobstore
-from jupyter_ft.core.api import workspace
-from jupyter_ft.core.scheduler import ensure_scheduler
+from jupyter_ft.core.deploy import endpoints
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.workspace import workspace
+from jupyter_ft.core.jobs.daemon import ensure_scheduler
 
-from . import dataset_handlers, eval_handlers, handlers, openapi  # noqa: I001  (one module per line below: fewer merge conflicts)
-from . import export_handlers
-from . import studio_handlers
-from . import playground_handlers
-from . import catalog_handlers
-from . import registry_handlers
-from . import mlflow_ui
-from . import endpoint_handlers
+from jupyter_ft.server import dataset_handlers, eval_handlers, handlers, openapi  # noqa: I001  (one module per line below: fewer merge conflicts)
+from jupyter_ft.server import export_handlers
+from jupyter_ft.server import studio_handlers
+from jupyter_ft.server import playground_handlers
+from jupyter_ft.server import catalog_handlers
+from jupyter_ft.server import registry_handlers
+from jupyter_ft.server import mlflow_ui
+from jupyter_ft.server import endpoint_handlers
 
 PREFIX = "jupyter-ft/api"
 

@@ -13,13 +13,14 @@ import asyncio
 
 import tornado.web
 
-from jupyter_ft.core import base_models, form_schema
-from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core.train import base_models
+from jupyter_ft.core.spec import form as form_schema
+from jupyter_ft.core.spec.train import TrainSpec
 
-from . import params
-from .errors import ClientError
-from .handlers import BaseHandler
-from .openapi import ANY_OBJECT, BOOLEAN, NULLABLE_STRING, STRING, array, doc, example, obj
+from jupyter_ft.server import params
+from jupyter_ft.server.errors import ClientError
+from jupyter_ft.server.handlers import BaseHandler
+from jupyter_ft.server.openapi import ANY_OBJECT, BOOLEAN, NULLABLE_STRING, STRING, array, doc, example, obj
 
 BASE_MODELS_QUERY = {"q": params.Text(None, max_len=200),
                      "source": params.Choice(base_models.SOURCES, multi=True)}

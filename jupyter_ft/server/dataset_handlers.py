@@ -28,10 +28,10 @@ import tornado.web
 from jupyter_ft.core.datasets import catalog
 from jupyter_ft.core.datasets.sources import safe_name
 
-from . import params
-from .errors import ClientError, PayloadTooLarge
-from .handlers import BaseHandler
-from .uploads import StreamedUpload
+from jupyter_ft.server import params
+from jupyter_ft.server.errors import ClientError, PayloadTooLarge
+from jupyter_ft.server.handlers import BaseHandler
+from jupyter_ft.server.uploads import StreamedUpload
 
 MAX_PAGE = 500
 MISSING = object()
@@ -181,7 +181,7 @@ def routes(prefix: str) -> list[tuple[str, type]]:
 
 # --- OpenAPI docs of these routes (see server/openapi.py) ---------------------------------------------------------
 
-from .openapi import ANY_OBJECT, BOOLEAN, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
+from jupyter_ft.server.openapi import ANY_OBJECT, BOOLEAN, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
 
 DATASET_VERSION = obj(["name", "version", "ref", "kind", "format", "num_rows", "num_train", "num_eval"],
                       name=STRING, version=STRING, ref={**STRING, "description": "name@version"}, kind=STRING,

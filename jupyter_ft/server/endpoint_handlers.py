@@ -25,11 +25,12 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.ioloop import IOLoop
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from jupyter_ft.core import endpoint_store, endpoints
-from jupyter_ft.core.endpoint_refs import DeployError
+from jupyter_ft.core.deploy import store as endpoint_store
+from jupyter_ft.core.deploy import endpoints
+from jupyter_ft.core.deploy.refs import DeployError
 
-from .errors import ClientError
-from .handlers import BaseHandler
+from jupyter_ft.server.errors import ClientError
+from jupyter_ft.server.handlers import BaseHandler
 
 # request headers passed to the endpoint (others, cookies and Jupyter's Authorization above all, stay here)
 FORWARD_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Encoding", "User-Agent", "X-Request-Id")
@@ -234,9 +235,9 @@ def proxy_routes() -> list[tuple[str, type]]:
 
 # --- the OpenAPI document's entries for these routes ---------------------------------------------------------------
 
-from jupyter_ft.core.deploy_spec import DeploySpec  # noqa: E402
+from jupyter_ft.core.spec.deploy import DeploySpec  # noqa: E402
 
-from .openapi import ANY_OBJECT, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
+from jupyter_ft.server.openapi import ANY_OBJECT, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
 
 _NULLABLE = {"type": ["string", "null"]}
 _ENDPOINT = obj(["name", "state", "url", "proxy_url", "models", "base_model", "engine", "load", "created_at"],

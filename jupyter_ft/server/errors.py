@@ -13,8 +13,8 @@ from typing import Any
 from tornado.web import HTTPError
 
 from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetNotFound, DatasetValidationError
-from jupyter_ft.core.jobstore import JobNotFound
-from jupyter_ft.core.specs import SpecError
+from jupyter_ft.core.jobs.store import JobNotFound
+from jupyter_ft.core.spec.train import SpecError
 
 
 class ClientError(Exception):

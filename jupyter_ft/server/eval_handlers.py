@@ -8,11 +8,12 @@ import asyncio
 
 import tornado.web
 
-from jupyter_ft.core import evaluation, jobstore
+from jupyter_ft.core.evaluate import submit as evaluation
+from jupyter_ft.core.jobs import store as jobstore
 
-from . import params
-from .errors import ClientError
-from .handlers import BaseHandler, finite, summary
+from jupyter_ft.server import params
+from jupyter_ft.server.errors import ClientError
+from jupyter_ft.server.handlers import BaseHandler, finite, summary
 
 
 def _eval_record(handler: BaseHandler, job_id: str) -> jobstore.JobRecord:
@@ -33,9 +34,9 @@ class EvaluationsHandler(BaseHandler):
     async def post(self) -> None:
         body = self.json_body()
         # relative paths in the body are read from the server's root, as for training jobs
-        job = await asyncio.to_thread(evaluation.submit_eval, body, self.ws,
-                                      base_dir=self.settings.get("server_root_dir"))
-        self.reply({"evaluation": summary(job.record)}, 201)
+        job_id = await asyncio.to_thread(evaluation.submit_eval, body, self.ws,
+                                         base_dir=self.settings.get("server_root_dir"))
+        self.reply({"evaluation": summary(jobstore.get(self.ws, job_id))}, 201)
 
 
 class EvaluationHandler(BaseHandler):
@@ -63,10 +64,10 @@ def routes(prefix: str) -> list[tuple[str, type]]:
 
 # --- OpenAPI docs of these routes (see server/openapi.py) ---------------------------------------------------------
 
-from jupyter_ft.core.eval_spec import EvalSpec  # noqa: E402
+from jupyter_ft.core.spec.eval import EvalSpec  # noqa: E402
 
-from .handlers import JOB_SUMMARY  # noqa: E402
-from .openapi import ANY_OBJECT, BOOLEAN, STRING, array, doc, example, obj  # noqa: E402
+from jupyter_ft.server.handlers import JOB_SUMMARY  # noqa: E402
+from jupyter_ft.server.openapi import ANY_OBJECT, BOOLEAN, STRING, array, doc, example, obj  # noqa: E402
 
 _EVAL_SUMMARY = {**JOB_SUMMARY, "properties": {**JOB_SUMMARY["properties"], "models": array(STRING)}}
 _EVAL = {"job_id": "@eval"}

@@ -14,10 +14,10 @@ from typing import Any
 
 import tornado.web
 
-from jupyter_ft.core import export
+from jupyter_ft.core.registry import export
 
-from .errors import ClientError
-from .handlers import BaseHandler
+from jupyter_ft.server.errors import ClientError
+from jupyter_ft.server.handlers import BaseHandler
 
 FIELDS = {"path", "merge", "overwrite", "gguf", "ref"}
 
@@ -91,7 +91,7 @@ def routes(prefix: str) -> list[tuple[str, type]]:
 
 # --- OpenAPI (see server/openapi.py) ---------------------------------------------------------------------------
 
-from .openapi import BOOLEAN, NULLABLE_NUMBER, NULLABLE_STRING, NUMBER, STRING, array, doc, example, obj  # noqa: E402
+from jupyter_ft.server.openapi import (BOOLEAN, NULLABLE_NUMBER, NULLABLE_STRING, NUMBER, STRING, array, doc, example, obj)  # noqa: E402
 
 _OPTIONS = {"path": {**STRING, "description": "folder to write, relative to the Jupyter server's root"},
             "merge": {**BOOLEAN, "default": True, "description": "merged weights (true) or the adapter (false)"},

@@ -18,12 +18,13 @@ from typing import Any, Callable
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
-from jupyter_ft.core import api, jobstore
-from jupyter_ft.core.metrics import MetricHistory
-from jupyter_ft.core.summary import job_summary, list_summaries
+from jupyter_ft.sdk import jobs as api
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs.metrics import MetricHistory
+from jupyter_ft.core.jobs.summary import job_summary, list_summaries
 
-from . import errors, params
-from .errors import ClientError, PayloadTooLarge
+from jupyter_ft.server import errors, params
+from jupyter_ft.server.errors import ClientError, PayloadTooLarge
 
 MAX_JSON_BODY = 1 << 20  # a job spec is a few KiB; anything near this is a mistake
 MAX_JSON_DEPTH = 32
@@ -157,7 +158,7 @@ class JobHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self, job_id: str) -> None:
         rec = self.record(job_id)
-        from jupyter_ft.core.registry import registration_state
+        from jupyter_ft.core.registry.versions import registration_state
 
         self.reply({"job": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted,
                             "registration": registration_state(self.ws, rec),
@@ -275,10 +276,9 @@ def fallback_route(prefix: str) -> tuple[str, type]:
 
 # --- OpenAPI docs of these routes (see server/openapi.py) ---------------------------------------------------------
 
-from jupyter_ft.core.specs import TrainSpec  # noqa: E402
+from jupyter_ft.core.spec.train import TrainSpec  # noqa: E402
 
-from .openapi import (ANY_OBJECT, BOOLEAN, INTEGER, NULLABLE_NUMBER, NULLABLE_STRING, NUMBER, STRING, array,  # noqa: E402
-                      doc, example, obj)
+from jupyter_ft.server.openapi import (ANY_OBJECT, BOOLEAN, INTEGER, NULLABLE_NUMBER, NULLABLE_STRING, NUMBER, STRING, array, doc, example, obj)
 
 _NULLABLE_INT = {"type": ["integer", "null"]}
 JOB_SUMMARY = obj(

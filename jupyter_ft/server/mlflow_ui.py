@@ -36,8 +36,8 @@ from tornado.httputil import HTTPHeaders
 
 from jupyter_ft.core.workspace import Workspace
 
-from .errors import ClientError
-from .handlers import BaseHandler
+from jupyter_ft.server.errors import ClientError
+from jupyter_ft.server.handlers import BaseHandler
 
 UI_PATH = "jupyter-ft/mlflow"
 START_TIMEOUT_S = 300.0  # a cold start imports MLflow and migrates an empty store: ~10 s idle, minutes on a busy box
@@ -297,7 +297,7 @@ def stop(settings: dict[str, Any]) -> None:
 
 # --- OpenAPI docs ----------------------------------------------------------------------------------------------------
 
-from .openapi import NULLABLE_NUMBER, NULLABLE_STRING, STRING, doc, example, obj  # noqa: E402
+from jupyter_ft.server.openapi import NULLABLE_NUMBER, NULLABLE_STRING, STRING, doc, example, obj  # noqa: E402
 
 STATUS = obj(["state", "url"], state={"enum": ["stopped", "starting", "running", "failed", "external"]},
              url={**STRING, "description": "where to open the UI (the proxied path, or an external server)"},

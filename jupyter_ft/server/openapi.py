@@ -34,7 +34,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel
 
-from . import params
+from jupyter_ft.server import params
 
 API_PREFIX = "jupyter-ft/api"
 REF = "#/components/schemas/{model}"
@@ -337,7 +337,7 @@ def build_document(docs: Iterable[RouteDoc], *, base_url: str = "/", version: st
 
 
 def document_for(app: tornado.web.Application, base_url: str) -> dict[str, Any]:
-    from jupyter_ft import __version__ as version
+    from jupyter_ft.core import __version__ as version
 
     return build_document(docs_of(extension_routes(app, base_url)), base_url=base_url, version=version)
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .errors import ClientError
+from jupyter_ft.server.errors import ClientError
 
 INT_RE = re.compile(r"[+-]?[0-9]{1,30}", re.ASCII)  # ASCII digits only: "²".isdigit() is True, int("²") fails
 MAX_INT = 2**63 - 1  # what SQLite (the event cursor) and numpy take

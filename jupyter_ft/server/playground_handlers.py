@@ -10,11 +10,12 @@ from typing import Any
 
 import tornado.web
 
-from jupyter_ft.core import playground, playground_chat
-from jupyter_ft.core.playground import PlaygroundError
+from jupyter_ft.core.deploy import playground
+from jupyter_ft.core.deploy import chat as playground_chat
+from jupyter_ft.core.deploy.playground import PlaygroundError
 
-from .errors import ClientError
-from .handlers import BaseHandler
+from jupyter_ft.server.errors import ClientError
+from jupyter_ft.server.handlers import BaseHandler
 
 VOTE_FIELDS = {"prompt", "answers", "models", "winner", "settings", "endpoint"}
 
@@ -124,9 +125,9 @@ def routes(prefix: str) -> list[tuple[str, type]]:
 
 # --- OpenAPI (server/openapi.py) ---------------------------------------------------------------------------------
 
-from jupyter_ft.core.playground import ChatSettings  # noqa: E402
+from jupyter_ft.core.deploy.playground import ChatSettings  # noqa: E402
 
-from .openapi import ANY_OBJECT, INTEGER, NULLABLE_STRING, STRING, array, doc, example, obj  # noqa: E402
+from jupyter_ft.server.openapi import ANY_OBJECT, INTEGER, NULLABLE_STRING, STRING, array, doc, example, obj  # noqa: E402
 
 _TEXTS = {"type": "object", "additionalProperties": {"type": "string"}}
 _PROMPT = {"oneOf": [STRING, array(obj(["role", "content"], role=STRING, content=STRING))],

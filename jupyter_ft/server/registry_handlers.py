@@ -10,12 +10,14 @@ from typing import Iterator
 
 import tornado.web
 
-from jupyter_ft.core import lineage, model_handles, registry
+from jupyter_ft.core.registry import lineage
+from jupyter_ft.sdk import models as model_handles
+from jupyter_ft.core.registry import versions as registry
 
-from . import params
-from .errors import ClientError
-from .handlers import BaseHandler, finite
-from .openapi import ANY_OBJECT, INTEGER, NULLABLE_STRING, NUMBER, STRING, array, doc, example, obj
+from jupyter_ft.server import params
+from jupyter_ft.server.errors import ClientError
+from jupyter_ft.server.handlers import BaseHandler, finite
+from jupyter_ft.server.openapi import ANY_OBJECT, INTEGER, NULLABLE_STRING, NUMBER, STRING, array, doc, example, obj
 
 
 @contextmanager

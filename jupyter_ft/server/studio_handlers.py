@@ -20,9 +20,9 @@ import tornado.web
 
 from jupyter_ft.core.datasets import catalog
 
-from . import params
-from .errors import ClientError
-from .handlers import BaseHandler
+from jupyter_ft.server import params
+from jupyter_ft.server.errors import ClientError
+from jupyter_ft.server.handlers import BaseHandler
 
 TOKENS_TIMEOUT_S = 300.0
 
@@ -105,7 +105,7 @@ class DatasetTokensHandler(BaseHandler):
 
 
 def routes(prefix: str) -> list[tuple[str, type]]:
-    from .dataset_handlers import NAME_PATTERN as name, VERSION_PATTERN as version
+    from jupyter_ft.server.dataset_handlers import NAME_PATTERN as name, VERSION_PATTERN as version
 
     return [
         (rf"{prefix}/templates/?", TemplatesHandler),
@@ -116,7 +116,7 @@ def routes(prefix: str) -> list[tuple[str, type]]:
 
 # --- OpenAPI docs of these routes (see server/openapi.py) ---------------------------------------------------------
 
-from .openapi import ANY_OBJECT, BOOLEAN, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
+from jupyter_ft.server.openapi import ANY_OBJECT, BOOLEAN, INTEGER, NUMBER, STRING, array, doc, example, obj  # noqa: E402
 
 TEMPLATE_ITEM = obj(["name", "filename", "description", "available"], name=STRING, filename=STRING,
                     description=STRING, available=BOOLEAN)

@@ -16,7 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from jupyter_ft.core.datasets.sources import SUFFIXES
 
-from .errors import ClientError, PayloadTooLarge
+from jupyter_ft.server.errors import ClientError, PayloadTooLarge
 
 MAX_FILENAME = 200
 MAX_FIELD = 64 * 1024  # an option value (a column mapping is the largest)

@@ -1,5 +1,5 @@
 import sys
 
-from .runner import main
+from jupyter_ft.training.runner import main
 
 sys.exit(main())

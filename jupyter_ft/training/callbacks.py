@@ -7,11 +7,11 @@ import time
 
 from transformers import TrainerCallback
 
-from jupyter_ft.core import jobstore
-from jupyter_ft.core.scheduler import ensure_scheduler
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs.daemon import ensure_scheduler
 from jupyter_ft.core.workspace import Workspace
 
-from .errors import TrainingDiverged
+from jupyter_ft.training.errors import TrainingDiverged
 
 PROGRESS_EVERY_S = 1.0
 WATCHDOG_EVERY_S = 10.0

@@ -1,6 +1,6 @@
 """What every technique module receives, and the TrainingArguments all techniques share.
 
-A technique's unit (`jupyter_ft.techniques.sft`, `.dpo`, ...) has one job-side function, `build_trainer(ctx) ->
+A technique (`jupyter_ft.training.techniques.sft`, `.dpo`, ...) has one job-side function, `build_trainer(ctx) ->
 transformers.Trainer`, that turns this context plus its own options block (`ctx.spec.options`) into a TRL trainer.
 Everything else (data, model, LoRA, checkpoints, progress, resume, tracking) is common and lives in the runner.
 """
@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_ft.core.sizing import eval_interval, total_steps
-from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core.train.sizing import eval_interval, total_steps
+from jupyter_ft.core.spec.train import TrainSpec
 
-from .data import LoadedData
+from jupyter_ft.training.data import LoadedData
 
 
 @dataclass

@@ -12,10 +12,10 @@ from typing import Any
 
 from jupyter_ft.core.datasets import catalog
 from jupyter_ft.core.datasets.errors import DatasetNotFound
-from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core.spec.train import TrainSpec
 from jupyter_ft.core.workspace import Workspace
 
-from .errors import JobInputError
+from jupyter_ft.training.errors import JobInputError
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from .callbacks import CheckpointTimer
+from jupyter_ft.training.callbacks import CheckpointTimer
 
 
 def world_size() -> int:

@@ -1,4 +1,4 @@
-"""The export worker: `python -m jupyter_ft.training.export PLAN.json`, started by `jupyter_ft.core.export.run`.
+"""The export worker: `python -m jupyter_ft.training.export PLAN.json`, started by `jupyter_ft.core.registry.export.run`.
 
 It does the torch work of a checked plan into the plan's temporary folder: load the base, apply the adapter, merge
 (`PeftModel.merge_and_unload`), save safetensors weights + tokenizer + generation config (or copy the adapter
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jupyter_ft.core.export import ExportPlan
-from jupyter_ft.core.export_card import ROLES, modelfile, ollama_template, render_ollama
+from jupyter_ft.core.registry.export import ExportPlan
+from jupyter_ft.core.registry.card import ROLES, modelfile, ollama_template, render_ollama
 
 # Files of an adapter folder that belong to the adapter (not training state: checkpoints, optimizer, args).
 SKIP = {"training_args.bin", "README.md", "trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth"}

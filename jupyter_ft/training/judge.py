@@ -13,7 +13,7 @@ Two kinds of judge, one interface (`score(pairs) -> raw scores`):
 in memory and in the job folder (a resumed attempt does not ask again), and never turns a failure into a zero.
 The HTTP client is httpx (a dependency of jupyterlab, declared here too): per-request timeouts, pooled connections.
 
-Evaluation's LLM-as-judge (`jupyter_ft.evaluate.judges`: pairwise verdicts, rubric scores) goes through the same two
+Evaluation's LLM-as-judge (`jupyter_ft.evaluation.judges`: pairwise verdicts, rubric scores) goes through the same two
 clients: `OpenAIJudge.ask` sends any chat request with its own parser under the same retries and concurrency bound,
 `LocalJudge.choose` picks the likeliest of a few fixed answers, and `JudgeCache` is the on-disk cache both use.
 """
@@ -30,10 +30,10 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
-from jupyter_ft.core.specs import JudgeSpec
+from jupyter_ft.core.spec.train import JudgeSpec
 
-from .errors import JobInputError
-from .rewards import as_text
+from jupyter_ft.training.errors import JobInputError
+from jupyter_ft.training.text import as_text
 
 BACKOFF_S = 0.5
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jupyter_ft.core.sizing import looks_like_path
-from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core.hub import looks_like_path
+from jupyter_ft.core.spec.train import TrainSpec
 
-from .errors import JobInputError
+from jupyter_ft.training.errors import JobInputError
 
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 

@@ -21,13 +21,15 @@ import threading
 import time
 import traceback
 
-from jupyter_ft.core import compute, jobstore, procs
-from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core import procs
+from jupyter_ft.core.train import compute
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.spec.train import TrainSpec
 from jupyter_ft.core.workspace import Workspace
 
-from . import data as data_mod
-from . import loading
-from .errors import JobCancelled, JobInputError
+from jupyter_ft.training import data as data_mod
+from jupyter_ft.training import loading
+from jupyter_ft.training.errors import JobCancelled, JobInputError
 
 WORKERS_FILE = "ray_workers.json"
 
@@ -121,7 +123,7 @@ def run(ws: Workspace, job: jobstore.JobRecord) -> None:
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Queue
 
-    from .ray_worker import train_loop_per_worker
+    from jupyter_ft.training.ray_worker import train_loop_per_worker
 
     env = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_", "JUPYTER_FT_"))}
     env.update(TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")

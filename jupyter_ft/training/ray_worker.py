@@ -62,11 +62,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
 
-    from jupyter_ft.core import jobstore
+    from jupyter_ft.core.jobs import store as jobstore
     from jupyter_ft.core.workspace import Workspace
 
-    from . import runner
-    from .errors import JobInputError
+    from jupyter_ft.training import runner
+    from jupyter_ft.training.errors import JobInputError
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()

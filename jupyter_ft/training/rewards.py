@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .errors import JobInputError
+from jupyter_ft.training.errors import JobInputError
+from jupyter_ft.training.text import as_text
 
 
 class RewardError(JobInputError):
@@ -31,20 +32,6 @@ class RewardError(JobInputError):
 
 
 # --- text helpers ----------------------------------------------------------------------------------------------
-
-def as_text(value: Any) -> str:
-    """A completion, prompt or reference as text: strings as they are, conversations as their last message (for a
-    completion, the assistant's answer)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return str(value.get("content", ""))
-    if isinstance(value, (list, tuple)) and value and all(isinstance(m, dict) for m in value):
-        return str(value[-1].get("content", ""))
-    return str(value)
-
 
 _NUMBER = re.compile(r"[-+−]?\s?[$€£]?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+)?|[-+]?\.\d+")
 _ANSWER_IS = re.compile(r"(?:final answer|answer)\s*(?:is|:|=)\s*", re.IGNORECASE)
@@ -291,9 +278,9 @@ def check_columns(funcs: Sequence[Any], columns: list[str]) -> None:
 
 def build(entries: Sequence[Any]) -> list[RewardFunction]:
     """RewardFunctions for the `rewards` entries of a GRPO/RLAIF options block (spec models or dicts)."""
-    from jupyter_ft.core.reward_code import RewardCodeError, load_function
-    from jupyter_ft.core.specs import reward_name
-    from jupyter_ft.techniques.grpo import GRPOOptions
+    from jupyter_ft.core.spec.reward_code import RewardCodeError, load_function
+    from jupyter_ft.core.spec.train import reward_name
+    from jupyter_ft.core.train.techniques.grpo import GRPOOptions
 
     models = GRPOOptions(rewards=list(entries)).rewards if entries else []
     out = []
@@ -359,7 +346,7 @@ class DryRun:
 def _sample_rows(dataset: Any, split: str, n: int, seed: int, technique: str = "grpo") -> list[dict[str, Any]]:
     """`n` seeded rows of a dataset as the job will read them: through the catalog (the dataset door), so a dry run
     sees the same converted and checked rows, from the same split, as the job."""
-    from jupyter_ft.core.api import workspace
+    from jupyter_ft.core.workspace import workspace
     from jupyter_ft.core.datasets import door
 
     version, _ = door.pin(workspace(), dataset, technique, split=split if split not in ("train", "eval") else None)
@@ -394,8 +381,8 @@ def dry_run(spec: Any = None, *, rewards: Sequence[Any] | None = None, dataset: 
     """
     opts: Any = None
     if spec is not None:
-        from jupyter_ft import techniques
-        from jupyter_ft.core.specs import parse_spec
+        from jupyter_ft.core.train import techniques
+        from jupyter_ft.core.spec.train import parse_spec
 
         parsed = parse_spec(spec)
         opts = parsed.options
@@ -413,9 +400,9 @@ def dry_run(spec: Any = None, *, rewards: Sequence[Any] | None = None, dataset: 
     funcs = build(rewards if rewards is not None else (opts.rewards if opts is not None else []))
     judge_spec = judge if judge is not None else getattr(opts, "judge", None)
     if judge_spec is not None:
-        from jupyter_ft.core.specs import JudgeSpec
+        from jupyter_ft.core.spec.train import JudgeSpec
 
-        from .judge import JudgeReward
+        from jupyter_ft.training.judge import JudgeReward
 
         js = judge_spec if isinstance(judge_spec, JudgeSpec) else JudgeSpec.model_validate(judge_spec)
         funcs.append(JudgeReward(js))

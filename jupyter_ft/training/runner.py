@@ -14,14 +14,16 @@ import time
 import traceback
 from pathlib import Path
 
-from jupyter_ft import techniques
-from jupyter_ft.core import jobstore, procs
-from jupyter_ft.core.specs import TrainSpec
+from jupyter_ft.core.train import techniques
+from jupyter_ft.core import procs
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.spec.train import TrainSpec
 from jupyter_ft.core.workspace import Workspace
 
-from . import data as data_mod
-from . import loading
-from .errors import JobCancelled, JobInputError, TrainingDiverged
+from jupyter_ft.training import data as data_mod
+from jupyter_ft.training import loading
+from jupyter_ft.training.errors import JobCancelled, JobInputError, TrainingDiverged
+from jupyter_ft.training.techniques import trainer_of
 
 # Python exceptions worth another attempt (the rest are deterministic: retrying would fail the same way).
 TRANSIENT = (ConnectionError, TimeoutError)
@@ -61,8 +63,8 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
     loading.preflight(spec)
     data_mod.preflight(spec, ws)
 
-    from .callbacks import NonFiniteGuard
-    from .context import TrainContext, common_args, estimate_total_steps
+    from jupyter_ft.training.callbacks import NonFiniteGuard
+    from jupyter_ft.training.context import TrainContext, common_args, estimate_total_steps
 
     data = data_mod.load(spec, ws)
     if main_process:
@@ -78,14 +80,14 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
     )
     # A NaN/inf step loss must reach the log (and `NonFiniteGuard`), not be averaged away by the trainer.
     ctx.args["logging_nan_inf_filter"] = False
-    trainer = technique.build_trainer(ctx)
+    trainer = trainer_of(technique)(ctx)
     if ctx.notes and main_process:
         events("tag", {f"jupyter_ft.{k}": v for k, v in ctx.notes.items()})
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the reporter prints one line per logging step instead
     if not spec.checkpoint_every:
-        from .distributed import checkpoint_timer
+        from jupyter_ft.training.distributed import checkpoint_timer
 
         trainer.add_callback(checkpoint_timer(spec.checkpoint_minutes * 60))
     trainer.add_callback(NonFiniteGuard(trainer.model))  # after the timer: it sees whether this step will checkpoint
@@ -94,7 +96,7 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
 
 def check_finite(trainer) -> None:
     """Diverged after the last logged step: never a finished model."""
-    from .callbacks import first_non_finite
+    from jupyter_ft.training.callbacks import first_non_finite
 
     if bad := first_non_finite(trainer.model):
         raise TrainingDiverged(trainer.state.global_step, f"weights ({bad})", float("nan"))
@@ -114,7 +116,7 @@ def save_output(trainer, tokenizer, spec: TrainSpec, out: Path, events, main_pro
 
 
 def run(ws: Workspace, job: jobstore.JobRecord, rank: int = 0) -> None:
-    from .callbacks import JobReporter
+    from jupyter_ft.training.callbacks import JobReporter
 
     def events(kind: str, payload: dict) -> None:
         jobstore.append_event(ws, job.id, kind, payload)

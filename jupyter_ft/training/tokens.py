@@ -35,7 +35,7 @@ def load_tokenizer(model: Any):
 
 def sft_loss_rule(fmt: str, tokenizer, completion_only_loss: bool = True) -> tuple[str, dict[str, Any], bool]:
     """(what carries the loss, SFTConfig kwargs, whether rows become prompt/completion) — as `sft.build_trainer`."""
-    from jupyter_ft.techniques.sft import _has_assistant_mask
+    from jupyter_ft.training.techniques.sft import _has_assistant_mask
 
     if fmt == "messages" and completion_only_loss:
         if _has_assistant_mask(tokenizer):
@@ -55,7 +55,7 @@ def sft_prepare(rows: list[dict[str, Any]], fmt: str, tokenizer, max_length: int
     from trl import SFTConfig, SFTTrainer
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
-    from jupyter_ft.techniques.sft import _last_turn_as_completion
+    from jupyter_ft.training.techniques.sft import _last_turn_as_completion
 
     rule, kwargs, split_last = sft_loss_rule(fmt, tokenizer, completion_only_loss)
     ds = Dataset.from_list(rows)

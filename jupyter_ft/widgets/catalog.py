@@ -17,14 +17,15 @@ def entries(ws: Any = None) -> list[str]:
     return catalog.refs(ws)
 
 
-def preview(ref: Any, ws: Any = None):
-    """A preview widget for `ref` (catalog reference, local file, DataFrame, Dataset)."""
+def preview(ref: Any, ws: Any = None, page_size: int = 10, split: str = "train"):
+    """A preview widget for `ref` (catalog reference, local file, DataFrame, Dataset); a one-line message widget
+    instead when `ref` cannot be read."""
     import ipywidgets as widgets
 
-    from .dataset_preview import preview as dataset_preview
+    from jupyter_ft.widgets.dataset_preview import preview as dataset_preview
 
     try:
-        return dataset_preview(ref, ws=ws)
+        return dataset_preview(ref, ws=ws, page_size=page_size, split=split)
     except (KeyError, ValueError, TypeError, OSError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return widgets.HTML(f"<i>no preview: {html.escape(str(msg))}</i>")

@@ -26,10 +26,12 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from jupyter_ft.core import api, jobstore, progress
-from jupyter_ft.core.metrics import MetricHistory, Point, group_order, metric_group
+from jupyter_ft.sdk import jobs as api
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs import progress
+from jupyter_ft.core.jobs.metrics import MetricHistory, Point, group_order, metric_group
 
-from ._ticker import Ticker
+from jupyter_ft.widgets._ticker import Ticker
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")

@@ -11,8 +11,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from jupyter_ft.core import api
-from jupyter_ft.core.models import ModelRef, resolve_models
+from jupyter_ft.sdk import jobs as api
+from jupyter_ft.core.registry.model_refs import ModelRef, resolve_models
 
 WORKING = "<i style='color:#888'>…</i>"
 

@@ -4,7 +4,7 @@ Only the page on screen is read (see `core.datasets.pages`), so a dataset of any
 Conversations render as turns; preference rows show the prompt above `chosen` and `rejected` side by side.
 
     from jupyter_ft.widgets.dataset_preview import DatasetPreview
-    DatasetPreview("human-like", page_size=5)          # or ft.datasets.preview("human-like")
+    DatasetPreview("human-like", page_size=5)          # or ft.ui.datasets("human-like")
 """
 
 from __future__ import annotations

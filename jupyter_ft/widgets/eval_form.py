@@ -11,10 +11,10 @@ from typing import Any
 import ipywidgets as widgets
 import yaml
 
-from jupyter_ft.core.eval_spec import EVALUATOR_TYPES, EvalSpec, EvaluatorSpec, evaluator_entry, parse_eval_spec
-from jupyter_ft.core.specs import SpecError
+from jupyter_ft.core.spec.eval import EVALUATOR_TYPES, EvalSpec, EvaluatorSpec, evaluator_entry, parse_eval_spec
+from jupyter_ft.core.spec.train import SpecError
 
-from .form import JobForm
+from jupyter_ft.widgets.form import JobForm
 
 # Placeholder values for required evaluator fields (what a user replaces); anything else required starts empty.
 EXAMPLES: dict[str, Any] = {
@@ -98,19 +98,20 @@ class EvalForm(JobForm):
     def submit(self) -> Any:
         """Validate, submit the evaluation, show its live results below the form; returns the Job. Raises
         `SpecError` (fields marked) when the spec is invalid."""
-        from jupyter_ft.core import evaluation
+        from jupyter_ft.core.evaluate import submit as evaluation
+        from jupyter_ft.sdk.evaluations import EvalJob
 
         self.spec()
         self._say("info", "submitting…")
         try:
-            job = evaluation.submit_eval(self.spec_dict(), self.ws)
+            job = EvalJob(evaluation.submit_eval(self.spec_dict(), self.ws), self.ws)
         except SpecError as exc:
             self._mark(exc.errors)
             raise
         self.job = job
         self._say("ok", f"submitted evaluation {job.id}" + (f" (MLflow run {job.run_id})" if job.run_id else ""))
         if self.show_results:
-            from .eval_results import EvalResults
+            from jupyter_ft.widgets.eval_results import EvalResults
 
             self.results_view = EvalResults(job.id, self.ws)
             self.output.children = [self.results_view]

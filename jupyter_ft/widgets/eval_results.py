@@ -2,7 +2,7 @@
 confidence-interval error bars, the pairwise judge's win/tie/loss with intervals, position consistency and mean
 answer lengths, and a per-sample side-by-side table that can be narrowed to the samples where the models disagree.
 
-It reads only the results dict (`jupyter_ft.core.evaluation.results`); the grouping and the disagreement rule come
+It reads only the results dict (`jupyter_ft.core.evaluate.submit.results`); the grouping and the disagreement rule come
 from `core.eval_view`. Given a job id it follows the job live on a background thread (like the training chart) and
 stops once the job has ended and its last results are drawn.
 """
@@ -17,11 +17,14 @@ from typing import Any, Callable
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from jupyter_ft.core import api, eval_view, jobstore, progress
-from jupyter_ft.core.eval_view import ANY_SCORE, Panel, fmt
+from jupyter_ft.sdk import jobs as api
+from jupyter_ft.core.evaluate import view as eval_view
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs import progress
+from jupyter_ft.core.evaluate.view import ANY_SCORE, Panel, fmt
 
-from ._ticker import Ticker
-from .chart import PALETTE, STATE_COLOR
+from jupyter_ft.widgets._ticker import Ticker
+from jupyter_ft.widgets.chart import PALETTE, STATE_COLOR
 
 PAGE_SIZE = 25
 PANEL_HEIGHT = 260
@@ -51,7 +54,7 @@ def _loader(source: Any, ws: Any) -> tuple[Callable[[], dict[str, Any]], str | N
     job_id = source.id if isinstance(source, api.Job) else str(source)
 
     def load() -> dict[str, Any]:
-        from jupyter_ft.core import evaluation
+        from jupyter_ft.core.evaluate import submit as evaluation
 
         return evaluation.results(ws or api.workspace(), job_id)
 

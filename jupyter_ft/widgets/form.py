@@ -10,11 +10,12 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from jupyter_ft.core import api, spec_fields
-from jupyter_ft.core.spec_fields import FieldSpec
-from jupyter_ft.core.specs import SpecError, TrainSpec, parse_spec
+from jupyter_ft.sdk import jobs as api
+from jupyter_ft.core.spec import fields as spec_fields
+from jupyter_ft.core.spec.fields import FieldSpec
+from jupyter_ft.core.spec.train import SpecError, TrainSpec, parse_spec
 
-from . import catalog
+from jupyter_ft.widgets import catalog
 
 LABEL_WIDTH = "150px"
 MAX_TEXT_ROWS = 24  # a YAML field showing a shipped reward function grows up to this
@@ -268,7 +269,7 @@ class JobForm(widgets.VBox):
     def _parse_other(self):
         from pydantic import ValidationError
 
-        from jupyter_ft.core.specs import _field_errors
+        from jupyter_ft.core.spec.train import _field_errors
 
         try:
             return self.schema.model_validate(self.spec_dict())

@@ -10,11 +10,14 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from jupyter_ft.core import api, jobstore, progress
-from jupyter_ft.core.metrics import recent_pace
+from jupyter_ft.sdk import jobs as api
+from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs import progress
+from jupyter_ft.core.jobs.metrics import recent_pace
+from jupyter_ft.core.jobs.summary import job_summary
 
-from ._ticker import Ticker
-from .chart import BAR_STYLE, STATE_COLOR
+from jupyter_ft.widgets._ticker import Ticker
+from jupyter_ft.widgets.chart import BAR_STYLE, STATE_COLOR
 
 COLUMNS = ("job", "technique", "status", "progress", "duration", "dataset", "")
 # Text columns share what is left; the actions column is as wide as its buttons and link, never cut: at 1,500 px
@@ -146,7 +149,7 @@ class JobsPanel(widgets.VBox):
             if rec.id not in self.rows:
                 self.rows[rec.id] = _Row(self, rec.id)
             pace = recent_pace(self.ws, rec.id) if rec.state == "running" else None
-            self.rows[rec.id].update(progress.job_row(rec, now, pace))
+            self.rows[rec.id].update(job_summary(rec, now, pace))
         order = [r.id for r in recs]
         if order != self.order:
             self.order = order
@@ -158,14 +161,14 @@ class JobsPanel(widgets.VBox):
 
     # --- actions (the buttons call these; so can code) ---------------------------------------------------------
     def open_chart(self, job_id: str):
-        from .chart import LiveChart
+        from jupyter_ft.widgets.chart import LiveChart
 
         chart = LiveChart(job_id, ws=self.ws)
         self._show(f"Live chart of {job_id}", chart)
         return chart
 
     def open_form(self, job_id: str):
-        from .form import JobForm
+        from jupyter_ft.widgets.form import JobForm
 
         form = JobForm(self.ws, job=job_id, on_submit=lambda job: (self.refresh(), self.start()))
         self._show(f"New job from {job_id}'s spec", form)

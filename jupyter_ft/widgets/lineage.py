@@ -32,12 +32,9 @@ def _as_dict(source: Any, ws: Any) -> dict[str, Any]:
     if hasattr(source, "to_dict"):
         return source.to_dict()
     if isinstance(source, str):
-        import jupyter_ft
+        from jupyter_ft.core.registry.lineage import lineage
 
-        find = getattr(jupyter_ft, "lineage", None)  # ft.lineage: the registry's (CONTRACTS.md, engineer A)
-        if find is None:
-            raise LineageError("lineage: this jupyter_ft has no model registry (ft.lineage); pass a lineage dict")
-        return (find(source, ws=ws) if ws is not None else find(source)).to_dict()
+        return (lineage(source, ws=ws) if ws is not None else lineage(source)).to_dict()
     raise LineageError(f"lineage: give a model reference (name@3), a Lineage or its dict, got {type(source).__name__}")
 
 

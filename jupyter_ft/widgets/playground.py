@@ -18,10 +18,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from jupyter_ft.core import api
-from jupyter_ft.core import playground as core
-from jupyter_ft.core import playground_chat as chat
-from jupyter_ft.core.playground import ChatSettings, PlaygroundError
+from jupyter_ft.sdk import jobs as api
+from jupyter_ft.core.deploy import playground as core
+from jupyter_ft.core.deploy import chat
+from jupyter_ft.core.deploy.playground import ChatSettings, PlaygroundError
 
 SIDE_BY_SIDE, BLIND = "Side by side", "Blind A/B"
 REFRESH_S = 0.05  # at most ~20 front-end updates a second per column while tokens stream
@@ -391,7 +391,7 @@ def _judge_spec(judge: Any):
     """A `JudgeSpec` from a spec, a dict, or an endpoint URL `http://host/v1#model`."""
     if judge is None:
         return None
-    from jupyter_ft.core.reward_specs import JudgeSpec
+    from jupyter_ft.core.spec.rewards import JudgeSpec
 
     if isinstance(judge, JudgeSpec):
         return judge

@@ -13,6 +13,6 @@ beside them: `formats.py` (data kinds and the formats of each), `errors.py`, `co
 digest) and `demo_data.py` (shipped demo rows).
 """
 
-from .formats import data_kind
+from jupyter_ft.core.datasets.formats import data_kind
 
 __all__ = ["data_kind"]

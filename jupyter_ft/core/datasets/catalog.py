@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import shapes as data_shapes
-from .checks import Report, check_table
-from .convert import Converter
-from .sources import Batch, FastPathFailed, Source, looks_like_file, open_source
-from .errors import DatasetImportError, DatasetNotFound, DatasetValidationError
-from ..workspace import Workspace
+from jupyter_ft.core.datasets import shapes as data_shapes
+from jupyter_ft.core.datasets.checks import Report, check_table
+from jupyter_ft.core.datasets.convert import Converter
+from jupyter_ft.core.datasets.sources import Batch, FastPathFailed, Source, looks_like_file, open_source
+from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from jupyter_ft.core.workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 VERSION_LEN = 12
@@ -199,7 +199,7 @@ def refs(ws: Workspace | None = None) -> list[str]:
 
 
 def _default_workspace() -> Workspace:
-    from ..api import workspace
+    from jupyter_ft.core.workspace import workspace
 
     return workspace()
 
@@ -432,7 +432,7 @@ def _read_pass(src: Source, fast: bool, opts: _Options, out: Path, progress: Pro
     Returns (plan, conversion notes, report, digest, schema)."""
     import pyarrow as pa
 
-    from .content_hash import ContentHash
+    from jupyter_ft.core.datasets.content_hash import ContentHash
 
     plan = conv = writer = hasher = schema = None
     report = Report()

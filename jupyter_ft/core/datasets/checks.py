@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .formats import ROLES
+from jupyter_ft.core.datasets.formats import ROLES
 
 ROLE_LIST = sorted(ROLES)
 

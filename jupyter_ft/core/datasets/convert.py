@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import shapes as S
-from . import transcripts as T
-from .checks import Problem
-from .sources import Batch, RowError
+from jupyter_ft.core.datasets import shapes as S
+from jupyter_ft.core.datasets import transcripts as T
+from jupyter_ft.core.datasets.checks import Problem
+from jupyter_ft.core.datasets.sources import Batch, RowError
 
 _TYPES: dict[str, Any] = {}
 

@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..workspace import Workspace
-from . import catalog
-from .catalog import NAME_RE, DatasetVersion, parse_ref
-from .errors import DatasetImportError, DatasetNotFound
-from .formats import data_kind
-from .sources import looks_like_file, safe_name
+from jupyter_ft.core.workspace import Workspace
+from jupyter_ft.core.datasets import catalog
+from jupyter_ft.core.datasets.catalog import NAME_RE, DatasetVersion, parse_ref
+from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetNotFound
+from jupyter_ft.core.datasets.formats import data_kind
+from jupyter_ft.core.datasets.sources import looks_like_file, safe_name
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -173,7 +173,7 @@ def _ensure_table(ws: Workspace) -> None:
 
 def _pin_hub(ws: Workspace, repo: str, technique: str, eval_fraction: float, seed: int, split: str | None,
              mapping: dict[str, str] | None, progress: ProgressFn | None) -> tuple[DatasetVersion, bool]:
-    from .. import hub
+    from jupyter_ft.core import hub
 
     if not hub.reachable():
         cached = _hub_cache_has(repo)
@@ -235,7 +235,7 @@ def pin_spec(ws: Workspace, spec, dataset: Any = None, *, base_dir: str | Path |
     """`(spec with dataset = the exact name@version, the version)`. `dataset` is the object a face passed (a
     DataFrame, rows, ...) when it is not the spec's string. Raises `SpecError` naming `dataset` (or
     `eval_fraction`) for anything that cannot be read, checked or found."""
-    from ..specs import SpecError
+    from jupyter_ft.core.spec.train import SpecError
 
     explicit = explicit or set()
     source = spec.dataset if dataset is None else dataset

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .formats import DatasetFormatError
+from jupyter_ft.core.datasets.formats import DatasetFormatError
 
 
 class DatasetImportError(DatasetFormatError):

@@ -3,7 +3,7 @@ trains on. The row checks themselves are in `checks` (one validator: the catalog
 
 from __future__ import annotations
 
-from jupyter_ft import techniques
+from jupyter_ft.core.train import techniques
 
 ROLES = {"system", "user", "assistant", "tool"}
 

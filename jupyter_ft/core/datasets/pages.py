@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .catalog import DatasetVersion
+from jupyter_ft.core.datasets.catalog import DatasetVersion
 
 
 class Pager:
@@ -69,7 +69,7 @@ class FilePager(Pager):
     """A local file, read batch by batch from the start up to the page."""
 
     def __init__(self, path: Path):
-        from .sources import open_source
+        from jupyter_ft.core.datasets.sources import open_source
 
         self.path = path
         self.source = open_source(path)
@@ -82,7 +82,7 @@ class FilePager(Pager):
         return self._total
 
     def _read(self, offset: int, limit: int) -> list[dict[str, Any]]:
-        from .sources import FastPathFailed, RowError
+        from jupyter_ft.core.datasets.sources import FastPathFailed, RowError
 
         def scan(fast: bool) -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
@@ -125,7 +125,7 @@ def _columns(obj: Any) -> list[str]:
 
 def pager_for(source: Any, ws=None) -> Pager:
     """A pager for a catalog version or reference, a local file, a `datasets.Dataset`, a DataFrame or a list."""
-    from . import catalog
+    from jupyter_ft.core.datasets import catalog
 
     if isinstance(source, Pager):
         return source
@@ -139,7 +139,7 @@ def pager_for(source: Any, ws=None) -> Pager:
         ws = ws or catalog._default_workspace()
         version = catalog.lookup(ws, ref)
         if version is None:
-            from .errors import DatasetNotFound
+            from jupyter_ft.core.datasets.errors import DatasetNotFound
 
             raise DatasetNotFound(f"{ref!r} is neither a catalog dataset nor a local file; add it to the catalog "
                                   "(ft.datasets.add) to preview a hub dataset")

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import DatasetImportError
-from . import transcripts as T
-from .formats import FORMATS, data_kind
+from jupyter_ft.core.datasets.errors import DatasetImportError
+from jupyter_ft.core.datasets import transcripts as T
+from jupyter_ft.core.datasets.formats import FORMATS, data_kind
 
 TEXT = "text"                 # a string
 MESSAGES = "messages"         # a list of {role, content}
@@ -202,7 +202,7 @@ def make_plan(technique: str | None, columns: dict[str, str], mapping: dict[str,
         need = "no data format fits; known shapes: " + "; ".join(f"{k}: {KNOWN[k]}" for k in KIND_ORDER)
     fits = _other_kinds(kind, columns, label) if kind else []
     if fits:
-        from .formats import TECHNIQUE_DATA
+        from jupyter_ft.core.datasets.formats import TECHNIQUE_DATA
 
         techs = ", ".join(t for t, k in TECHNIQUE_DATA.items() if k in fits)
         hint = f"These columns fit {' and '.join(fits)} data (technique {techs})."

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import DatasetImportError
+from jupyter_ft.core.datasets.errors import DatasetImportError
 
 BLOCK_BYTES = 1 << 20     # fast path (CSV): bytes per parsed block; the reader keeps a few dozen in flight
 JSON_CHUNK_BYTES = 4 << 20  # fast path (JSON Lines): bytes of whole lines parsed at a time
@@ -495,7 +495,7 @@ def _hub_source(repo: str, config: str | None, split: str | None, revision: str 
 
 def looks_like_file(ref: str) -> bool:
     """A local path rather than a hub id or catalog name (same rule as model paths, plus known suffixes)."""
-    from ..sizing import looks_like_path
+    from jupyter_ft.core.hub import looks_like_path
 
     return looks_like_path(ref) or Path(ref).suffix.lower() in SUFFIXES
 

@@ -1,0 +1,5 @@
+import sys
+
+from jupyter_ft.evaluation.runner import main
+
+sys.exit(main())

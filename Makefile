@@ -9,9 +9,10 @@ TORCH_SPEC ?= torch==2.13.0
 CHROMIUM ?= /usr/bin/chromium
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-LAB_SOURCES := $(wildcard labextension/src/* labextension/style/*) labextension/package.json labextension/yarn.lock
+LAB_SOURCES := $(wildcard labextension/src/*.ts* labextension/src/*/*.ts* labextension/style/*) labextension/package.json \
+  labextension/yarn.lock labextension/openapi.json
 
-.PHONY: setup demo test bench browser clean
+.PHONY: setup demo test bench browser clean api-types
 
 setup: $(VENV)/.setup-done
 
@@ -36,6 +37,11 @@ demo: setup
 
 test: setup browser
 	JUPYTER_FT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+
+# The Studio's REST types: labextension/openapi.json (the live server's OpenAPI document) and src/api/schema.d.ts
+# (openapi-typescript of it), rewritten from a real server; tests/test_api_types.py fails when they are stale.
+api-types: setup
+	JUPYTER_FT_WRITE_API_TYPES=1 $(BIN)/python -m pytest -q tests/test_api_types.py
 
 bench: setup
 	$(BIN)/python bench/sft_overhead.py

@@ -9,12 +9,12 @@ import { ILauncher } from '@jupyterlab/launcher';
 import React from 'react';
 
 import { FineTuningAPI } from './api';
-import { addCommands } from './commands';
-import { CustomizePanel } from './customize';
-import { tuneIcon } from './icons';
-import { JobView } from './jobView';
-import { MainPanels } from './mainArea';
-import { FineTuningSidebar, IStudio } from './sidebar';
+import { addCommands } from './shell/commands';
+import { CustomizePanel } from './panels/customize';
+import { tuneIcon } from './shell/icons';
+import { JobView } from './panels/jobView';
+import { MainPanels } from './shell/mainArea';
+import { FineTuningSidebar, IStudio } from './shell/sidebar';
 
 export const SIDEBAR_ID = 'jupyter-ft-sidebar';
 

@@ -1,5 +1,5 @@
-import { applyPage, EMPTY } from '../liveJobs';
-import { asText, asTurns, layoutRow, pageBounds, problemLines } from '../rowsView';
+import { applyPage, EMPTY } from '../tabs/liveJobs';
+import { asText, asTurns, layoutRow, pageBounds, problemLines } from '../panels/rowsView';
 
 const job = (id: string, created: number, state = 'queued', step = 0): any => ({ id, created_at: created, state, step });
 

@@ -1,4 +1,4 @@
-import { autoHint, cleanSpec, dropNullable, extraErrors, fieldOrder, formSchema, prefillFrom, unplacedErrors } from '../schemaForm';
+import { autoHint, cleanSpec, dropNullable, extraErrors, fieldOrder, formSchema, prefillFrom, unplacedErrors } from '../panels/schemaForm';
 
 // A cut-down TrainSpec schema with the shapes pydantic publishes (nullable anyOf, $refs, technique blocks).
 const SCHEMA = {

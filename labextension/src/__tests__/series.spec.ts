@@ -1,4 +1,4 @@
-import { aligned, etaSeconds, formatDuration, mergeMetrics, panelOf, panels } from '../series';
+import { aligned, etaSeconds, formatDuration, mergeMetrics, panelOf, panels } from '../charts/series';
 
 describe('panelOf', () => {
   it('groups train and eval series of one kind into one panel', () => {

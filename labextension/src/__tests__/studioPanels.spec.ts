@@ -2,22 +2,16 @@
  * Unit tests of the Models / Evaluations / Endpoints / Playground panels' logic: SSE parsing of a streamed chat
  * answer, the lineage graph's layout, the evaluation bars with their 95% intervals, and the form helpers.
  */
-import { barLayout, barPanels, disagrees, magnitude, niceTicks } from '../evalBars';
-import { layoutLineage, ILineage, NODE_H, NODE_W } from '../lineageLayout';
-import {
-  evalPrefill,
-  fieldErrors,
-  humanBytes,
-  humanCount,
-  hubState,
-  pickProperties,
-  proxiedURL,
-  shortId,
-  splitFields,
-  splitEntries
-} from '../panelLogic';
-import { dropNullable } from '../schemaForm';
-import { chatDelta, readSSE, SSEParser, ISSEEvent } from '../sse';
+import { barLayout, barPanels, disagrees, magnitude, niceTicks } from '../charts/evalBars';
+import type { Lineage } from '../api';
+import { layoutLineage, NODE_H, NODE_W } from '../charts/lineageLayout';
+import { fieldErrors, splitEntries } from '../panels/deployFields';
+import { evalPrefill, pickProperties, splitFields } from '../panels/evalFields';
+import { humanBytes, humanCount, shortId } from '../shell/format';
+import { proxiedURL } from '../tabs/endpointState';
+import { hubState } from '../tabs/hubState';
+import { dropNullable } from '../panels/schemaForm';
+import { chatDelta, readSSE, SSEParser, ISSEEvent } from '../api/sse';
 
 // --- SSE --------------------------------------------------------------------------------------------------------
 
@@ -88,7 +82,7 @@ describe('chatDelta', () => {
 
 // --- lineage ----------------------------------------------------------------------------------------------------
 
-const LINEAGE: ILineage = {
+const LINEAGE: Lineage = {
   root: 'mv:humanlike@1',
   nodes: [
     { id: 'ev:e1', kind: 'evaluation', label: 'eval e1', details: {}, mlflow_url: null },

@@ -9,9 +9,9 @@ import { ILauncher } from '@jupyterlab/launcher';
 
 import { tuneIcon } from './icons';
 import { MainPanels } from './mainArea';
-import { describeError } from './request';
+import { describeError } from '../api';
 import { FineTuningSidebar, IStudio } from './sidebar';
-import { requestUpload } from './datasets';
+import { requestUpload } from '../tabs/datasets';
 
 export const CATEGORY = 'Fine-tuning';
 

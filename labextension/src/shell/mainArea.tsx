@@ -9,6 +9,12 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 import React from 'react';
 
+/**
+ * Open (or bring to front) a main-area panel: `id` identifies it (the same id again activates the panel already
+ * open), `render` draws its content.
+ */
+export type OpenMain = (id: string, title: string, render: () => JSX.Element) => void;
+
 /** True while the main-area panel holding this React tree is visible. */
 export const VisibleContext = React.createContext<boolean>(true);
 

@@ -4,29 +4,13 @@
  * true`, read as server-sent events while they arrive), a vote on the side-by-side answers, and the blind A/B
  * vote (`playground/blind`: the server keeps which model is A until the vote, then reveals it).
  */
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
 import React, { useCallback, useContext, useEffect, useRef, useState } from 'react';
 
-import { FineTuningAPI } from './api';
-import { VisibleContext } from './mainArea';
-import { describeError, requestAPI } from './request';
-import { COMING_UP, shortId } from './panelLogic';
-import { chatDelta, errorMessage, readSSE } from './sse';
-import { usePoll } from './usePoll';
-
-interface IEndpointInfo {
-  name: string;
-  state: string;
-  proxy_url: string | null;
-  models: string[];
-  last_error?: string | null;
-}
-
-export interface IChatSettings {
-  max_tokens: number;
-  temperature: number;
-}
+import { BlindPair, BlindReveal, describeError, Endpoint, FineTuningAPI, IChatSettings } from '../api';
+import { shortId } from '../shell/format';
+import { OpenMain, VisibleContext } from '../shell/mainArea';
+import { usePoll } from '../shell/usePoll';
+import { COMING_UP } from '../tabs/endpointState';
 
 interface IColumn {
   model: string;
@@ -38,76 +22,17 @@ interface IColumn {
   chunks: number;
 }
 
-/** The chat-completions URL of an endpoint through Jupyter's proxy. */
-export function chatURL(settings: ServerConnection.ISettings, endpoint: string, proxyUrl: string | null): string {
-  const path = proxyUrl ? proxyUrl.replace(/^\/+/, '') : `jupyter-ft/endpoints/${encodeURIComponent(endpoint)}/v1`;
-  return URLExt.join(settings.baseUrl, path, 'chat/completions');
-}
-
-/**
- * Stream one chat answer: `onText` gets each piece as it arrives. Resolves when the stream ends; rejects with a
- * readable message on an HTTP error, an in-stream error, or a stream that ends without `[DONE]` or a finish.
- */
-export async function streamChat(
-  settings: ServerConnection.ISettings,
-  url: string,
-  model: string,
-  prompt: string,
-  chat: IChatSettings,
-  onText: (piece: string) => void,
-  signal?: AbortSignal
-): Promise<void> {
-  const init: RequestInit = {
-    method: 'POST',
-    body: JSON.stringify({ model, messages: [{ role: 'user', content: prompt }], stream: true, ...chat }),
-    headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
-    signal
-  };
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (error) {
-    if ((error as any)?.name === 'AbortError') {
-      throw new Error('stopped');
-    }
-    throw new Error(`cannot reach the endpoint through Jupyter: ${(error as Error).message}`);
-  }
-  if (!response.ok || !response.body) {
-    throw new Error(errorMessage(response.status, await response.text()));
-  }
-  let finished = false;
-  let failure: string | null = null;
-  await readSSE(
-    response.body,
-    ev => {
-      const d = chatDelta(ev);
-      if (d.error) {
-        failure = d.error;
-      }
-      if (d.text) {
-        onText(d.text);
-      }
-      if (d.done || d.finish) {
-        finished = true;
-      }
-    },
-    signal
-  );
-  if (failure) {
-    throw new Error(failure);
-  }
-  if (signal?.aborted) {
-    throw new Error('stopped');
-  }
-  if (!finished) {
-    throw new Error('the stream ended before the answer finished (the endpoint may have stopped)');
-  }
+/** Open the playground of `endpoint` in the main area. */
+export function openPlayground(api: FineTuningAPI, openMain: OpenMain, endpoint: string): void {
+  openMain(`jupyter-ft-playground:${endpoint}`, `Playground ${endpoint}`, () => (
+    <PlaygroundView api={api} endpoint={endpoint} />
+  ));
 }
 
 const DEFAULT_PROMPT = 'How do I keep a sourdough starter alive?';
 
 export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint: string }): JSX.Element {
-  const [info, setInfo] = useState<IEndpointInfo | null>(null);
+  const [info, setInfo] = useState<Endpoint | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [picked, setPicked] = useState<string[]>([]);
   const [prompt, setPrompt] = useState(DEFAULT_PROMPT);
@@ -117,8 +42,7 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
   const abort = useRef<AbortController | null>(null);
   const loadInfo = useCallback(async (): Promise<number> => {
     try {
-      const r = await requestAPI<{ endpoint: IEndpointInfo }>(`endpoints/${encodeURIComponent(endpoint)}`, {}, api.settings);
-      const ep = r.endpoint;
+      const ep = await api.getEndpoint(endpoint);
       setInfo(ep);
       setError(null);
       setPicked(prev => (prev.length ? prev.filter(m => ep.models.includes(m)) : ep.models.slice(0, 2)));
@@ -142,15 +66,14 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
     const ctl = new AbortController();
     abort.current = ctl;
     setVoted(null);
-    const url = chatURL(api.settings, endpoint, info.proxy_url);
+    const url = api.chatURL(endpoint, info.proxy_url);
     setColumns(picked.map(model => ({ model, text: '', state: 'streaming', error: null, firstTokenMs: null, totalMs: null, chunks: 0 })));
     const update = (i: number, f: (c: IColumn) => IColumn) => setColumns(cols => cols.map((c, j) => (j === i ? f(c) : c)));
     await Promise.all(
       picked.map(async (model, i) => {
         const t0 = performance.now();
         try {
-          await streamChat(
-            api.settings,
+          await api.streamChat(
             url,
             model,
             prompt,
@@ -181,11 +104,7 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
       models[labels[i]] = c.model;
     });
     try {
-      await requestAPI(
-        'playground/votes',
-        { method: 'POST', body: JSON.stringify({ prompt, answers, models, winner, settings: chat, endpoint }) },
-        api.settings
-      );
+      await api.recordVote({ prompt, answers, models, winner, settings: chat, endpoint });
       setVoted(winner === 'tie' ? 'Recorded a tie.' : `Recorded: ${models[winner]} is better.`);
     } catch (err) {
       setVoted(`Vote not recorded: ${describeError(err)}`);
@@ -315,11 +234,6 @@ export function PlaygroundView({ api, endpoint }: { api: FineTuningAPI; endpoint
   );
 }
 
-interface IBlindPair {
-  pair_id: string;
-  answers: { slot: string; text: string | null }[];
-}
-
 /** A blind A/B pair: two served models answer, shown as A and B; the vote reveals which was which. */
 function BlindVote({
   api,
@@ -336,10 +250,10 @@ function BlindVote({
   chat: IChatSettings;
   running: boolean;
 }): JSX.Element {
-  const [pair, setPair] = useState<IBlindPair | null>(null);
+  const [pair, setPair] = useState<BlindPair | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const [reveal, setReveal] = useState<Record<string, string> | null>(null);
+  const [reveal, setReveal] = useState<BlindReveal | null>(null);
   const [a, setA] = useState(models[0] ?? '');
   const [b, setB] = useState(models[1] ?? '');
   const ask = async () => {
@@ -349,11 +263,7 @@ function BlindVote({
     setPair(null);
     try {
       setPair(
-        await requestAPI<IBlindPair>(
-          'playground/blind',
-          { method: 'POST', body: JSON.stringify({ endpoint, prompt, models: [a, b], settings: chat }) },
-          api.settings
-        )
+        await api.blindPair({ endpoint, prompt, models: [a, b], settings: chat })
       );
     } catch (err) {
       setError(describeError(err));
@@ -361,19 +271,13 @@ function BlindVote({
       setBusy(false);
     }
   };
-  const vote = async (winner: string) => {
+  const vote = async (winner: 'A' | 'B' | 'tie') => {
     if (!pair) {
       return;
     }
     setError(null);
     try {
-      setReveal(
-        await requestAPI<Record<string, string>>(
-          `playground/blind/${encodeURIComponent(pair.pair_id)}/vote`,
-          { method: 'POST', body: JSON.stringify({ winner }) },
-          api.settings
-        )
-      );
+      setReveal(await api.blindVote(pair.pair_id, winner));
     } catch (err) {
       setError(describeError(err));
     }
@@ -417,7 +321,7 @@ function BlindVote({
                 <div key={ans.slot} className="jp-ft-column jp-ft-blind-answer" data-slot={ans.slot}>
                   <div className="jp-ft-column-head">
                     <strong>{ans.slot}</strong>
-                    {reveal && <span className="jp-ft-reveal">{shortId(reveal[ans.slot])}</span>}
+                    {reveal && <span className="jp-ft-reveal">{shortId(String(reveal[ans.slot] ?? ''))}</span>}
                   </div>
                   <div className="jp-ft-answer">{ans.text}</div>
                 </div>
@@ -440,7 +344,7 @@ function BlindVote({
           )}
           {reveal && (
             <div className="jp-ft-notice jp-ft-blind-revealed">
-              Vote recorded ({reveal.winner === 'tie' ? 'tie' : `${reveal.winner} = ${shortId(reveal[reveal.winner])}`}): A was{' '}
+              Vote recorded ({reveal.winner === 'tie' ? 'tie' : `${reveal.winner} = ${shortId(String(reveal[reveal.winner ?? ''] ?? ''))}`}): A was{' '}
               <span title={reveal.A}>{shortId(reveal.A)}</span>, B was <span title={reveal.B}>{shortId(reveal.B)}</span>.
             </div>
           )}

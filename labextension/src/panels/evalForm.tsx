@@ -1,137 +1,22 @@
 /**
- * The "Evaluations" tab: the workspace's evaluation jobs (`GET evaluations`), each opening its results view, and
  * "New evaluation…": a main-area form generated from the `EvalSpec` JSON schema the server publishes (`GET
  * schemas/eval`), drawn by JupyterLab's `FormComponent` (rjsf). The server validates the body with the same
  * pydantic spec as every face; its 400 names fields (`evaluators.0.judge.model`), shown on those fields.
  */
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { FormComponent } from '@jupyterlab/ui-components';
 import validator from '@rjsf/validator-ajv8';
-import React, { useCallback, useEffect, useMemo, useState } from 'react';
+import React, { useEffect, useMemo, useState } from 'react';
 
-import { FineTuningAPI } from './api';
-import { EvalResultsView } from './evalResults';
-import { evalPrefill, pickProperties, splitFields } from './panelLogic';
+import { describeError, FineTuningAPI } from '../api';
+import type { OpenMain } from '../shell/mainArea';
+import { evalPrefill, pickProperties, splitFields } from './evalFields';
+import { openEvalResults } from './evalResults';
 import { cleanSpec, dropNullable, extraErrors as errorSchema, unplacedErrors } from './schemaForm';
-import { describeError, requestAPI } from './request';
-import { usePoll } from './usePoll';
 
 type JSONObject = Record<string, any>;
-
-export interface IEvaluationSummary {
-  id: string;
-  name: string | null;
-  state: string;
-  created_at: number;
-  finished_at: number | null;
-  step: number;
-  total_steps: number | null;
-  progress: number | null;
-  error: string | null;
-  dataset: string | null;
-  models: string[];
-}
-
-export interface IEvaluationsTabProps {
-  api: FineTuningAPI;
-  visible: boolean;
-  openMain: (id: string, title: string, render: () => JSX.Element) => void;
-}
-
-export function openEvalResults(api: FineTuningAPI, openMain: IEvaluationsTabProps['openMain'], id: string): void {
-  openMain(`jupyter-ft-eval-results:${id}`, `Evaluation ${id}`, () => <EvalResultsView api={api} jobId={id} />);
-}
-
-export function EvaluationsTab({ api, visible, openMain }: IEvaluationsTabProps): JSX.Element {
-  const [rows, setRows] = useState<IEvaluationSummary[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const load = useCallback(async () => {
-    try {
-      const r = await requestAPI<{ evaluations: IEvaluationSummary[] }>('evaluations', {}, api.settings);
-      setRows(r.evaluations.slice().reverse());
-      setError(null);
-    } catch (err) {
-      setError(describeError(err));
-    }
-  }, [api]);
-  usePoll(load, 3000, visible);
-  const cancel = async (ev: IEvaluationSummary) => {
-    const answer = await showDialog({
-      title: 'Cancel evaluation?',
-      body: `${ev.id} is ${ev.state}.`,
-      buttons: [Dialog.cancelButton({ label: 'Keep' }), Dialog.warnButton({ label: 'Cancel evaluation' })]
-    });
-    if (answer.button.accept) {
-      try {
-        await requestAPI(`jobs/${encodeURIComponent(ev.id)}`, { method: 'DELETE' }, api.settings);
-      } catch (err) {
-        setError(describeError(err));
-      }
-      await load();
-    }
-  };
-  return (
-    <div className="jp-ft-evaluations">
-      <div className="jp-ft-toolbar">
-        <span className="jp-ft-count">{rows === null ? '' : `${rows.length} evaluation${rows.length === 1 ? '' : 's'}`}</span>
-        <button
-          className="jp-ft-button jp-ft-new-eval"
-          onClick={() =>
-            openMain(`jupyter-ft-eval-form:new`, 'New evaluation', () => <EvalForm api={api} openMain={openMain} prefill={{}} />)
-          }
-        >
-          New evaluation…
-        </button>
-      </div>
-      {error && (
-        <div className="jp-ft-error" role="alert">
-          {error}
-        </div>
-      )}
-      {rows === null && !error && <div className="jp-ft-empty">Loading evaluations…</div>}
-      {rows !== null && rows.length === 0 && (
-        <div className="jp-ft-empty">No evaluation yet. Start one with “New evaluation…” or “Evaluate…” on a model.</div>
-      )}
-      {rows !== null && rows.length > 0 && (
-        <ul className="jp-ft-list">
-          {rows.map(ev => (
-            <li key={ev.id} className="jp-ft-evaluation" data-job-id={ev.id} data-state={ev.state}>
-              <div className="jp-ft-row-head">
-                <span className={`jp-ft-state jp-ft-state-${ev.state}`}>{ev.state}</span>
-                <span className="jp-ft-model-id" title={ev.id}>
-                  {ev.name ?? ev.id}
-                </span>
-              </div>
-              <div className="jp-ft-meta">
-                <span>{(ev.models ?? []).join(' vs ')}</span>
-                {ev.total_steps ? (
-                  <span>
-                    {ev.step}/{ev.total_steps} scored
-                  </span>
-                ) : null}
-              </div>
-              {ev.error && <div className="jp-ft-job-error">{ev.error}</div>}
-              <div className="jp-ft-actions">
-                <button className="jp-ft-button jp-ft-open-results" onClick={() => openEvalResults(api, openMain, ev.id)}>
-                  Results
-                </button>
-                {(ev.state === 'queued' || ev.state === 'running') && (
-                  <button className="jp-ft-button jp-ft-cancel" onClick={() => void cancel(ev)}>
-                    Cancel
-                  </button>
-                )}
-              </div>
-            </li>
-          ))}
-        </ul>
-      )}
-    </div>
-  );
-}
-
 export interface IEvalFormProps {
   api: FineTuningAPI;
-  openMain: IEvaluationsTabProps['openMain'];
+  openMain: OpenMain;
   prefill: { models?: string[]; dataset?: string };
 }
 
@@ -150,14 +35,16 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
   const [submitted, setSubmitted] = useState<string | null>(null);
   const [datasets, setDatasets] = useState<string[]>([]);
   useEffect(() => {
-    requestAPI<JSONObject>('schemas/eval', {}, api.settings)
-      .then(s => {
+    api
+      .formSchema('eval')
+      .then((s: JSONObject) => {
         setGroups(Array.isArray(s.groups) ? s.groups : undefined);
         setSchema(dropNullable(s.schema ?? s));
       })
       .catch(err => setLoadError(describeError(err)));
-    requestAPI<{ datasets: { name: string }[] }>('datasets', {}, api.settings)
-      .then(r => setDatasets(r.datasets.map(d => d.name)))
+    api
+      .listDatasets()
+      .then(datasets => setDatasets(datasets.map(d => d.name)))
       .catch(() => setDatasets([]));
   }, [api]);
   const [mainSchema, advancedSchema, order] = useMemo(() => {
@@ -178,13 +65,9 @@ export function EvalForm({ api, openMain, prefill }: IEvalFormProps): JSX.Elemen
     setExtraErrors({});
     setUnplaced([]);
     try {
-      const r = await requestAPI<{ evaluation: { id: string } }>(
-        'evaluations',
-        { method: 'POST', body: JSON.stringify(cleanSpec(data)) },
-        api.settings
-      );
-      setSubmitted(r.evaluation.id);
-      openEvalResults(api, openMain, r.evaluation.id);
+      const evaluation = await api.submitEvaluation(cleanSpec(data));
+      setSubmitted(evaluation.id);
+      openEvalResults(api, openMain, evaluation.id);
     } catch (err) {
       const body = (err as any)?.body ?? (err as any)?.response?.body;
       const errors = Array.isArray(body?.errors) ? body.errors : null;

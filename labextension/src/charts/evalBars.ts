@@ -4,40 +4,9 @@
  * their pixel geometry with 95% interval whiskers. Pure, so it is unit-tested without a browser.
  */
 
-export interface IMetricRow {
-  model: string;
-  evaluator: string;
-  metric: string;
-  value: number | null;
-  ci_low?: number | null;
-  ci_high?: number | null;
-  n?: number | null;
-  subject?: string | null;
-}
+import type { IEvalMetricRow as IMetricRow, IEvalResults, IEvalSample } from '../api';
 
-export interface IEvalSample {
-  index?: number;
-  prompt?: string;
-  reference?: string | null;
-  answers?: Record<string, string>;
-  scores?: Record<string, Record<string, number | null>>;
-  verdicts?: Record<string, Record<string, unknown>>;
-  reasons?: Record<string, unknown>;
-}
-
-export interface IEvalResults {
-  job_id: string;
-  state: string;
-  partial: boolean;
-  models: string[];
-  dataset: string | null;
-  num_samples: number;
-  metrics: IMetricRow[];
-  pairwise: Record<string, any>[];
-  samples: IEvalSample[];
-  errors: { model?: string; evaluator?: string; sample?: number; message?: string }[];
-  job_error?: string;
-}
+export type { IEvalResults, IEvalSample };
 
 export interface IBars {
   model: string;

@@ -7,52 +7,22 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
-import { FineTuningAPI } from './api';
-import { DeployForm } from './endpoints';
-import { EvalForm } from './evaluations';
-import { LineageView } from './lineage';
-import { humanBytes, humanCount, hubState, IBaseModelsReply, shortId, when } from './panelLogic';
-import { describeError, requestAPI } from './request';
-import { usePoll } from './usePoll';
+import { AliasMove, BaseModelsReply, describeError, FineTuningAPI, RegisteredModel } from '../api';
+import { DeployForm } from '../panels/deployForm';
+import { EvalForm } from '../panels/evalForm';
+import { LineageView } from '../panels/lineage';
+import { humanBytes, humanCount, shortId, when } from '../shell/format';
+import type { OpenMain } from '../shell/mainArea';
+import { usePoll } from '../shell/usePoll';
+import { hubState } from './hubState';
 
-/** What the Studio gives a tab (D2a's `ITabProps` in tabs.tsx has these members). */
+/** What the Models tab uses of what the Studio gives a tab (`ITabProps` in shell/tabList.tsx). */
 export interface IStudioPanelProps {
   api: FineTuningAPI;
   visible: boolean;
   app?: JupyterFrontEnd;
-  openMain: (id: string, title: string, render: () => JSX.Element) => void;
+  openMain: OpenMain;
   openCustomize: (prefill: object) => void;
-}
-
-export interface IModelVersion {
-  version: number | string;
-  base_model: string;
-  kind: string;
-  technique: string | null;
-  job_id: string | null;
-  run_id: string | null;
-  dataset: string | null;
-  created_at: number | null;
-  metrics?: Record<string, number>;
-  aliases?: string[];
-  mlflow_url?: string | null;
-}
-
-export interface IRegisteredModel {
-  name: string;
-  description?: string | null;
-  aliases: Record<string, number | string>;
-  latest_version: number | string | null;
-  versions: IModelVersion[];
-}
-
-export interface IAliasMove {
-  alias: string;
-  from_version: number | string | null;
-  to_version: number | string | null;
-  user?: string | null;
-  at: number | string | null;
-  evidence?: unknown;
 }
 
 /** Open the evaluation form pre-filled for `models` (a tuned version is compared with its base). */
@@ -92,7 +62,7 @@ export function ModelsTab(props: IStudioPanelProps): JSX.Element {
 function BaseModels(props: IStudioPanelProps): JSX.Element {
   const { api } = props;
   const [query, setQuery] = useState('');
-  const [reply, setReply] = useState<IBaseModelsReply | null>(null);
+  const [reply, setReply] = useState<BaseModelsReply | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
   const seq = useRef(0);
@@ -101,7 +71,7 @@ function BaseModels(props: IStudioPanelProps): JSX.Element {
       const mine = ++seq.current;
       setLoading(true);
       try {
-        const r = await requestAPI<IBaseModelsReply>(`base-models${q ? `?q=${encodeURIComponent(q)}` : ''}`, {}, api.settings);
+        const r = await api.baseModels(q);
         if (mine === seq.current) {
           setReply(r);
           setError(null);
@@ -217,13 +187,12 @@ const MODELS_POLL_MS = 5000;
 
 function TunedModels(props: IStudioPanelProps): JSX.Element {
   const { api, visible } = props;
-  const [models, setModels] = useState<IRegisteredModel[] | null>(null);
+  const [models, setModels] = useState<RegisteredModel[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState<Set<string>>(new Set());
   const load = useCallback(async () => {
     try {
-      const r = await requestAPI<{ models: IRegisteredModel[] }>('models', {}, api.settings);
-      setModels(r.models);
+      setModels(await api.listModels());
       setError(null);
     } catch (err) {
       setError(describeError(err));
@@ -260,7 +229,7 @@ function TunedModels(props: IStudioPanelProps): JSX.Element {
                 </span>
                 {Object.entries(m.aliases ?? {}).map(([alias, v]) => (
                   <span key={alias} className="jp-ft-pill jp-ft-alias" title={`${alias} -> version ${v}`}>
-                    @{alias}→{v}
+                    @{alias}→{String(v)}
                   </span>
                 ))}
               </div>
@@ -279,10 +248,10 @@ function ModelDetails({
   onChanged
 }: {
   props: IStudioPanelProps;
-  model: IRegisteredModel;
+  model: RegisteredModel;
   onChanged: () => Promise<void>;
 }): JSX.Element {
-  const [history, setHistory] = useState<IAliasMove[] | null>(null);
+  const [history, setHistory] = useState<AliasMove[] | null>(null);
   const [historyError, setHistoryError] = useState<string | null>(null);
   const [showHistory, setShowHistory] = useState(false);
   const [alias, setAlias] = useState('');
@@ -290,12 +259,7 @@ function ModelDetails({
   const [aliasError, setAliasError] = useState<string | null>(null);
   const loadHistory = useCallback(async () => {
     try {
-      const r = await requestAPI<{ history: IAliasMove[] }>(
-        `models/${encodeURIComponent(model.name)}/aliases/history`,
-        {},
-        props.api.settings
-      );
-      setHistory(r.history);
+      setHistory(await props.api.aliasHistory(model.name));
       setHistoryError(null);
     } catch (err) {
       setHistoryError(describeError(err));
@@ -313,11 +277,7 @@ function ModelDetails({
       return;
     }
     try {
-      await requestAPI(
-        `models/${encodeURIComponent(model.name)}/aliases`,
-        { method: 'POST', body: JSON.stringify({ alias: alias.trim(), version: Number(aliasVersion) || aliasVersion }) },
-        props.api.settings
-      );
+      await props.api.setAlias(model.name, alias.trim(), Number(aliasVersion) || aliasVersion);
       setAlias('');
       await onChanged();
       if (showHistory) {

@@ -6,14 +6,19 @@
  */
 import React, { useCallback, useMemo, useState } from 'react';
 
-import { FineTuningAPI } from './api';
-import { barLayout, barPanels, disagrees, fmt, IBarPanel, IEvalResults, num } from './evalBars';
-import { describeError, requestAPI } from './request';
-import { usePoll } from './usePoll';
+import { describeError, FineTuningAPI, IEvalResults } from '../api';
+import { barLayout, barPanels, disagrees, fmt, IBarPanel, num } from '../charts/evalBars';
+import type { OpenMain } from '../shell/mainArea';
+import { usePoll } from '../shell/usePoll';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const PLOT_W = 360;
 const PLOT_H = 160;
+
+/** Open the results of evaluation `id` in the main area. */
+export function openEvalResults(api: FineTuningAPI, openMain: OpenMain, id: string): void {
+  openMain(`jupyter-ft-eval-results:${id}`, `Evaluation ${id}`, () => <EvalResultsView api={api} jobId={id} />);
+}
 
 /** The results view, refreshed every 2 s until the evaluation finishes. */
 export function EvalResultsView({ api, jobId }: { api: FineTuningAPI; jobId: string }): JSX.Element {
@@ -22,7 +27,7 @@ export function EvalResultsView({ api, jobId }: { api: FineTuningAPI; jobId: str
   const [polling, setPolling] = useState(true);
   const load = useCallback(async () => {
     try {
-      const r = await requestAPI<IEvalResults>(`evaluations/${encodeURIComponent(jobId)}/results`, {}, api.settings);
+      const r = await api.evaluationResults(jobId);
       setResults(r);
       setError(null);
       if (TERMINAL.has(r.state)) {

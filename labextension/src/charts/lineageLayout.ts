@@ -2,39 +2,21 @@
  * Where each node of a lineage graph (`Lineage.to_dict()`: dataset -> job -> model version -> evaluations /
  * endpoints) sits in the SVG: pure, so the layout is unit-tested without a browser.
  */
+import type { Lineage, LineageEdge, LineageNode } from '../api';
 
+/** The kinds of node the server draws (the document types `kind` as any string). */
 export type LineageKind = 'dataset' | 'job' | 'model_version' | 'evaluation' | 'endpoint';
 
-export interface ILineageNode {
-  id: string;
-  kind: LineageKind | string;
-  label: string;
-  details: Record<string, unknown>;
-  mlflow_url: string | null;
-}
-
-export interface ILineageEdge {
-  from: string;
-  to: string;
-  relation: string;
-}
-
-export interface ILineage {
-  root: string;
-  nodes: ILineageNode[];
-  edges: ILineageEdge[];
-}
-
-export interface IPlacedNode extends ILineageNode {
+export type IPlacedNode = LineageNode & {
   layer: number;
   x: number;
   y: number;
-}
+};
 
-export interface IPlacedEdge extends ILineageEdge {
+export type IPlacedEdge = LineageEdge & {
   /** SVG path from the source's right side to the target's left side. */
   path: string;
-}
+};
 
 export interface ILineageLayout {
   nodes: IPlacedNode[];
@@ -54,7 +36,7 @@ const PAD = 10;
  * by the mean position of its parents so edges cross little. Edges naming a missing node are dropped; a cycle
  * (which lineage should never have) is broken rather than looping.
  */
-export function layoutLineage(graph: ILineage): ILineageLayout {
+export function layoutLineage(graph: Lineage): ILineageLayout {
   const ids = new Set(graph.nodes.map(n => n.id));
   const edges = graph.edges.filter(e => ids.has(e.from) && ids.has(e.to) && e.from !== e.to);
   const parents = new Map<string, string[]>(graph.nodes.map(n => [n.id, []]));

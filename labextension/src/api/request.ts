@@ -42,7 +42,10 @@ export async function requestAPI<T>(
   return body as T;
 }
 
-/** The JSON body of a 4xx, as `server/errors.py` writes it. */
+/**
+ * The JSON body of a 4xx, as `server/errors.py` writes it. Hand-written: the document's `Error` schema has only
+ * `message` and `errors`, not the counts an upload's validation adds (`counts`, `invalid_rows`, `rows`).
+ */
 export interface IErrorBody {
   message: string;
   errors?: { row?: number | null; field?: string | null; message: string }[];

@@ -5,12 +5,12 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import React from 'react';
 
-import { FineTuningAPI } from './api';
-import { DatasetsTab } from './datasets';
-import { JobsTab } from './jobs';
-import { EndpointsTab } from './endpoints';
-import { EvaluationsTab } from './evaluations';
-import { ModelsTab } from './models';
+import { FineTuningAPI } from '../api';
+import { DatasetsTab } from '../tabs/datasets';
+import { JobsTab } from '../tabs/jobs';
+import { EndpointsTab } from '../tabs/endpoints';
+import { EvaluationsTab } from '../tabs/evaluations';
+import { ModelsTab } from '../tabs/models';
 
 /** What every tab receives. */
 export interface ITabProps {

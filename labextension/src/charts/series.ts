@@ -2,7 +2,7 @@
  * Pure logic of the job view's live chart (no DOM): metric rows merged by cursor, grouped into one panel per
  * metric kind (loss, reward margins, accuracy, learning rate, ...), and the ETA from the step rate.
  */
-import type { IMetricRow, IMetricsPage } from './api';
+import type { MetricRow, MetricsPage } from '../api';
 
 /** Columns of a metric row that are bookkeeping, not series. */
 const NOT_SERIES = new Set(['step', 'epoch', 'time', 'timestamp', 'seq', 'attempt', 'wall', 'ts']);
@@ -28,7 +28,7 @@ export function panelOf(name: string): { id: string; title: string } {
 }
 
 /** Merge a metrics page into the rows held: drop rows from `from_step` on (a resumed attempt re-logs them), append. */
-export function mergeMetrics(rows: IMetricRow[], page: IMetricsPage): IMetricRow[] {
+export function mergeMetrics(rows: MetricRow[], page: MetricsPage): MetricRow[] {
   if (page.from_step === null || page.from_step === undefined) {
     return rows;
   }
@@ -51,7 +51,7 @@ export interface IPanel {
 }
 
 /** Rows -> panels of series (only numeric metrics; each panel's series share the step axis of their own rows). */
-export function panels(rows: IMetricRow[]): IPanel[] {
+export function panels(rows: MetricRow[]): IPanel[] {
   const byPanel = new Map<string, IPanel>();
   const bySeries = new Map<string, ISeries>();
   for (const row of rows) {

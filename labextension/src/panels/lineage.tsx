@@ -5,9 +5,8 @@
  */
 import React, { useEffect, useState } from 'react';
 
-import { FineTuningAPI } from './api';
-import { ILineage, ILineageNode, layoutLineage, clip, NODE_W, NODE_H } from './lineageLayout';
-import { describeError, requestAPI } from './request';
+import { describeError, FineTuningAPI, Lineage, LineageNode } from '../api';
+import { clip, layoutLineage, NODE_H, NODE_W } from '../charts/lineageLayout';
 
 const KIND_LABEL: Record<string, string> = {
   dataset: 'dataset',
@@ -19,13 +18,14 @@ const KIND_LABEL: Record<string, string> = {
 
 /** The graph of one ref, fetched on mount; a node click shows its details below the graph. */
 export function LineageView({ api, modelRef }: { api: FineTuningAPI; modelRef: string }): JSX.Element {
-  const [graph, setGraph] = useState<ILineage | null>(null);
+  const [graph, setGraph] = useState<Lineage | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
     setGraph(null);
     setError(null);
-    requestAPI<ILineage>(`lineage?ref=${encodeURIComponent(modelRef)}`, {}, api.settings)
+    api
+      .lineage(modelRef)
       .then(g => live && setGraph(g))
       .catch(err => live && setError(describeError(err)));
     return () => {
@@ -45,7 +45,7 @@ export function LineageView({ api, modelRef }: { api: FineTuningAPI; modelRef: s
   return <LineageGraph graph={graph} />;
 }
 
-export function LineageGraph({ graph }: { graph: ILineage }): JSX.Element {
+export function LineageGraph({ graph }: { graph: Lineage }): JSX.Element {
   const [selected, setSelected] = useState<string | null>(graph.root ?? null);
   if (graph.nodes.length === 0) {
     return <div className="jp-ft-empty">No lineage recorded.</div>;
@@ -103,7 +103,7 @@ export function LineageGraph({ graph }: { graph: ILineage }): JSX.Element {
   );
 }
 
-function NodeDetails({ node }: { node: ILineageNode }): JSX.Element {
+function NodeDetails({ node }: { node: LineageNode }): JSX.Element {
   const entries = Object.entries(node.details ?? {}).filter(([, v]) => v !== null && v !== undefined && v !== '');
   return (
     <div className="jp-ft-lineage-details" data-node-id={node.id}>

@@ -4,8 +4,8 @@
  */
 import React, { useEffect, useRef, useState } from 'react';
 
-import { describeError } from './request';
-import { usePoll } from './usePoll';
+import { describeError } from '../api';
+import { usePoll } from '../shell/usePoll';
 
 export function LogTail({ read, intervalMs, active, live = true, className, heading }: {
   read: () => Promise<string>;

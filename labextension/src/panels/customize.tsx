@@ -10,17 +10,17 @@ import type { FieldTemplateProps, IconButtonProps, ObjectFieldTemplateProps, RJS
 import validator from '@rjsf/validator-ajv8';
 import React, { useContext, useEffect, useMemo, useRef, useState } from 'react';
 
-import { IFormSchema, IPreview } from './api';
-import { VisibleContext } from './mainArea';
-import { describeError, errorBody } from './request';
+import { FormSchema, Preview } from '../api';
+import { VisibleContext } from '../shell/mainArea';
+import { describeError, errorBody } from '../api';
 import { autoHint, cleanSpec, extraErrors, fieldOrder, formSchema, JSONSchema, techniques, unplacedErrors } from './schemaForm';
-import { IStudio } from './sidebar';
+import { IStudio } from '../shell/sidebar';
 
 export const PREVIEW_DEBOUNCE_MS = 600;
 
 interface IFormContext {
   data: any;
-  preview: IPreview | null;
+  preview: Preview | null;
   groups: [string, string[]][];
   main: string[];
   /** Top-level fields with an error: their Advanced group opens so the error is seen. */
@@ -31,11 +31,11 @@ type FieldError = { field?: string | null; message: string };
 
 export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: object }): JSX.Element {
   const visible = useContext(VisibleContext);
-  const [form, setForm] = useState<IFormSchema | null>(null);
+  const [form, setForm] = useState<FormSchema | null>(null);
   const schema: JSONSchema | null = form?.schema ?? null;
   const [loadError, setLoadError] = useState<string | null>(null);
   const [data, setData] = useState<any>({ ...prefill });
-  const [preview, setPreview] = useState<IPreview | null>(null);
+  const [preview, setPreview] = useState<Preview | null>(null);
   const [previewState, setPreviewState] = useState<'idle' | 'busy' | 'ok' | 'error'>('idle');
   const [previewErrors, setPreviewErrors] = useState<FieldError[]>([]);
   const [submitErrors, setSubmitErrors] = useState<FieldError[] | null>(null);

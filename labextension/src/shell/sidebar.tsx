@@ -6,7 +6,7 @@ import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 import React, { useEffect, useState } from 'react';
 
-import { ITabProps, TABS } from './tabs';
+import { ITabProps, TABS } from './tabList';
 
 /** The tab shown first: what is running now. */
 export const DEFAULT_TAB = 'jobs';

@@ -8,12 +8,12 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import React, { useCallback, useRef, useState } from 'react';
 
-import { FineTuningAPI, IJobSummary } from './api';
+import { FineTuningAPI, JobSummary } from '../api';
 import { applyPage, EMPTY, ILiveJobs } from './liveJobs';
-import { LogTail } from './logTail';
-import { describeError } from './request';
-import { ITabProps } from './tabs';
-import { usePoll } from './usePoll';
+import { LogTail } from '../panels/logTail';
+import { describeError } from '../api';
+import { ITabProps } from '../shell/tabList';
+import { usePoll } from '../shell/usePoll';
 
 export const POLL_MS = 2000;
 /** How long the server may hold a jobs long-poll (its maximum is 30 s). */
@@ -64,7 +64,7 @@ export function JobsTab({ api, visible, openJob, openCustomize }: ITabProps): JS
 
   usePoll(() => load(), POLL_MS, visible);
 
-  const cancel = async (job: IJobSummary) => {
+  const cancel = async (job: JobSummary) => {
     const answer = await showDialog({
       title: 'Cancel fine-tuning job?',
       body: `${job.id} is ${job.state}. Cancelling stops it and marks it cancelled.`,
@@ -140,7 +140,7 @@ export function JobsTab({ api, visible, openJob, openCustomize }: ITabProps): JS
 }
 
 interface IJobRowProps {
-  job: IJobSummary;
+  job: JobSummary;
   api: FineTuningAPI;
   visible: boolean;
   logsOpen: boolean;
@@ -161,7 +161,7 @@ function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel, onOpen }:
       <div className="jp-ft-job-meta">
         {job.name && <span className="jp-ft-job-name">{job.name}</span>}
         <span className="jp-ft-technique">{job.technique}</span>
-        <span title={job.dataset ?? ''}>data: {basename(job.dataset)}</span>
+        <span title={job.dataset ?? ''}>data: {basename(job.dataset ?? null)}</span>
         {job.attempt > 0 && (
           <span>
             attempt {job.attempt}/{job.max_attempts}
@@ -192,7 +192,7 @@ function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel, onOpen }:
   );
 }
 
-function Progress({ job }: { job: IJobSummary }): JSX.Element {
+function Progress({ job }: { job: JobSummary }): JSX.Element {
   const fraction = job.progress ?? 0;
   const label = job.total_steps
     ? `step ${job.step}/${job.total_steps}`

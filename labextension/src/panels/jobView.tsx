@@ -7,16 +7,16 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import React, { useContext, useEffect, useRef, useState } from 'react';
 
-import { IJobDetail, IMetricRow } from './api';
-import { ChartPanel } from './chart';
-import { mlflowUrl } from './commands';
-import { VisibleContext } from './mainArea';
-import { describeError } from './request';
+import { JobDetail, MetricRow, WithJobState } from '../api';
+import { ChartPanel } from '../charts/chart';
+import { mlflowUrl } from '../shell/commands';
+import { VisibleContext } from '../shell/mainArea';
+import { describeError } from '../api';
 import { prefillFrom } from './schemaForm';
-import { etaSeconds, formatDuration, mergeMetrics, panels } from './series';
+import { etaSeconds, formatDuration, mergeMetrics, panels } from '../charts/series';
 import { LogTail } from './logTail';
-import { IStudio } from './sidebar';
-import { usePoll } from './usePoll';
+import { IStudio } from '../shell/sidebar';
+import { usePoll } from '../shell/usePoll';
 
 export const METRICS_MS = 500;
 export const METRICS_WAIT_S = 10;
@@ -27,9 +27,9 @@ const CANCELLABLE = new Set(['queued', 'running']);
 
 export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): JSX.Element {
   const visible = useContext(VisibleContext);
-  const [job, setJob] = useState<IJobDetail | null>(null);
+  const [job, setJob] = useState<WithJobState<JobDetail> | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [rows, setRows] = useState<IMetricRow[]>([]);
+  const [rows, setRows] = useState<MetricRow[]>([]);
   const seq = useRef(0);
   const done = job !== null && DONE.has(job.state);
   const doneRead = useRef(false);
@@ -83,7 +83,7 @@ export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): 
     );
   }
   const chartPanels = panels(rows);
-  const eta = etaSeconds(job.step, job.total_steps, job.started_at, Date.now() / 1000, job.state);
+  const eta = etaSeconds(job.step, job.total_steps ?? null, job.started_at ?? null, Date.now() / 1000, job.state);
   const cancel = async () => {
     const answer = await showDialog({
       title: 'Cancel fine-tuning job?',
@@ -175,7 +175,7 @@ export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): 
   );
 }
 
-function registrationText(job: IJobDetail): string {
+function registrationText(job: WithJobState<JobDetail>): string {
   const r = job.registration;
   if (!r) {
     return DONE.has(job.state) ? 'not registered' : 'registered when the job succeeds';

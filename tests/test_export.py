@@ -14,7 +14,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import jupyter_ft as ft
-from jupyter_ft.cli.main import main as cli
+from jupyter_ft.cli import main as cli
 from jupyter_ft.core.registry import export
 from jupyter_ft.core.workspace import workspace
 from jupyter_ft.core.datasets import demo_data

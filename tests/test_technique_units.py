@@ -142,7 +142,7 @@ def test_a_technique_module_shows_in_schema_form_and_cli_and_trains(ws, plugin, 
 
 
 def test_cli_json_listing_and_schema(capsys):
-    from jupyter_ft.cli.main import main as cli_mod
+    from jupyter_ft.cli import main as cli_mod
 
     assert cli_mod.main(["techniques", "--json"]) == 0
     listed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}

@@ -91,11 +91,26 @@ def tiny_llama(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """An MLflow SQLite store with its tables made, copied into each page's workspace: MLflow's schema migrations
+    take ~5-10 s per new store, which would otherwise be paid once per page. The examples still create every
+    experiment, run and registered model themselves."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("docs-mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments(max_results=1)
+    return db
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("page", PAGES_WITH_PYTHON, ids=name)
-def test_python_examples_run_as_written(page, ws, tiny_llama, tmp_path, monkeypatch):
+def test_python_examples_run_as_written(page, ws, tiny_llama, empty_mlflow_db, tmp_path, monkeypatch):
     from jupyter_ft.core.datasets import demo_data
+
+    if ws.tracking_uri == f"sqlite:///{ws.root / 'mlflow.db'}" and not (ws.root / "mlflow.db").exists():
+        shutil.copy(empty_mlflow_db, ws.root / "mlflow.db")
 
     folder = tmp_path / "notebook-folder"
     folder.mkdir()

@@ -1,4 +1,4 @@
-"""Issue #6 benchmark: SFT training throughput against plain TRL and LLaMA-Factory, one invocation, same data.
+"""SFT training throughput against plain TRL and LLaMA-Factory, one invocation, same data.
 
 Same tiny Llama model, the same generated chat rows (1-8 turns each), LoRA r=8 all-linear (dropout 0, PEFT's and
 LLaMA-Factory's default), batch 8, max length 512, fp32, no gradient checkpointing, loss on assistant turns:

@@ -1,4 +1,4 @@
-"""Issue #3 benchmark: catalog import + validation of a JSONL file vs a plain `datasets.load_dataset("json")`.
+"""Catalog import + validation of a JSONL file vs a plain `datasets.load_dataset("json")`.
 
 Both read the same file in the same process, alternating order, each into a fresh cache/workspace (so neither
 reuses earlier work); after one untimed warm-up of each, the median of --repeats runs is compared. Target: the

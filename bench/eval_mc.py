@@ -1,4 +1,4 @@
-"""Issue #13 benchmark: multiple-choice scoring, jupyter_ft's log-likelihood scorer against lm-evaluation-harness
+"""Multiple-choice scoring, jupyter_ft's log-likelihood scorer against lm-evaluation-harness
 (`--model hf`), same local task, same model, same batch size, one run. Target: >= 1.0x questions/s with identical
 accuracy.
 

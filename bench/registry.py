@@ -1,4 +1,4 @@
-"""Registry benchmarks (issue 14): what registration adds to a job's end, and `ft.lineage` with 1,000 versions.
+"""Registry benchmarks: what registration adds to a job's end, and `ft.lineage` with 1,000 versions.
 
     python bench/registry.py [--versions 1000] [--repeats 5]
 

@@ -1,4 +1,4 @@
-"""Issue #17 benchmark: the same SFT job on the local path and on a Ray cluster, and 2-process DDP vs 1 process.
+"""The same SFT job on the local path and on a Ray cluster, and 2-process DDP vs 1 process.
 
 Runs, in one invocation on this machine (a Ray head started here on loopback with 2 CPUs):
   local 1 process (batch 8)           vs  ray 1 worker (batch 8):            the Ray path's start-up and tokens/s

@@ -1,4 +1,4 @@
-"""Issue #15 benchmark: one base with many LoRA adapters behind one endpoint, against the alternatives, same run.
+"""One base with many LoRA adapters behind one endpoint, against the alternatives, same run.
 
 Everything goes through real endpoint processes (`python -m jupyter_ft.serve`) and real HTTP on loopback.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A separate virtual environment with LLaMA-Factory 0.9.5 for bench/throughput.py (which finds it through
-# LLAMAFACTORY_PYTHON, default /work/lf-venv/bin/python). Torch is pinned to the build installed in the current
-# environment (e.g. 2.13.0+cpu, from the local wheel cache), so pip never pulls a CUDA build.
+# A separate virtual environment with LLaMA-Factory 0.9.5 for bench/throughput.py, which is given its Python through
+# --lf-python or LLAMAFACTORY_PYTHON (the last line printed is that setting). Torch is pinned to the build installed
+# in the current environment (e.g. 2.13.0+cpu, from the local wheel cache), so pip never pulls a CUDA build.
 # LLaMA-Factory imports torchaudio for audio inputs only, and no torchaudio build exists for every torch: when pip
 # cannot install a matching one, a stub package stands in (the benchmark feeds text only).
 #

@@ -1,4 +1,4 @@
-"""Issue #2 benchmark: SFT through jupyter_ft's job system vs a plain TRL script, same model/data/settings, one run.
+"""SFT through jupyter_ft's job system vs a plain TRL script, same model/data/settings, one run.
 
 Prints tokens/s for each and their ratio (target >= 0.95), and submit->first-step latency against the plain
 script's process-start->first-step (target: at most 2 s extra). Median of --repeats runs, alternating order.

@@ -1,11 +1,11 @@
-"""Issue #11 benchmark: how long a path dataset takes to reach a job, and what re-submitting an unchanged file costs.
+"""How long a path dataset takes to reach a job, and what re-submitting an unchanged file costs.
 
 1. submit -> first optimizer step for an SFT job whose `dataset` is a JSONL path (median of --repeats; each
    repeat writes a fresh file so nothing is cached), and the time of the `submit` call itself;
 2. with --big-mb N: the `submit` call for an unchanged N MB file, first time (imported into the catalog) and again
    (the version found by file identity: path, size, mtime), as a ratio.
 
-Runs against whichever jupyter_ft is first on PYTHONPATH, so the same script measures main and a branch:
+Runs against whichever jupyter_ft is first on PYTHONPATH, so the same script measures two trees:
 
     PYTHONPATH=/path/to/tree python bench/submit_first_step.py [--rows 2000] [--repeats 3] [--big-mb 1024]
 """

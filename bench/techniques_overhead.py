@@ -1,4 +1,4 @@
-"""Issue #4 benchmark: DPO and GRPO through jupyter_ft's job system vs plain TRL scripts, same tiny model, data and
+"""DPO and GRPO through jupyter_ft's job system vs plain TRL scripts, same tiny model, data and
 settings, one run. Prints samples/s for each (DPO: preference pairs; GRPO: completions) and their ratio (target
 >= 0.95), and submit->first-step latency beside the plain script's process-start->first-step. Median of
 --repeats runs per side, alternating which goes first; also the ratio within each back-to-back pair (its spread

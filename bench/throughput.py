@@ -1,4 +1,4 @@
-"""Issue #6 benchmark: SFT training throughput against plain TRL and LLaMA-Factory, one invocation, same data.
+"""SFT training throughput against plain TRL and LLaMA-Factory, one invocation, same data.
 
 Same tiny Llama model, the same generated chat rows (1-8 turns each), LoRA r=8 all-linear (dropout 0, PEFT's and
 LLaMA-Factory's default), batch 8, max length 512, fp32, no gradient checkpointing, loss on assistant turns:
@@ -6,14 +6,15 @@ LLaMA-Factory's default), batch 8, max length 512, fp32, no gradient checkpointi
 - plain TRL 1.16 `SFTTrainer` (the script a user would write: bench/plain_trl_sft.py)
 - jupyter_ft default (a real job: submit -> scheduler -> job process; the auto speed choices of its device)
 - jupyter_ft with `sft.packing: true`
-- LLaMA-Factory without and with packing, when an environment with `llamafactory` exists (LLAMAFACTORY_PYTHON,
-  default /work/lf-venv/bin/python; bench/setup_llamafactory.sh makes one)
+- LLaMA-Factory without and with packing, when given the Python of an environment with `llamafactory`
+  (`--lf-python PATH` or LLAMAFACTORY_PYTHON; `bash bench/setup_llamafactory.sh DIR` makes one and prints the path)
 
 Runs are interleaved (A, B, C, A, B, C, ...) so machine noise hits all alike; the table shows medians. tokens/s =
 non-padding tokens fed to training / train runtime. Also: whole-process wall time and time to the first optimizer
 step (jupyter_ft: from the submit call; scripts: from process start).
 
     python bench/throughput.py [--repeats 3] [--steps 60] [--rows 2000] [--only plain,ours,ours_packed,lf,lf_packed]
+                               [--lf-python DIR/bin/python]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-LF_DEFAULT = "/work/lf-venv/bin/python"
+LF_ENV = "LLAMAFACTORY_PYTHON"
 
 
 def chat_rows(n: int, seed: int = 0) -> list[dict]:
@@ -110,7 +111,28 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", default=",".join(RUNS))
+    ap.add_argument("--lf-python", default=os.environ.get(LF_ENV) or None, metavar="PATH",
+                    help=f"the Python of an environment with llamafactory (default: ${LF_ENV}); "
+                         "bench/setup_llamafactory.sh makes one")
     a = ap.parse_args()
+    names = [n for n in a.only.split(",") if n in RUNS]
+    lf = a.lf_python
+    if any(n.startswith("lf") for n in names):
+        if not lf:
+            print(f"LLaMA-Factory: no environment given (pass --lf-python PATH or set {LF_ENV}; "
+                  "`bash bench/setup_llamafactory.sh DIR` makes one and prints the path); its runs are skipped")
+            names = [n for n in names if not n.startswith("lf")]
+        else:
+            try:
+                check = subprocess.run([lf, "-c", "import llamafactory"], capture_output=True, text=True)
+            except OSError as exc:
+                ap.error(f"--lf-python / {LF_ENV}: cannot run {lf}: {exc.strerror}")
+            if check.returncode != 0:
+                ap.error(f"--lf-python / {LF_ENV}: {lf} cannot import llamafactory "
+                         f"({(check.stderr.strip().splitlines() or ['?'])[-1]}); bench/setup_llamafactory.sh makes "
+                         "an environment that can")
+    if not names:
+        ap.error(f"nothing to run (--only takes some of {','.join(RUNS)})")
 
     tmp = Path(tempfile.mkdtemp(prefix="jft-throughput-"))
     os.environ["JUPYTER_FT_HOME"] = str(tmp / "workspace")
@@ -120,13 +142,8 @@ def main() -> None:
     ctx: dict = {"tmp": tmp, "model": ft.make_tiny_model(tmp / "tiny"), "data": tmp / "chat.jsonl",
                  "ws": ft.workspace(tmp / "workspace")}
     ctx["data"].write_text("".join(json.dumps(r) + "\n" for r in chat_rows(a.rows)))
-    lf = os.environ.get("LLAMAFACTORY_PYTHON") or (LF_DEFAULT if Path(LF_DEFAULT).exists() else None)
-    names = [n for n in a.only.split(",") if n in RUNS]
-    if lf and subprocess.run([lf, "-c", "import llamafactory"], capture_output=True).returncode == 0:
+    if lf:
         ctx["lf"] = lf
-    else:
-        print("LLaMA-Factory: no environment (set LLAMAFACTORY_PYTHON or run bench/setup_llamafactory.sh); skipped")
-        names = [n for n in names if not n.startswith("lf")]
     import mlflow  # noqa: F401  (a kernel that has submitted once has it loaded)
 
     results: dict[str, list[dict]] = {n: [] for n in names}

@@ -89,13 +89,8 @@ def trained(tmp_path_factory, tiny_model):
             stop_scheduler(ws, kill_jobs=True)
 
 
-def registry_ref(job) -> str | None:
-    """The version the job registered as (`name@1`), once the registry (issue 14, engineer A) is installed; None
-    where this checkout has no registry."""
-    try:
-        import jupyter_ft.core.registry.versions  # noqa: F401
-    except ImportError:
-        return None
+def registry_ref(job) -> str:
+    """The version the job registered as (`name@1`), once its registration has finished."""
     from .browser import wait_until
 
     reg = wait_until(lambda: job.registration, until=lambda r: bool(r) and r["state"] != "pending", timeout=120,
@@ -276,8 +271,6 @@ def test_lineage_widget_draws_the_registered_versions_real_lineage(trained):
     """The graph the widget lays out is the registry's `ft.lineage` of the job's version: every node and edge."""
     _, job, _ = trained
     ref = registry_ref(job)
-    if ref is None:
-        pytest.skip("this checkout has no model registry (issue 14, engineer A's core/registry.py) to draw from")
     panel = ft.ui.lineage(ref)
     lineage = ft.lineage(ref).to_dict()
     assert panel.selected == lineage["root"] == f"model_version:{ref}"

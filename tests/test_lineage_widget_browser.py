@@ -11,7 +11,7 @@ from .browser import Notebook, lab, notebook, page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 
-# `Lineage.to_dict()` as CONTRACTS.md defines it: a version trained on one dataset, scored by two evaluations (one
+# What `Lineage.to_dict()` returns: a version trained on one dataset, scored by two evaluations (one
 # on a second dataset), served by an endpoint.
 LINEAGE = {
     "root": "model_version:capitals-sft@2",

@@ -33,7 +33,7 @@ def queued(ws, job_id: str, kind: str = "train", spec: dict | None = None) -> st
 
 
 def seed(ws, tmp_path, model) -> dict[str, str]:
-    """What the document's `<name>` example values stand for. Engineers adding routes add their fixtures here."""
+    """What the document's `<name>` example values stand for. A new route's fixtures go here."""
     job = queued(ws, "sft-example")
     ws.job_dir(job).mkdir(parents=True, exist_ok=True)
     (ws.job_dir(job) / "job.log").write_text("step 1\nstep 2 é\n")

@@ -1,4 +1,4 @@
-"""REST never answers 500 (or a traceback, or a server path) to client input: the cases of issue 12, through a
+"""REST never answers 500 (or a traceback, or a server path) to client input, through a
 real jupyter-server (pytest-jupyter's jp_fetch) on loopback."""
 
 from __future__ import annotations

@@ -387,13 +387,7 @@ class EvalRun:
         judged = [e for e in self.spec.evaluators if e.type in ("pairwise_judge", "rubric_judge")]
         if not judged:
             return
-        try:
-            from jupyter_ft.evaluation import judges
-        except ImportError:
-            for e in judged:
-                self.error(None, evaluator_name(e), None, f"evaluator {evaluator_name(e)!r}: LLM-as-judge is not part "
-                                                          "of this build")
-            return
+        from jupyter_ft.evaluation import judges
         pool = judges.JudgePool(self.device)
         label_of = {r.entry: r.label for r in self.refs}
         by_id = {s.id: s for s in self.samples}

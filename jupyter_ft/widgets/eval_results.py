@@ -222,9 +222,6 @@ class EvalResults(widgets.VBox):
         self.figure, self._drawn = fig, spec
         self.redraws += 1
 
-    def _bar_list(self) -> list[tuple[Panel, Any]]:
-        return [(p, b) for p in self.panels for b in p.bars]
-
     @staticmethod
     def _error_y(bars: Any) -> dict[str, Any]:
         return dict(type="data", symmetric=False, visible=any(e is not None for e in bars.err_plus),

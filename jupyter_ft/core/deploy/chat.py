@@ -123,14 +123,9 @@ def _endpoint_models(ep: Any) -> list[str]:
 
 
 def find_endpoint(ws: Workspace, name: str) -> Any:
-    """The deployed endpoint called `name` (the endpoints issue's `core.endpoints.get`); the error lists the known
-    ones. A stopped endpoint is refused: it has nothing to answer with."""
-    try:
-        from jupyter_ft.core.deploy import endpoints as _endpoints
-    except ImportError:
-        raise PlaygroundError("endpoint", f"{name!r} is not a URL, and this installation has no deployed endpoints "
-                                          "(name an OpenAI-compatible URL such as http://127.0.0.1:8000/v1)",
-                              status=404) from None
+    """The deployed endpoint called `name` (`core.deploy.endpoints.get`); the error lists the known ones. A stopped
+    endpoint is refused: it has nothing to answer with."""
+    from jupyter_ft.core.deploy import endpoints as _endpoints
     try:
         ep = _endpoints.get(ws, name)
     except KeyError as exc:  # EndpointNotFound: its message lists the known endpoints
@@ -144,10 +139,7 @@ def find_endpoint(ws: Workspace, name: str) -> Any:
 
 def _serving(ws: Workspace, model: str) -> Any:
     """A running endpoint that serves `model` (e.g. a registry ref `humanlike@3`), or None."""
-    try:
-        from jupyter_ft.core.deploy import endpoints as _endpoints
-    except ImportError:
-        return None
+    from jupyter_ft.core.deploy import endpoints as _endpoints
     for ep in _endpoints.endpoints(ws):
         if model in _endpoint_models(ep) and ep.state not in ("stopped", "failed"):
             return ep

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_ft.core.registry import model_refs as model_entries
+from jupyter_ft.core.registry import versions as registry
 from jupyter_ft.core.spec.deploy import SERVED_RE, split_adapter_entry
 from jupyter_ft.core.workspace import Workspace
 
@@ -38,14 +39,6 @@ class AdapterSource:
         return {"path": self.path, "base": self.base, "entry": self.entry, "ref": self.ref}
 
 
-def _registry():
-    try:
-        from jupyter_ft.core.registry import versions as registry  # engineer A's module; optional until it lands
-    except ImportError:
-        return None
-    return registry
-
-
 def _same_base(a: str, b: str) -> bool:
     """Bases match when their strings match or they are the same local folder."""
     if a == b:
@@ -65,10 +58,9 @@ def resolve_adapter(ws: Workspace, entry: str, field: str = "adapters",
                     base_dir: str | Path | None = None) -> AdapterSource:
     served, text = split_adapter_entry(entry)
     text = _from(base_dir, text)
-    reg = _registry()
-    if reg is not None and reg.is_ref(ws, text):
+    if registry.is_ref(ws, text):
         try:
-            mv = reg.resolve(ws, text)
+            mv = registry.resolve(ws, text)
         except ValueError as exc:
             raise DeployError(field, str(exc)) from None
         if mv.kind != "adapter":
@@ -77,8 +69,7 @@ def resolve_adapter(ws: Workspace, entry: str, field: str = "adapters",
         return AdapterSource(served or text, str(Path(mv.path).resolve()), mv.base_model, entry,
                              f"{mv.name}@{mv.version}")
     if "@" in text and not Path(text).expanduser().exists():
-        why = "the model registry is not available" if reg is None else "no registered model of that name"
-        raise DeployError(field, f"{text!r}: {why} (refs look like name@3 or name@champion)")
+        raise DeployError(field, f"{text!r}: no registered model of that name (refs look like name@3 or name@champion)")
     try:
         ref = model_entries._one(text, ws)
     except model_entries.ModelEntryError as exc:
@@ -99,10 +90,9 @@ def resolve_base(ws: Workspace, base: str | None, adapters: list[AdapterSource],
         if len(bases) != 1:
             raise DeployError("base", f"the adapters sit on different bases ({', '.join(bases)}); name one with base=")
         base = bases[0]
-    reg = _registry()
-    if reg is not None and reg.is_ref(ws, base):
+    if registry.is_ref(ws, base):
         try:
-            mv = reg.resolve(ws, base)
+            mv = registry.resolve(ws, base)
         except ValueError as exc:
             raise DeployError("base", str(exc)) from None
         if mv.kind == "adapter":

@@ -58,9 +58,6 @@ class Lineage:
             self._edge_keys.add((a, b, relation))
             self.edges.append({"from": a, "to": b, "relation": relation})
 
-    def of_kind(self, kind: str) -> list[Node]:
-        return [n for n in self.nodes if n.kind == kind]
-
     def to_dict(self) -> dict[str, Any]:
         return {"root": self.root, "nodes": [n.to_dict() for n in self.nodes], "edges": list(self.edges)}
 

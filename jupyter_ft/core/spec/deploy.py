@@ -73,7 +73,7 @@ class ServeConfig(BaseModel):
         return self.served_name or self.base_model
 
 
-# --- DeploySpec (engineer C2): what a person asks for; `core.endpoints` resolves it into a ServeConfig ----------
+# --- DeploySpec: what a person asks for; `core.deploy.endpoints` resolves it into a ServeConfig ----------------
 # It is the one schema of a deployment: `ft.deploy(...)`, the REST body of `POST endpoints`, the `%%ft_deploy` YAML
 # cell and `jupyter-ft deploy` all build it. Validation errors name the field.
 

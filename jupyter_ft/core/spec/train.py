@@ -8,7 +8,6 @@ are "auto": `jupyter_ft.core.train.sizing` fills them from the model size and th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -280,10 +279,6 @@ def parse_spec(data: dict[str, Any] | str | Path | TrainSpec) -> TrainSpec:
         return TrainSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_field_errors(exc)) from None
-
-
-def spec_json(spec: BaseModel) -> str:
-    return json.dumps(spec.model_dump(mode="json"), sort_keys=True)
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -72,7 +72,7 @@ async def test_results_reply_carries_cores_panels_and_pairwise_rows(ws, jp_fetch
 
     from .eval_fixtures import RESULTS
 
-    jobstore.insert(ws, job_id="eval-panels", kind="eval", technique=None, name=None, device="cpu",
+    jobstore.insert(ws, job_id="eval-panels", kind="eval", technique="eval", name=None, device="cpu",
                     spec={"models": RESULTS["models"], "dataset": "d"}, submitted={}, max_attempts=1)
     ws.job_dir("eval-panels").mkdir(parents=True, exist_ok=True)
     (ws.job_dir("eval-panels") / RESULTS_FILE).write_text(json.dumps(RESULTS))
@@ -80,4 +80,4 @@ async def test_results_reply_carries_cores_panels_and_pairwise_rows(ws, jp_fetch
     res = json.loads(r.body)
     assert res["panels"] == eval_view.panel_dicts(res) and res["panels"]
     assert [p["title"] for p in res["panels"]] == [p.title for p in eval_view.panels(RESULTS)]
-    assert res["pairwise_rows"] == eval_view.pairwise_rows(res) and res["pairwise_rows"]
+    assert res["pairwise_rows"] == json.loads(json.dumps(eval_view.pairwise_rows(RESULTS))) and res["pairwise_rows"]

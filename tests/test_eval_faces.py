@@ -3,6 +3,7 @@ results dict and followed live, the evaluation form and the `%%ft_eval` / `%ft e
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -28,6 +29,20 @@ def test_panels_group_by_evaluator_and_split_magnitudes():
     assert dpo.err_plus == pytest.approx([0.25, 0.25]) and dpo.err_minus == pytest.approx([0.25, 0.25])
     assert mc.has_intervals and not ps[1].has_intervals
     assert ps[1].bars[0].err_plus == [None]
+
+
+def test_with_view_carries_the_panels_and_pairwise_rows_as_json():
+    """What `GET evaluations/{id}/results` sends: the results with core's panels and pairwise rows beside them."""
+    v = eval_view.with_view(RESULTS)
+    assert {k: v[k] for k in RESULTS} == RESULTS
+    ps = eval_view.panels(RESULTS)
+    assert [(p["key"], p["title"], p["metrics"], p["has_intervals"]) for p in v["panels"]] == [
+        (p.key, p.title, p.metrics, p.has_intervals) for p in ps]
+    assert v["panels"][0]["bars"][0] == {"model": ps[0].bars[0].model, "values": ps[0].bars[0].values,
+                                         "err_plus": ps[0].bars[0].err_plus, "err_minus": ps[0].bars[0].err_minus,
+                                         "n": ps[0].bars[0].n}
+    assert v["pairwise_rows"] == eval_view.pairwise_rows(RESULTS)
+    json.dumps(v)
 
 
 def test_a_per_subject_breakdown_gets_its_own_panel():

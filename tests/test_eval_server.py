@@ -62,3 +62,22 @@ async def test_evaluation_routes_submit_list_get_results_and_errors(ws, jp_fetch
         with pytest.raises(HTTPClientError) as ei:
             await jp_fetch("jupyter-ft", "api", *path)
         assert ei.value.code == 404
+
+
+async def test_results_reply_carries_cores_panels_and_pairwise_rows(ws, jp_fetch):
+    """The Studio draws the panels the server sends: the grouping of core.evaluate.view, not its own."""
+    from jupyter_ft.core.evaluate import view as eval_view
+    from jupyter_ft.core.evaluate.submit import RESULTS_FILE
+    from jupyter_ft.core.jobs import store as jobstore
+
+    from .eval_fixtures import RESULTS
+
+    jobstore.insert(ws, job_id="eval-panels", kind="eval", technique="eval", name=None, device="cpu",
+                    spec={"models": RESULTS["models"], "dataset": "d"}, submitted={}, max_attempts=1)
+    ws.job_dir("eval-panels").mkdir(parents=True, exist_ok=True)
+    (ws.job_dir("eval-panels") / RESULTS_FILE).write_text(json.dumps(RESULTS))
+    r = await jp_fetch("jupyter-ft", "api", "evaluations", "eval-panels", "results")
+    res = json.loads(r.body)
+    assert res["panels"] == eval_view.panel_dicts(res) and res["panels"]
+    assert [p["title"] for p in res["panels"]] == [p.title for p in eval_view.panels(RESULTS)]
+    assert res["pairwise_rows"] == json.loads(json.dumps(eval_view.pairwise_rows(RESULTS))) and res["pairwise_rows"]

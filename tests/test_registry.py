@@ -343,6 +343,8 @@ async def test_rest_models_versions_aliases_lineage_and_job_registration(reg_ser
 
     lin = await get("lineage", params={"ref": f"{NAME}@2"})
     assert lin["root"] == f"model_version:{NAME}@2" and lin["edges"]
+    from jupyter_ft.core.registry.lineage_layout import layout as lineage_layout
+    assert lin["layout"] == lineage_layout({k: lin[k] for k in ("root", "nodes", "edges")})  # what the Studio draws
     fwd = await get("lineage", params={"dataset": reg["dpo"].spec.dataset})
     assert f"model_version:{NAME}@1" in {n["id"] for n in fwd["nodes"]}
     code, err = await fails("lineage")

@@ -1,6 +1,7 @@
 """REST routes of evaluations: submit an `EvalSpec`, list evaluation jobs, one job, its results. Thin: parse, call
-`core.evaluation`, serialise; errors are raised and mapped to JSON by `BaseHandler.write_error` (a bad spec is a
-400 naming its fields, an unknown or non-evaluation job a 404)."""
+`core.evaluation`, serialise (results go out with core's bar panels and pairwise rows, `core.evaluate.view`, so
+the Studio draws the panels the notebook widget draws); errors are raised and mapped to JSON by
+`BaseHandler.write_error` (a bad spec is a 400 naming its fields, an unknown or non-evaluation job a 404)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import tornado.web
 
 from jupyter_ft.core.evaluate import submit as evaluation
+from jupyter_ft.core.evaluate import view
 from jupyter_ft.core.jobs import store as jobstore
 
 from jupyter_ft.server import params
@@ -50,7 +52,7 @@ class EvaluationResultsHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self, job_id: str) -> None:
         _eval_record(self, job_id)
-        self.reply(finite(evaluation.results(self.ws, job_id)))
+        self.reply(finite(view.with_view(evaluation.results(self.ws, job_id))))
 
 
 def routes(prefix: str) -> list[tuple[str, type]]:
@@ -67,10 +69,40 @@ def routes(prefix: str) -> list[tuple[str, type]]:
 from jupyter_ft.core.spec.eval import EvalSpec  # noqa: E402
 
 from jupyter_ft.server.handlers import JOB_SUMMARY  # noqa: E402
-from jupyter_ft.server.openapi import ANY_OBJECT, BOOLEAN, STRING, array, doc, example, obj  # noqa: E402
+from jupyter_ft.server.openapi import (ANY_OBJECT, BOOLEAN, INTEGER, NULLABLE_NUMBER, NULLABLE_STRING,  # noqa: E402
+                                      STRING, array, doc, example, obj)
 
 _EVAL_SUMMARY = {**JOB_SUMMARY, "properties": {**JOB_SUMMARY["properties"], "models": array(STRING)}}
 _EVAL = {"job_id": "@eval"}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_CI = {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+_METRIC_ROW = obj(["model", "evaluator", "metric", "value"], model=STRING, evaluator=STRING, metric=STRING,
+                  value=NULLABLE_NUMBER, ci_low=NULLABLE_NUMBER, ci_high=NULLABLE_NUMBER, n=_NULLABLE_INT,
+                  subject=NULLABLE_STRING)
+# one bar panel of core.evaluate.view.panels: an evaluator's metrics of one order of magnitude, one bar per model
+# per metric (values and 95% interval half-widths line up with `metrics`; null where the model has no value)
+_PANEL = obj(["key", "title", "evaluator", "metrics", "has_intervals", "bars"], key=STRING, title=STRING,
+             evaluator=STRING, metrics=array(STRING), has_intervals=BOOLEAN,
+             bars=array(obj(["model", "values", "err_plus", "err_minus", "n"], model=STRING,
+                            values=array(NULLABLE_NUMBER), err_plus=array(NULLABLE_NUMBER),
+                            err_minus=array(NULLABLE_NUMBER), n=array(_NULLABLE_INT))))
+_PAIRWISE_ROW = obj(["evaluator", "model", "baseline", "n", "win", "tie", "loss", "consistency", "human_agreement",
+                     "win_ci", "tie_ci", "loss_ci", "length_model", "length_baseline"],
+                    evaluator=STRING, model=STRING, baseline=STRING, n=_NULLABLE_INT, win=NULLABLE_NUMBER,
+                    tie=NULLABLE_NUMBER, loss=NULLABLE_NUMBER, consistency=NULLABLE_NUMBER,
+                    human_agreement=NULLABLE_NUMBER, win_ci=_CI, tie_ci=_CI, loss_ci=_CI,
+                    length_model=NULLABLE_NUMBER, length_baseline=NULLABLE_NUMBER)
+_SAMPLE = obj([], index=INTEGER, prompt=STRING, reference=NULLABLE_STRING,
+              answers={"type": "object", "additionalProperties": STRING},
+              scores={"type": "object", "additionalProperties": {"type": "object",
+                                                                 "additionalProperties": NULLABLE_NUMBER}},
+              verdicts={"type": "object", "additionalProperties": ANY_OBJECT}, reasons=ANY_OBJECT)
+_ERROR = obj([], model=NULLABLE_STRING, evaluator=NULLABLE_STRING, sample=_NULLABLE_INT, message=STRING)
+_RESULTS = obj(["job_id", "state", "partial", "models", "dataset", "num_samples", "metrics", "pairwise", "samples",
+                "errors", "panels", "pairwise_rows"],
+               job_id=STRING, state=STRING, partial=BOOLEAN, models=array(STRING), dataset=NULLABLE_STRING,
+               num_samples=INTEGER, metrics=array(_METRIC_ROW), pairwise=array(ANY_OBJECT), samples=array(_SAMPLE),
+               errors=array(_ERROR), job_error=STRING, panels=array(_PANEL), pairwise_rows=array(_PAIRWISE_ROW))
 
 DOCS = [
     doc("GET", "evaluations", "Evaluation jobs, oldest first", query={"state": params.Choice(jobstore.STATES, multi=True)},
@@ -84,9 +116,8 @@ DOCS = [
         response=obj(["evaluation"], evaluation=ANY_OBJECT), errors=(404,),
         examples=[example(path=_EVAL), example(path={"job_id": "@job"}, status=404)]),
     doc("GET", "evaluations/{job_id}/results", "Its results so far: metrics with intervals, pairwise verdicts, "
-        "per-sample rows (`partial` until it finished)",
-        response=obj(["job_id", "state", "partial", "metrics", "samples"], job_id=STRING, state=STRING,
-                     partial=BOOLEAN, metrics=array(ANY_OBJECT), pairwise=array(ANY_OBJECT),
-                     samples=array(ANY_OBJECT), errors=array(ANY_OBJECT)), errors=(404,),
+        "per-sample rows (`partial` until it finished), and what every face draws of them: the bar `panels` (one "
+        "per evaluator, split by order of magnitude, per-subject breakdowns apart) and the `pairwise_rows`",
+        response=_RESULTS, errors=(404,),
         examples=[example(path=_EVAL), example(path={"job_id": "no-such-job"}, status=404)]),
 ]

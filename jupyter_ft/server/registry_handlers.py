@@ -1,6 +1,7 @@
 """REST routes of the model registry and lineage. Thin: parse, call `core.registry` / `core.model_handles` /
-`core.lineage`, serialise. An unknown model, version or alias is a 404 listing the known ones; an alias move that
-lacks its evidence is a 409 saying what is missing; a bad alias or parameter a 400 naming the field."""
+`core.lineage` (a lineage goes out with core's layout of it, so the Studio draws what the notebook widget draws),
+serialise. An unknown model, version or alias is a 404 listing the known ones; an alias move that lacks its evidence
+is a 409 saying what is missing; a bad alias or parameter a 400 naming the field."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Iterator
 import tornado.web
 
 from jupyter_ft.core.registry import lineage
+from jupyter_ft.core.registry.lineage_layout import layout as lineage_layout
 from jupyter_ft.sdk import models as model_handles
 from jupyter_ft.core.registry import versions as registry
 
 from jupyter_ft.server import params
 from jupyter_ft.server.errors import ClientError
 from jupyter_ft.server.handlers import BaseHandler, finite
-from jupyter_ft.server.openapi import ANY_OBJECT, INTEGER, NULLABLE_STRING, NUMBER, STRING, array, doc, example, obj
+from jupyter_ft.server.openapi import (ANY_OBJECT, BOOLEAN, INTEGER, NULLABLE_STRING, NUMBER, STRING, array, doc,
+                                      example, obj)
 
 
 @contextmanager
@@ -103,7 +106,8 @@ class LineageHandler(BaseHandler):
                 if isinstance(exc, registry.UnknownModel):
                     raise
                 raise ClientError("dataset", str(exc), status=404) from None
-        self.reply(finite(lin.to_dict()))
+        data = lin.to_dict()
+        self.reply(finite({**data, "layout": lineage_layout(data)}))
 
 
 def routes(prefix: str) -> list[tuple[str, type]]:
@@ -128,10 +132,17 @@ _MODEL = obj(["name", "aliases", "latest_version", "versions"], name=STRING, des
 _MOVE = obj(["alias", "from_version", "to_version", "user", "at", "evidence"], alias=STRING,
             from_version={"type": ["integer", "null"]}, to_version={"type": ["integer", "null"]}, user=STRING,
             at=NUMBER, evidence=NULLABLE_STRING)
-_LINEAGE = obj(["root", "nodes", "edges"], root=STRING,
+_LINEAGE = obj(["root", "nodes", "edges", "layout"], root=STRING,
                nodes=array(obj(["id", "kind", "label", "details", "mlflow_url"], id=STRING, kind=STRING, label=STRING,
                                details=ANY_OBJECT, mlflow_url=NULLABLE_STRING)),
-               edges=array(obj(["from", "to", "relation"], **{"from": STRING, "to": STRING, "relation": STRING})))
+               edges=array(obj(["from", "to", "relation"], **{"from": STRING, "to": STRING, "relation": STRING})),
+               layout=obj(["nodes", "edges", "titles", "width", "height"],
+                          nodes=array(obj(["id", "kind", "label", "short", "layer", "x", "y", "w", "h", "root"],
+                                          id=STRING, kind=STRING, label=STRING, short=STRING, layer=INTEGER,
+                                          x=NUMBER, y=NUMBER, w=NUMBER, h=NUMBER, root=BOOLEAN)),
+                          edges=array(obj(["from", "to", "relation", "d"], **{"from": STRING, "to": STRING,
+                                                                             "relation": STRING, "d": STRING})),
+                          titles=array(obj(["x", "text"], x=NUMBER, text=STRING)), width=NUMBER, height=NUMBER))
 
 DOCS = [
     doc("GET", "models", "Registered models with their versions, aliases, metrics and MLflow links",
@@ -152,7 +163,8 @@ DOCS = [
         "evidence)", response=obj(["history"], history=array(_MOVE)), errors=(404,),
         examples=[example(path=_NAME, status=404)]),
     doc("GET", "lineage", "The lineage of a model version (`ref=name@3`) or, forward, of a dataset version "
-        "(`dataset=name@v`)", response=_LINEAGE, errors=(400, 404),
+        "(`dataset=name@v`), with its `layout`: node boxes, edge paths and column titles as every face draws them",
+        response=_LINEAGE, errors=(400, 404),
         query={"ref": params.Text(), "dataset": params.Text()},
         examples=[example(status=400), example(query={"ref": "no-such-model@1"}, status=404)]),
 ]

@@ -1,8 +1,9 @@
 """What an evaluation's results look like side by side, computed from the results dict (`evaluation.results`):
 bar panels per evaluator, pairwise rows, and which samples the models disagree on.
 
-Pure Python over plain dicts, so every face (the results widget, the magic's text summary, a REST client) shows the
-same grouping and the same "models disagree" rule; the widget only draws what this returns.
+Pure Python over plain dicts, so every face (the results widget, the magic's text summary, the Studio through
+`GET evaluations/{id}/results`, which carries `with_view(results)`) shows the same grouping and the same "models
+disagree" rule; the faces only draw what this returns.
 """
 
 from __future__ import annotations
@@ -100,6 +101,14 @@ def panels(results: dict[str, Any]) -> list[Panel]:
     return out
 
 
+def panel_dicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """`panels(results)` as plain JSON-ready dicts (what a REST reply carries)."""
+    return [{"key": p.key, "title": p.title, "evaluator": p.evaluator, "metrics": list(p.metrics),
+             "has_intervals": p.has_intervals,
+             "bars": [{"model": b.model, "values": b.values, "err_plus": b.err_plus, "err_minus": b.err_minus,
+                       "n": b.n} for b in p.bars]} for p in panels(results)]
+
+
 # --- pairwise ----------------------------------------------------------------------------------------------------
 
 def _ci(x: Any) -> tuple[float, float] | None:
@@ -121,6 +130,11 @@ def pairwise_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "length_model": _num(lengths.get(p.get("model"))), "length_baseline": _num(lengths.get(p.get("baseline"))),
         })
     return out
+
+
+def with_view(results: dict[str, Any]) -> dict[str, Any]:
+    """The results with what a face draws from them: `panels` (bar panels) and `pairwise_rows`."""
+    return {**results, "panels": panel_dicts(results), "pairwise_rows": pairwise_rows(results)}
 
 
 # --- samples -----------------------------------------------------------------------------------------------------

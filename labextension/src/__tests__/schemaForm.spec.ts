@@ -81,16 +81,12 @@ describe('formSchema', () => {
   });
 });
 
-describe('fieldOrder', () => {
-  it('puts main fields first, then the technique block, then the advanced groups and the rest', () => {
+describe('fieldOrder without server groups', () => {
+  it('shows every field in schema order, none folded, only the chosen technique block', () => {
     const o = fieldOrder(SCHEMA, 'dpo');
-    expect(o.main).toEqual(['name', 'technique', 'model', 'dataset', 'max_steps', 'learning_rate', 'dpo']);
-    const groups = Object.fromEntries(o.advanced);
-    expect(groups['LoRA']).toEqual(['lora']);
-    expect(groups['Schedule']).toEqual(['batch_size']);
-    expect(groups['MLflow experiment']).toEqual(['tracking']);
-    expect(groups['Other']).toEqual(['mystery']);
-    expect(o.advanced.map(([t]) => t)).toEqual(['LoRA', 'Schedule', 'MLflow experiment', 'Other']);
+    expect(o.main).toEqual(['name', 'technique', 'model', 'dataset', 'max_steps', 'learning_rate', 'lora', 'batch_size', 'tracking', 'mystery', 'dpo']);
+    expect(o.advanced).toEqual([]);
+    expect(fieldOrder(SCHEMA, 'dpo', [])).toEqual(o);
   });
 });
 

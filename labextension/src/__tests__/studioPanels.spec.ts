@@ -1,10 +1,11 @@
 /**
  * Unit tests of the Models / Evaluations / Endpoints / Playground panels' logic: SSE parsing of a streamed chat
- * answer, the lineage graph's layout, the evaluation bars with their 95% intervals, and the form helpers.
+ * answer, the lineage graph as drawn from the server's layout, the evaluation bars' geometry with their 95% intervals,
+ * and the form helpers.
  */
-import { barLayout, barPanels, disagrees, magnitude, niceTicks } from '../charts/evalBars';
-import type { Lineage } from '../api';
-import { layoutLineage, NODE_H, NODE_W } from '../charts/lineageLayout';
+import { barLayout, disagrees, niceTicks } from '../charts/evalBars';
+import type { EvalPanel, Lineage } from '../api';
+import { clip, lineageScene } from '../charts/lineageLayout';
 import { fieldErrors, splitEntries } from '../panels/deployFields';
 import { evalPrefill, pickProperties, splitFields } from '../panels/evalFields';
 import { humanBytes, humanCount, shortId } from '../shell/format';
@@ -82,104 +83,77 @@ describe('chatDelta', () => {
 
 // --- lineage ----------------------------------------------------------------------------------------------------
 
+// A lineage as `GET lineage` sends it: the graph and core's layout of it (core/registry/lineage_layout.py).
 const LINEAGE: Lineage = {
   root: 'mv:humanlike@1',
   nodes: [
-    { id: 'ev:e1', kind: 'evaluation', label: 'eval e1', details: {}, mlflow_url: null },
-    { id: 'mv:humanlike@1', kind: 'model_version', label: 'humanlike@1', details: { technique: 'dpo' }, mlflow_url: 'http://m/1' },
-    { id: 'ds:prefs@abc', kind: 'dataset', label: 'prefs@abc', details: {}, mlflow_url: null },
-    { id: 'job:j1', kind: 'job', label: 'j1', details: {}, mlflow_url: null },
-    { id: 'ep:default', kind: 'endpoint', label: 'default', details: {}, mlflow_url: null }
+    { id: 'ds:prefs@abc', kind: 'dataset', label: 'dataset prefs@abc', details: {}, mlflow_url: null },
+    { id: 'mv:humanlike@1', kind: 'model_version', label: 'humanlike@1', details: { technique: 'dpo' }, mlflow_url: 'http://m/1' }
   ],
-  edges: [
-    { from: 'ds:prefs@abc', to: 'job:j1', relation: 'trained on' },
-    { from: 'job:j1', to: 'mv:humanlike@1', relation: 'registered' },
-    { from: 'mv:humanlike@1', to: 'ev:e1', relation: 'evaluated by' },
-    { from: 'ds:prefs@abc', to: 'ev:e1', relation: 'scored on' },
-    { from: 'mv:humanlike@1', to: 'ep:default', relation: 'served by' },
-    { from: 'mv:humanlike@1', to: 'nowhere', relation: 'dangling' }
-  ]
+  edges: [{ from: 'ds:prefs@abc', to: 'mv:humanlike@1', relation: 'trained on' }],
+  layout: {
+    nodes: [
+      { id: 'ds:prefs@abc', kind: 'dataset', label: 'dataset prefs@abc', short: 'prefs@abc', layer: 0, x: 0, y: 30, w: 158, h: 46, root: false },
+      { id: 'mv:humanlike@1', kind: 'model_version', label: 'humanlike@1', short: 'a-very-long-model-name@1', layer: 1, x: 202, y: 30, w: 158, h: 46, root: true }
+    ],
+    edges: [{ from: 'ds:prefs@abc', to: 'mv:humanlike@1', relation: 'trained on', d: 'M158,53 C180,53 180,53 202,53' }],
+    titles: [
+      { x: 0, text: 'Datasets' },
+      { x: 202, text: 'Model versions' }
+    ],
+    width: 380,
+    height: 102
+  }
 };
 
-describe('layoutLineage', () => {
-  it('puts every node right of what it comes from, in layers, without overlaps', () => {
-    const l = layoutLineage(LINEAGE);
-    const at = Object.fromEntries(l.nodes.map(n => [n.id, n]));
-    expect([at['ds:prefs@abc'].layer, at['job:j1'].layer, at['mv:humanlike@1'].layer]).toEqual([0, 1, 2]);
-    expect(at['ev:e1'].layer).toBe(3); // longest path: after the model version, not beside the job
-    expect(at['ep:default'].layer).toBe(3);
-    for (const e of l.edges) {
-      expect(at[e.from].x + NODE_W).toBeLessThan(at[e.to].x);
-    }
-    for (const a of l.nodes) {
-      for (const b of l.nodes) {
-        if (a !== b && a.layer === b.layer) {
-          expect(Math.abs(a.y - b.y)).toBeGreaterThanOrEqual(NODE_H);
-        }
-      }
-      expect(a.x + NODE_W).toBeLessThanOrEqual(l.width);
-      expect(a.y + NODE_H).toBeLessThanOrEqual(l.height);
-      expect(a.y).toBeGreaterThanOrEqual(0);
-    }
-    expect(l.edges).toHaveLength(5); // the edge to a missing node is dropped
-    const first = l.edges.find(e => e.from === 'ds:prefs@abc' && e.to === 'job:j1')!;
-    expect(first.path.startsWith(`M${at['ds:prefs@abc'].x + NODE_W},${at['ds:prefs@abc'].y + NODE_H / 2}`)).toBe(true);
+describe('lineageScene', () => {
+  it('draws the boxes, paths and titles where the server placed them, each box with its node', () => {
+    const scene = lineageScene(LINEAGE);
+    expect(scene.nodes.map(n => [n.id, n.x, n.y, n.w, n.h, n.layer])).toEqual([
+      ['ds:prefs@abc', 0, 30, 158, 46, 0],
+      ['mv:humanlike@1', 202, 30, 158, 46, 1]
+    ]);
+    expect(scene.nodes[1].node?.details).toEqual({ technique: 'dpo' });
+    expect(scene.nodes.map(n => n.text)).toEqual(['prefs@abc', clip('a-very-long-model-name@1')]);
+    expect(scene.nodes[1].text.endsWith('…')).toBe(true);
+    expect(scene.edges[0].d).toBe('M158,53 C180,53 180,53 202,53');
+    expect(scene.titles.map(t => t.text)).toEqual(['Datasets', 'Model versions']);
+    expect([scene.width, scene.height]).toEqual([380, 102]);
   });
 
-  it('survives a cycle and an empty graph', () => {
-    const cyc = layoutLineage({
-      root: 'a',
-      nodes: ['a', 'b'].map(id => ({ id, kind: 'job', label: id, details: {}, mlflow_url: null })),
-      edges: [
-        { from: 'a', to: 'b', relation: 'x' },
-        { from: 'b', to: 'a', relation: 'y' }
-      ]
-    });
-    expect(cyc.nodes).toHaveLength(2);
-    expect(layoutLineage({ root: '', nodes: [], edges: [] }).nodes).toEqual([]);
+  it('draws nothing for an empty lineage', () => {
+    const scene = lineageScene({ root: '', nodes: [], edges: [], layout: { nodes: [], edges: [], titles: [], width: 0, height: 102 } });
+    expect(scene.nodes).toEqual([]);
   });
 });
 
 // --- evaluation bars --------------------------------------------------------------------------------------------
 
-const RESULTS = {
-  models: ['humanlike@1', 'base'],
-  metrics: [
-    { model: 'humanlike@1', evaluator: 'judge', metric: 'win', value: 0.6, ci_low: 0.45, ci_high: 0.75, n: 20 },
-    { model: 'humanlike@1', evaluator: 'judge', metric: 'tie', value: 0.1, ci_low: 0.0, ci_high: 0.2, n: 20 },
-    { model: 'humanlike@1', evaluator: 'eval_loss', metric: 'loss', value: 2.5, n: 20 },
-    { model: 'base', evaluator: 'eval_loss', metric: 'loss', value: 3.0, n: 20 },
-    { model: 'humanlike@1', evaluator: 'eval_loss', metric: 'perplexity', value: 12.2, n: 20 },
-    { model: 'base', evaluator: 'eval_loss', metric: 'perplexity', value: 20.1, n: 20 },
-    { model: 'base', evaluator: 'eval_loss', metric: 'nan', value: NaN }
+// `panels` as `GET evaluations/{id}/results` sends them (core/evaluate/view.py groups them: one per evaluator, split
+// by order of magnitude); the Studio only places and draws them.
+const JUDGE: EvalPanel = {
+  key: 'judge#0',
+  title: 'judge',
+  evaluator: 'judge',
+  metrics: ['win', 'tie'],
+  has_intervals: true,
+  bars: [{ model: 'humanlike@1', values: [0.6, 0.1], err_plus: [0.15, 0.1], err_minus: [0.15, 0.1], n: [20, 20] }]
+};
+const LOSS: EvalPanel = {
+  key: 'eval_loss#1',
+  title: 'eval_loss · loss',
+  evaluator: 'eval_loss',
+  metrics: ['loss'],
+  has_intervals: false,
+  bars: [
+    { model: 'humanlike@1', values: [2.5], err_plus: [null], err_minus: [null], n: [20] },
+    { model: 'base', values: [null], err_plus: [null], err_minus: [null], n: [null] }
   ]
 };
 
-describe('barPanels', () => {
-  it('groups by evaluator, splits metrics of different magnitudes, keeps model order', () => {
-    const ps = barPanels(RESULTS);
-    expect(ps.map(p => [p.title, p.metrics])).toEqual([
-      ['judge', ['win', 'tie']],
-      ['eval_loss · loss', ['loss']],
-      ['eval_loss · perplexity', ['perplexity']]
-    ]);
-    const judge = ps[0];
-    expect(judge.bars.map(b => b.model)).toEqual(['humanlike@1']); // base has no judge rows
-    expect(judge.bars[0].errPlus[0]).toBeCloseTo(0.15);
-    expect(judge.bars[0].errMinus[0]).toBeCloseTo(0.15);
-    expect(ps[1].bars.map(b => [b.model, b.values[0], b.errPlus[0]])).toEqual([
-      ['humanlike@1', 2.5, null],
-      ['base', 3.0, null]
-    ]);
-    expect(magnitude([0.2, -1.2])).toBe(0);
-    expect(magnitude([12])).toBe(2);
-  });
-});
-
 describe('barLayout', () => {
   it('draws each bar from zero to its value with the whisker spanning the 95% interval', () => {
-    const [judge] = barPanels(RESULTS);
-    const l = barLayout(judge, 300, 100);
+    const l = barLayout(JUDGE, 300, 100);
     expect(l.min).toBe(0);
     expect(l.max).toBeGreaterThanOrEqual(0.75); // the axis reaches the upper interval end
     const win = l.rects.find(r => r.metric === 'win')!;
@@ -193,9 +167,15 @@ describe('barLayout', () => {
     expect(tie.x).toBeGreaterThan(win.x + win.width); // groups side by side
   });
 
+  it('draws no bar where a model has no value and no whisker without an interval', () => {
+    const l = barLayout(LOSS, 200, 100);
+    expect(l.rects.map(r => [r.model, r.value, r.whisker])).toEqual([['humanlike@1', 2.5, null]]);
+    expect(l.groups).toEqual([{ metric: 'loss', x: 0, width: 200 }]);
+  });
+
   it('keeps negative values below the zero line', () => {
     const l = barLayout(
-      { key: 'k', title: 't', evaluator: 'r', metrics: ['m'], bars: [{ model: 'a', values: [-0.5], errPlus: [0.1], errMinus: [0.1], n: [3] }] },
+      { key: 'k', title: 't', evaluator: 'r', metrics: ['m'], has_intervals: true, bars: [{ model: 'a', values: [-0.5], err_plus: [0.1], err_minus: [0.1], n: [3] }] },
       100,
       100
     );

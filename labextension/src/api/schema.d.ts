@@ -219,7 +219,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Its results so far: metrics with intervals, pairwise verdicts, per-sample rows (`partial` until it finished) */
+        /** Its results so far: metrics with intervals, pairwise verdicts, per-sample rows (`partial` until it finished), and what every face draws of them: the bar `panels` (one per evaluator, split by order of magnitude, per-subject breakdowns apart) and the `pairwise_rows` */
         get: operations["get_jupyter_ft_api_evaluations_job_id_results"];
         put?: never;
         post?: never;
@@ -326,7 +326,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The lineage of a model version (`ref=name@3`) or, forward, of a dataset version (`dataset=name@v`) */
+        /** The lineage of a model version (`ref=name@3`) or, forward, of a dataset version (`dataset=name@v`), with its `layout`: node boxes, edge paths and column titles as every face draws them */
         get: operations["get_jupyter_ft_api_lineage"];
         put?: never;
         post?: never;
@@ -2122,7 +2122,7 @@ export interface components {
              */
             register_as: string | false | null;
             /**
-             * @description processes/GPUs and strategy (`auto` for both); empty: one process. Several run under `accelerate launch` (see core.compute)
+             * @description processes/GPUs and strategy (`auto` for both); empty: one process. Several run under `accelerate launch` (see core.train.compute)
              * @default null
              */
             compute: components["schemas"]["ComputeSpec"] | null;
@@ -3462,10 +3462,86 @@ export interface operations {
                         job_id: string;
                         state: string;
                         partial: boolean;
-                        metrics: Record<string, unknown>[];
-                        pairwise?: Record<string, unknown>[];
-                        samples: Record<string, unknown>[];
-                        errors?: Record<string, unknown>[];
+                        models: string[];
+                        dataset: string | null;
+                        num_samples: number;
+                        metrics: ({
+                            model: string;
+                            evaluator: string;
+                            metric: string;
+                            value: number | null;
+                            ci_low?: number | null;
+                            ci_high?: number | null;
+                            n?: number | null;
+                            subject?: string | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        pairwise: Record<string, unknown>[];
+                        samples: ({
+                            index?: number;
+                            prompt?: string;
+                            reference?: string | null;
+                            answers?: {
+                                [key: string]: string;
+                            };
+                            scores?: {
+                                [key: string]: {
+                                    [key: string]: number | null;
+                                };
+                            };
+                            verdicts?: {
+                                [key: string]: Record<string, unknown>;
+                            };
+                            reasons?: Record<string, unknown>;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        errors: ({
+                            model?: string | null;
+                            evaluator?: string | null;
+                            sample?: number | null;
+                            message?: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        job_error?: string;
+                        panels: ({
+                            key: string;
+                            title: string;
+                            evaluator: string;
+                            metrics: string[];
+                            has_intervals: boolean;
+                            bars: ({
+                                model: string;
+                                values: (number | null)[];
+                                err_plus: (number | null)[];
+                                err_minus: (number | null)[];
+                                n: (number | null)[];
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        pairwise_rows: ({
+                            evaluator: string;
+                            model: string;
+                            baseline: string;
+                            n: number | null;
+                            win: number | null;
+                            tie: number | null;
+                            loss: number | null;
+                            consistency: number | null;
+                            human_agreement: number | null;
+                            win_ci: number[] | null;
+                            tie_ci: number[] | null;
+                            loss_ci: number[] | null;
+                            length_model: number | null;
+                            length_baseline: number | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
                     } & {
                         [key: string]: unknown;
                     };
@@ -4100,6 +4176,40 @@ export interface operations {
                         } & {
                             [key: string]: unknown;
                         })[];
+                        layout: {
+                            nodes: ({
+                                id: string;
+                                kind: string;
+                                label: string;
+                                short: string;
+                                layer: number;
+                                x: number;
+                                y: number;
+                                w: number;
+                                h: number;
+                                root: boolean;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                            edges: ({
+                                from: string;
+                                to: string;
+                                relation: string;
+                                d: string;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                            titles: ({
+                                x: number;
+                                text: string;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                            width: number;
+                            height: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
                     } & {
                         [key: string]: unknown;
                     };

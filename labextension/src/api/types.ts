@@ -94,56 +94,27 @@ export type AliasMove = Reply<'models/{name}/aliases/history', 'get'>['history']
 export type Lineage = Reply<'lineage', 'get'>;
 export type LineageNode = Lineage['nodes'][number];
 export type LineageEdge = Lineage['edges'][number];
+/** Core's layout of a lineage (`core/registry/lineage_layout.py`): what the Studio draws. */
+export type LineageLayout = Lineage['layout'];
+export type LineagePlacedNode = LineageLayout['nodes'][number];
+export type LineagePlacedEdge = LineageLayout['edges'][number];
 
 // --- evaluations ----------------------------------------------------------------------------------------------------
 
 /** One row of `GET evaluations`: a job summary plus the models compared. */
 export type EvaluationSummary = Reply<'evaluations', 'get'>['evaluations'][number];
-/** `GET evaluations/{id}/results` as the document types it (its rows as any object: see `IEvalResults`). */
+/** `GET evaluations/{id}/results`: results.json so far, with core's bar panels and pairwise rows beside it. */
 export type EvalResultsReply = Reply<'evaluations/{job_id}/results', 'get'>;
-
-/*
- * Hand-written: the rows of an evaluation's results (results.json, grouped as core/eval_view.py groups them). The
- * document types `metrics`, `pairwise`, `samples` and `errors` as arrays of any object and has no `models`,
- * `dataset`, `num_samples` or `job_error`, so these shapes cannot be generated yet.
- */
-
+export type IEvalResults = EvalResultsReply;
 /** One metric of one model by one evaluator, with its 95% interval. */
-export interface IEvalMetricRow {
-  model: string;
-  evaluator: string;
-  metric: string;
-  value: number | null;
-  ci_low?: number | null;
-  ci_high?: number | null;
-  n?: number | null;
-  subject?: string | null;
-}
-
-export interface IEvalSample {
-  index?: number;
-  prompt?: string;
-  reference?: string | null;
-  answers?: Record<string, string>;
-  scores?: Record<string, Record<string, number | null>>;
-  verdicts?: Record<string, Record<string, unknown>>;
-  reasons?: Record<string, unknown>;
-}
-
-export interface IEvalResults {
-  job_id: string;
-  state: string;
-  partial: boolean;
-  models: string[];
-  dataset: string | null;
-  num_samples: number;
-  metrics: IEvalMetricRow[];
-  pairwise: Record<string, any>[];
-  samples: IEvalSample[];
-  errors: { model?: string; evaluator?: string; sample?: number; message?: string }[];
-  job_error?: string;
-}
-
+export type IEvalMetricRow = EvalResultsReply['metrics'][number];
+export type IEvalSample = EvalResultsReply['samples'][number];
+/** One bar panel as core (`core/evaluate/view.py`) groups it: an evaluator's metrics of one order of magnitude. */
+export type EvalPanel = EvalResultsReply['panels'][number];
+/** One model's bars in a panel: values and 95% interval half-widths, lined up with the panel's `metrics`. */
+export type EvalBars = EvalPanel['bars'][number];
+/** One pairwise judge's row: win/tie/loss with intervals, consistency, mean answer lengths. */
+export type PairwiseRow = EvalResultsReply['pairwise_rows'][number];
 
 // --- endpoints and the playground -----------------------------------------------------------------------------------
 

@@ -1,102 +1,17 @@
 /**
- * The bar panels of an evaluation's results (`results.json`), grouped as `jupyter_ft/core/eval_view.py` groups them
- * for the notebook widget (one panel per evaluator, split by order of magnitude, per-subject breakdowns apart), and
- * their pixel geometry with 95% interval whiskers. Pure, so it is unit-tested without a browser.
+ * The pixel geometry of an evaluation's bar panels, with 95% interval whiskers. The panels themselves (one per
+ * evaluator, split by order of magnitude, per-subject breakdowns apart) come grouped from the server
+ * (`panels` of `GET evaluations/{id}/results`, computed by `jupyter_ft/core/evaluate/view.py`, as the notebook
+ * widget draws them); this only places what it was sent. Pure, so it is unit-tested without a browser.
  */
 
-import type { IEvalMetricRow as IMetricRow, IEvalResults, IEvalSample } from '../api';
+import type { EvalPanel, IEvalSample } from '../api';
 
-export type { IEvalResults, IEvalSample };
-
-export interface IBars {
-  model: string;
-  values: (number | null)[];
-  errPlus: (number | null)[];
-  errMinus: (number | null)[];
-  n: (number | null)[];
-}
-
-export interface IBarPanel {
-  key: string;
-  title: string;
-  evaluator: string;
-  metrics: string[];
-  bars: IBars[];
-}
+export type { EvalPanel, IEvalSample };
 
 export function num(x: unknown): number | null {
   const v = typeof x === 'number' ? x : typeof x === 'string' && x.trim() !== '' ? Number(x) : NaN;
   return Number.isFinite(v) ? v : null;
-}
-
-/** 0 for metrics within [-1.5, 1.5] (rates), else the power of ten: loss and a 0..1 accuracy do not share an axis. */
-export function magnitude(values: number[]): number {
-  const m = values.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-  return m <= 1.5 ? 0 : Math.max(1, Math.ceil(Math.log10(m)));
-}
-
-/** Bar panels for `results.metrics`: one per evaluator (split by order of magnitude, a per-subject breakdown
- * apart), metrics in first-seen order, models in spec order. Same rule as `eval_view.panels`. */
-export function barPanels(results: Pick<IEvalResults, 'models' | 'metrics'>): IBarPanel[] {
-  const models = [...(results.models ?? [])];
-  const rows = (results.metrics ?? []).filter(m => num(m.value) !== null);
-  for (const m of rows) {
-    if (!models.includes(m.model)) {
-      models.push(m.model);
-    }
-  }
-  const byEval = new Map<string, Map<string, IMetricRow[]>>();
-  for (const m of rows) {
-    const ev = byEval.get(String(m.evaluator)) ?? new Map<string, IMetricRow[]>();
-    byEval.set(String(m.evaluator), ev);
-    const list = ev.get(String(m.metric)) ?? [];
-    ev.set(String(m.metric), list);
-    list.push(m);
-  }
-  const out: IBarPanel[] = [];
-  for (const [evaluator, metrics] of byEval) {
-    const groups = new Map<string, { perSubject: boolean; mag: number; names: string[] }>();
-    for (const [metric, ms] of metrics) {
-      const vals: number[] = [];
-      for (const x of ms) {
-        for (const v of [num(x.value), num(x.ci_high)]) {
-          if (v !== null) {
-            vals.push(v);
-          }
-        }
-      }
-      const mag = magnitude(vals);
-      const perSubject = ms.some(x => x.subject !== null && x.subject !== undefined);
-      const key = `${perSubject ? 1 : 0}:${String(mag).padStart(4, '0')}`;
-      const g = groups.get(key) ?? { perSubject, mag, names: [] };
-      groups.set(key, g);
-      g.names.push(metric);
-    }
-    const split = new Set([...groups.values()].map(g => g.mag)).size > 1;
-    for (const key of [...groups.keys()].sort()) {
-      const { perSubject, mag, names } = groups.get(key)!;
-      const title = perSubject ? `${evaluator} · per subject` : split ? `${evaluator} · ${names.join(', ')}` : evaluator;
-      const panel: IBarPanel = { key: `${evaluator}#${perSubject ? 's' : ''}${mag}`, title, evaluator, metrics: names, bars: [] };
-      for (const model of models) {
-        const b: IBars = { model, values: [], errPlus: [], errMinus: [], n: [] };
-        for (const metric of names) {
-          const row = metrics.get(metric)!.find(x => x.model === model);
-          const v = row ? num(row.value) : null;
-          const lo = row ? num(row.ci_low) : null;
-          const hi = row ? num(row.ci_high) : null;
-          b.values.push(v);
-          b.errPlus.push(v !== null && hi !== null ? Math.max(0, hi - v) : null);
-          b.errMinus.push(v !== null && lo !== null ? Math.max(0, v - lo) : null);
-          b.n.push(row?.n ?? null);
-        }
-        if (b.values.some(v => v !== null)) {
-          panel.bars.push(b);
-        }
-      }
-      out.push(panel);
-    }
-  }
-  return out;
 }
 
 export interface IBarRect {
@@ -126,12 +41,12 @@ export interface IBarLayout {
 }
 
 /** Bars grouped by metric (one bar per model), with interval whiskers, in a plot of `width` x `height` pixels. */
-export function barLayout(panel: IBarPanel, width: number, height: number): IBarLayout {
+export function barLayout(panel: EvalPanel, width: number, height: number): IBarLayout {
   const ends: number[] = [0];
   panel.bars.forEach(b =>
     b.values.forEach((v, i) => {
       if (v !== null) {
-        ends.push(v, v + (b.errPlus[i] ?? 0), v - (b.errMinus[i] ?? 0));
+        ends.push(v, v + (b.err_plus[i] ?? 0), v - (b.err_minus[i] ?? 0));
       }
     })
   );
@@ -156,8 +71,8 @@ export function barLayout(panel: IBarPanel, width: number, height: number): IBar
       }
       const top = y(Math.max(v, 0));
       const bottom = y(Math.min(v, 0));
-      const ep = b.errPlus[mi];
-      const em = b.errMinus[mi];
+      const ep = b.err_plus[mi];
+      const em = b.err_minus[mi];
       const hasCI = ep !== null && em !== null;
       rects.push({
         model: b.model,

@@ -50,7 +50,7 @@ export function CustomizePanel({ studio, prefill }: { studio: IStudio; prefill: 
   const all = schema ? techniques(schema) : [];
   const technique: string = data.technique || schema?.properties?.technique?.default || 'sft';
   const shown = useMemo(() => (schema ? formSchema(schema, technique) : null), [schema, technique]);
-  const order = useMemo(() => (schema ? fieldOrder(schema, technique, form?.groups) : { main: [], advanced: [] }), [schema, technique]);
+  const order = useMemo(() => (schema ? fieldOrder(schema, technique, form?.groups) : { main: [], advanced: [] }), [schema, technique, form]);
   // Full fine-tuning is `lora: false` in the spec; the form's LoRA block is hidden meanwhile.
   const [fullWeights, setFullWeights] = useState<boolean>(startsFull(prefill));
   const spec = useMemo(() => {

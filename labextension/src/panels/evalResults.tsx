@@ -1,13 +1,14 @@
 /**
  * The main-area results of an evaluation (`GET evaluations/{id}/results`, the schema of results.json): one bar
  * panel per evaluator with 95% intervals, the pairwise judge's win/tie/loss rows, and a per-sample table that can
- * show only the samples the models disagree on. The grouping follows `jupyter_ft/core/eval_view.py` (the notebook
- * widget's), so both faces show the same panels; `barPanels` and `barLayout` are pure and unit-tested.
+ * show only the samples the models disagree on. The panels and pairwise rows come computed by the server
+ * (`panels`, `pairwise_rows`: `jupyter_ft/core/evaluate/view.py`, which the notebook widget draws too); this view
+ * only draws them (`barLayout`, pure and unit-tested, places the bars and whiskers).
  */
-import React, { useCallback, useMemo, useState } from 'react';
+import React, { useCallback, useState } from 'react';
 
-import { describeError, FineTuningAPI, IEvalResults } from '../api';
-import { barLayout, barPanels, disagrees, fmt, IBarPanel, num } from '../charts/evalBars';
+import { describeError, EvalPanel, FineTuningAPI, IEvalResults, PairwiseRow } from '../api';
+import { barLayout, disagrees, fmt } from '../charts/evalBars';
 import type { OpenMain } from '../shell/mainArea';
 import { usePoll } from '../shell/usePoll';
 
@@ -56,7 +57,7 @@ export function EvalResultsView({ api, jobId }: { api: FineTuningAPI; jobId: str
 }
 
 export function ResultsBody({ results }: { results: IEvalResults }): JSX.Element {
-  const panels = useMemo(() => barPanels(results), [results]);
+  const panels = results.panels ?? [];
   const [disagreeOnly, setDisagreeOnly] = useState(false);
   const [search, setSearch] = useState('');
   const models = results.models ?? [];
@@ -94,7 +95,7 @@ export function ResultsBody({ results }: { results: IEvalResults }): JSX.Element
           <BarPanel key={p.key} panel={p} models={models} />
         ))}
       </div>
-      {(results.pairwise ?? []).length > 0 && <PairwiseTable rows={results.pairwise} />}
+      {(results.pairwise_rows ?? []).length > 0 && <PairwiseTable rows={results.pairwise_rows} />}
       <h3>Samples</h3>
       <div className="jp-ft-toolbar">
         <label>
@@ -147,7 +148,7 @@ export function ResultsBody({ results }: { results: IEvalResults }): JSX.Element
   );
 }
 
-function BarPanel({ panel, models }: { panel: IBarPanel; models: string[] }): JSX.Element {
+function BarPanel({ panel, models }: { panel: EvalPanel; models: string[] }): JSX.Element {
   const layout = barLayout(panel, PLOT_W, PLOT_H);
   const left = 40;
   const top = 8;
@@ -201,8 +202,8 @@ function BarPanel({ panel, models }: { panel: IBarPanel; models: string[] }): JS
   );
 }
 
-function PairwiseTable({ rows }: { rows: Record<string, any>[] }): JSX.Element {
-  const ci = (x: unknown) => (Array.isArray(x) && x.length === 2 ? ` [${fmt(num(x[0]))}, ${fmt(num(x[1]))}]` : '');
+function PairwiseTable({ rows }: { rows: PairwiseRow[] }): JSX.Element {
+  const ci = (x: number[] | null) => (x && x.length === 2 ? ` [${fmt(x[0])}, ${fmt(x[1])}]` : '');
   return (
     <div>
       <h3>Pairwise judge</h3>
@@ -227,20 +228,20 @@ function PairwiseTable({ rows }: { rows: Record<string, any>[] }): JSX.Element {
                 {p.model} vs {p.baseline}
               </td>
               <td>
-                {fmt(num(p.win))}
+                {fmt(p.win)}
                 {ci(p.win_ci)}
               </td>
               <td>
-                {fmt(num(p.tie))}
+                {fmt(p.tie)}
                 {ci(p.tie_ci)}
               </td>
               <td>
-                {fmt(num(p.loss))}
+                {fmt(p.loss)}
                 {ci(p.loss_ci)}
               </td>
-              <td>{fmt(num(p.consistency))}</td>
+              <td>{fmt(p.consistency)}</td>
               <td>
-                {fmt(num(p.mean_length?.[p.model]), 4)} vs {fmt(num(p.mean_length?.[p.baseline]), 4)}
+                {fmt(p.length_model, 4)} vs {fmt(p.length_baseline, 4)}
               </td>
               <td>{p.n}</td>
             </tr>

@@ -1,12 +1,13 @@
 /**
  * The lineage graph of a model version (`GET lineage?ref=name@3` = core `Lineage.to_dict()`): dataset -> job ->
  * model version -> evaluations / endpoints, drawn as a small left-to-right SVG. Clicking a node shows its details
- * and its MLflow link. `layoutLineage` is pure (unit-tested); the component only draws what it returns.
+ * and its MLflow link. Where each box and edge goes comes from the server (`layout` of the reply, the notebook
+ * widget's layout); `lineageScene` (pure, unit-tested) only pairs it with the nodes, and this draws it.
  */
 import React, { useEffect, useState } from 'react';
 
 import { describeError, FineTuningAPI, Lineage, LineageNode } from '../api';
-import { clip, layoutLineage, NODE_H, NODE_W } from '../charts/lineageLayout';
+import { lineageScene } from '../charts/lineageLayout';
 
 const KIND_LABEL: Record<string, string> = {
   dataset: 'dataset',
@@ -50,8 +51,8 @@ export function LineageGraph({ graph }: { graph: Lineage }): JSX.Element {
   if (graph.nodes.length === 0) {
     return <div className="jp-ft-empty">No lineage recorded.</div>;
   }
-  const layout = layoutLineage(graph);
-  const node = layout.nodes.find(n => n.id === selected) ?? null;
+  const layout = lineageScene(graph);
+  const node = graph.nodes.find(n => n.id === selected) ?? null;
   return (
     <div className="jp-ft-lineage">
       <svg
@@ -67,8 +68,13 @@ export function LineageGraph({ graph }: { graph: Lineage }): JSX.Element {
             <path d="M0,0 L10,5 L0,10 z" className="jp-ft-lineage-arrow" />
           </marker>
         </defs>
+        {layout.titles.map(t => (
+          <text key={t.text} x={t.x + 4} y={16} className="jp-ft-lineage-column">
+            {t.text}
+          </text>
+        ))}
         {layout.edges.map(e => (
-          <path key={`${e.from}->${e.to}`} d={e.path} className="jp-ft-lineage-edge" markerEnd="url(#jp-ft-arrow)">
+          <path key={`${e.from}->${e.to}`} d={e.d} className="jp-ft-lineage-edge" markerEnd="url(#jp-ft-arrow)">
             <title>{e.relation}</title>
           </path>
         ))}
@@ -76,7 +82,7 @@ export function LineageGraph({ graph }: { graph: Lineage }): JSX.Element {
           <g
             key={n.id}
             className={`jp-ft-lineage-node jp-ft-kind-${n.kind}${n.id === selected ? ' jp-mod-selected' : ''}${
-              n.id === graph.root ? ' jp-ft-lineage-root' : ''
+              n.root ? ' jp-ft-lineage-root' : ''
             }`}
             data-node-id={n.id}
             data-kind={n.kind}
@@ -87,12 +93,12 @@ export function LineageGraph({ graph }: { graph: Lineage }): JSX.Element {
             aria-label={`${KIND_LABEL[n.kind] ?? n.kind} ${n.label}`}
             onKeyDown={ev => (ev.key === 'Enter' || ev.key === ' ') && setSelected(n.id)}
           >
-            <rect width={NODE_W} height={NODE_H} rx={5} />
+            <rect width={n.w} height={n.h} rx={5} />
             <text x={8} y={15} className="jp-ft-lineage-kind">
               {KIND_LABEL[n.kind] ?? n.kind}
             </text>
-            <text x={8} y={31} className="jp-ft-lineage-label">
-              {clip(n.label)}
+            <text x={8} y={33} className="jp-ft-lineage-label">
+              {n.text}
             </text>
             <title>{n.label}</title>
           </g>

@@ -1,24 +1,13 @@
 /**
  * Pure logic of the Customize form (no JupyterLab imports, so jest tests it directly): turns the TrainSpec JSON
- * schema the server publishes into the schema rjsf draws for one technique, orders the fields (main first,
- * Advanced folded), cleans form data into a spec (empty = let the server choose), and maps the server's field
+ * schema the server publishes into the schema rjsf draws for one technique, orders the fields as the server's
+ * `groups` say (main first, Advanced folded), cleans form data into a spec (empty = let the server choose), and maps the server's field
  * errors and `auto` reasons onto form paths.
  */
 
+import type { FormGroup } from '../api';
+
 export type JSONSchema = Record<string, any>;
-
-/** Fields a person sets for almost every job, in this order; everything else goes under Advanced. */
-export const MAIN_FIELDS = ['name', 'technique', 'model', 'dataset', 'max_steps', 'epochs', 'learning_rate'];
-
-/** Advanced groups (folded): title -> fields, in order. Fields in none of these land in "Other". */
-export const ADVANCED_GROUPS: [string, string[]][] = [
-  ['LoRA', ['lora']],
-  ['Schedule', ['batch_size', 'grad_accum', 'max_length', 'lr_scheduler', 'warmup_ratio', 'weight_decay', 'seed']],
-  ['Evaluation split', ['eval_fraction', 'eval_rows', 'eval_batch_size', 'dataset_split', 'dataset_mapping']],
-  ['Checkpoints', ['checkpoint_every', 'checkpoint_minutes', 'max_attempts', 'output_dir', 'logging_steps']],
-  ['MLflow experiment', ['tracking']],
-  ['Hardware', ['device', 'precision', 'gradient_checkpointing', 'attention', 'liger_kernel', 'compute', 'executor']]
-];
 
 /** Never shown: fixed (`kind`) or filled in by the server (`auto`). */
 export const HIDDEN_FIELDS = ['kind', 'auto'];
@@ -104,54 +93,34 @@ function mapValues(obj: any, f: (v: any) => any): any {
   return obj && typeof obj === 'object' ? Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, f(v)])) : obj;
 }
 
-/** The server's layout hints (`groups` of `GET schemas/train`). */
-export interface IGroupHint {
-  name: string;
-  title: string;
-  fields: string[];
-  advanced: boolean;
-}
+/** The server's layout hints (`groups` of `GET schemas/train`): which fields are main, which Advanced group holds
+ * the others. The server is the only source of this layout (one for every face). */
+export type IGroupHint = Pick<FormGroup, 'name' | 'title' | 'fields' | 'advanced'>;
 
 /**
- * Field order for one technique: main fields, the technique's block, then the advanced groups. The server's
- * `groups` decide when given (one layout for every face); the built-in lists are the fallback.
+ * Field order for one technique, as the server's `groups` give it: the main groups' fields, then the Advanced
+ * groups (folded), of which only the chosen technique's block is kept; fields no group names land in "Other".
+ * Without groups, every field in schema order, none folded.
  */
 export function fieldOrder(
   schema: JSONSchema,
   technique: string,
   groups?: IGroupHint[]
 ): { main: string[]; advanced: [string, string[]][] } {
-  const present = new Set(Object.keys(formSchema(schema, technique).properties));
-  if (groups && groups.length) {
-    const placedByServer = new Set<string>();
-    const pick = (fields: string[]) => fields.filter(f => present.has(f) && !placedByServer.has(f) && (placedByServer.add(f), true));
-    const main = groups.filter(g => !g.advanced).flatMap(g => pick(g.fields));
-    const advanced: [string, string[]][] = groups
-      .filter(g => g.advanced)
-      .map(g => [g.title, pick(g.fields)] as [string, string[]])
-      .filter(([, f]) => f.length > 0);
-    const rest = [...present].filter(f => !placedByServer.has(f));
-    if (rest.length) {
-      advanced.push(['Other', rest]);
-    }
-    return { main, advanced };
+  const present = Object.keys(formSchema(schema, technique).properties);
+  if (!groups || groups.length === 0) {
+    return { main: present, advanced: [] };
   }
-  const main = MAIN_FIELDS.filter(f => present.has(f));
-  if (present.has(technique)) {
-    main.push(technique);
-  }
-  const placed = new Set(main);
-  const advanced: [string, string[]][] = [];
-  for (const [title, fields] of ADVANCED_GROUPS) {
-    const here = fields.filter(f => present.has(f) && !placed.has(f));
-    here.forEach(f => placed.add(f));
-    if (here.length) {
-      advanced.push([title, here]);
-    }
-  }
-  const other = [...present].filter(f => !placed.has(f));
-  if (other.length) {
-    advanced.push(['Other', other]);
+  const placed = new Set<string>();
+  const pick = (fields: string[]) => fields.filter(f => present.includes(f) && !placed.has(f) && (placed.add(f), true));
+  const main = groups.filter(g => !g.advanced).flatMap(g => pick(g.fields));
+  const advanced: [string, string[]][] = groups
+    .filter(g => g.advanced)
+    .map(g => [g.title, pick(g.fields)] as [string, string[]])
+    .filter(([, f]) => f.length > 0);
+  const rest = present.filter(f => !placed.has(f));
+  if (rest.length) {
+    advanced.push(['Other', rest]);
   }
   return { main, advanced };
 }

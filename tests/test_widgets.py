@@ -24,7 +24,7 @@ from .test_jobs import wait_for
 
 
 def test_importing_jupyter_ft_and_ui_stays_light():
-    code = ("import sys, jupyter_ft; jupyter_ft.widgets.ui; "
+    code = ("import sys, jupyter_ft; jupyter_ft.ui; "
             "print([m for m in ('ipywidgets', 'plotly', 'torch', 'IPython', 'mlflow') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -349,7 +349,7 @@ def test_chart_sends_the_page_named_traces_on_a_panel_each(ws):
 def test_chart_receives_points_from_a_real_run_as_they_are_logged(ws, tiny_model, sft_file):
     job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=40, logging_steps=5,
                    learning_rate=5e-3, eval_fraction=0.25)
-    chart = job.chart(interval=0.2)
+    chart = ft.ui.chart(job, interval=0.2)
     seen: list[int] = []
     while not job.record.done:
         seen.append(len(chart.trace_points(job, "loss")))

@@ -6,7 +6,7 @@ Both sides get the model already in memory (lm-eval wraps the same `transformers
 `--model hf` loads it) and lm-eval's task index is built before the clock starts, so each timing covers what a
 scoring run does: read the questions, build and tokenize the (context, choice) requests, run the batched forward
 passes and score. lm-eval's side is `simple_evaluate` on the task YAML; jupyter_ft's side is the evaluation job's
-code path (`core.mc_rows` to read the rows, `evaluate.multiple_choice` to score). Median of --repeats, alternating
+code path (`core.evaluate.mc_rows` to read the rows, `evaluation.multiple_choice` to score). Median of --repeats, alternating
 order. Prints questions/s for each, the ratio, both accuracies, and the largest per-choice log-likelihood gap.
 
     python bench/eval_mc.py [--questions 400] [--batch 16] [--hidden 256 --layers 4] [--repeats 3] [--device cpu]

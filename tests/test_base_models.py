@@ -1,5 +1,5 @@
-"""What the Studio's pickers and forms read (server/catalog_handlers.py over core/base_models.py and
-core/form_schema.py): the base-model catalog from local folders, a Hugging Face cache laid out as huggingface_hub
+"""What the Studio's pickers and forms read (server/catalog_handlers.py over core/train/base_models.py and
+core/spec/form.py): the base-model catalog from local folders, a Hugging Face cache laid out as huggingface_hub
 writes it, and the offline hub; the spec schemas with form hints; the sizing preview. Through a real server."""
 
 from __future__ import annotations

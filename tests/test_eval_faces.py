@@ -1,4 +1,4 @@
-"""The evaluation faces without a browser: the results view (core.eval_view), the results widget built from a
+"""The evaluation faces without a browser: the results view (core.evaluate.view), the results widget built from a
 results dict and followed live, the evaluation form and the `%%ft_eval` / `%ft evals` magics."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from jupyter_ft.core.evaluate import view as eval_view
 from .eval_fixtures import RESULTS, results
 
 
-# --- core.eval_view -------------------------------------------------------------------------------------------
+# --- core.evaluate.view -------------------------------------------------------------------------------------------
 
 def test_panels_group_by_evaluator_and_split_magnitudes():
     ps = eval_view.panels(RESULTS)

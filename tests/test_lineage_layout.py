@@ -1,4 +1,4 @@
-"""Core's lineage layout (`core/registry/lineage_layout.py`): the one placement of a lineage graph that the notebook
+"""Core's lineage layout (`core/registry/versions/lineage_layout.py`): the one placement of a lineage graph that the notebook
 widget and the Studio (through `GET lineage`) both draw."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one job summary (core/summary.py) that the REST list, the CLI table, the magics and the jobs panel show."""
+"""The one job summary (core/jobs/summary.py) that the REST list, the CLI table, the magics and the jobs panel show."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`ft.deploy`, `ft.endpoints`, `ft.endpoint`: the Python face of `core.endpoints` (keyword arguments in, the one
+"""`ft.deploy`, `ft.endpoints`, `ft.endpoint`: the Python face of `core.deploy.endpoints` (keyword arguments in, the one
 `DeploySpec` built from them, progress printed while the server starts)."""
 
 from __future__ import annotations

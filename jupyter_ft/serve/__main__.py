@@ -1,6 +1,6 @@
 """`python -m jupyter_ft.serve --config FILE.json [--ready-file F]`: one endpoint process (uvicorn over the app).
 
-The launcher (core/endpoints) starts it detached with its stdio redirected, then waits for the ready file:
+The launcher (core/deploy/endpoints) starts it detached with its stdio redirected, then waits for the ready file:
 `{"port", "pid", "host", "url"}`, written once the socket listens and the model is loaded. Port 0 picks a free port;
 a port already in use is reported and another one is taken. SIGTERM shuts down cleanly (uvicorn's handler).
 """

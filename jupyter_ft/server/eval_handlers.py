@@ -1,5 +1,5 @@
 """REST routes of evaluations: submit an `EvalSpec`, list evaluation jobs, one job, its results. Thin: parse, call
-`core.evaluation`, serialise (results go out with core's bar panels and pairwise rows, `core.evaluate.view`, so
+`core.evaluate.submit`, serialise (results go out with core's bar panels and pairwise rows, `core.evaluate.view`, so
 the Studio draws the panels the notebook widget draws); errors are raised and mapped to JSON by
 `BaseHandler.write_error` (a bad spec is a 400 naming its fields, an unknown or non-evaluation job a 404)."""
 

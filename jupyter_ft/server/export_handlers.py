@@ -1,6 +1,6 @@
 """REST route of exports: `POST models/{name}/versions/{version}/export` (a registered version) and `POST export`
 (any reference `ft.export` takes: `name@alias`, a job id, an adapter folder). Thin: parse the body, call
-`core.export` in a worker thread (the torch work runs in its own process, never in the server), serialise.
+`core.registry.export` in a worker thread (the torch work runs in its own process, never in the server), serialise.
 
 Paths are read from the Jupyter server's root and must stay inside it, as for the contents API; the reply names
 files relative to that root, never a server path."""

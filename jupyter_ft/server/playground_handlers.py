@@ -1,5 +1,5 @@
 """REST routes of the playground: votes, the preference dataset they become, and blind A/B pairs whose models stay
-on the server until the vote. Thin: parse, call `core.playground` / `core.playground_chat`, serialise; a
+on the server until the vote. Thin: parse, call `core.deploy.playground` / `core.deploy.chat`, serialise; a
 `PlaygroundError` becomes a 4xx naming its field (404 unknown pair or model, 409 a pair voted twice)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""REST routes of the model registry and lineage. Thin: parse, call `core.registry` / `core.model_handles` /
-`core.lineage` (a lineage goes out with core's layout of it, so the Studio draws what the notebook widget draws),
+"""REST routes of the model registry and lineage. Thin: parse, call `core.registry` / `sdk.models` /
+`core.registry.lineage` (a lineage goes out with core's layout of it, so the Studio draws what the notebook widget draws),
 serialise. An unknown model, version or alias is a 404 listing the known ones; an alias move that lacks its evidence
 is a 409 saying what is missing; a bad alias or parameter a 400 naming the field."""
 

@@ -1,7 +1,7 @@
 """The live chart (`job.chart()`, `ft.ui.chart(job_id, ...)`): every metric a job logs, in panels by kind, with a
 progress bar and status per run; several runs overlay in the same panels.
 
-A background thread polls each job's event log from a cursor (`core.metrics.MetricHistory`) and applies everything
+A background thread polls each job's event log from a cursor (`core.jobs.metrics.MetricHistory`) and applies everything
 new in one `batch_update` per tick, so the figure changes at most once per `interval` however fast metrics arrive,
 and the kernel stays free. A chart built later (after a kernel restart, in another notebook) reads from cursor 0:
 the whole history, then live points.

@@ -1,5 +1,5 @@
 """The evaluation form (`ft.ui.evaluate(...)`): the job form's machinery (`widgets.form.JobForm` over
-`core.spec_fields`) generated from `EvalSpec` instead of `TrainSpec`, so every field of the schema is there and a bad
+`core.spec.fields`) generated from `EvalSpec` instead of `TrainSpec`, so every field of the schema is there and a bad
 value is marked on its field with the schema's message. Evaluators are a YAML list; "Add evaluator" appends a
 template for a chosen type, built from that type's required fields in the schema. Submit shows the live results."""
 

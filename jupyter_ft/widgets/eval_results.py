@@ -3,7 +3,7 @@ confidence-interval error bars, the pairwise judge's win/tie/loss with intervals
 answer lengths, and a per-sample side-by-side table that can be narrowed to the samples where the models disagree.
 
 It reads only the results dict (`jupyter_ft.core.evaluate.submit.results`); the grouping and the disagreement rule come
-from `core.eval_view`. Given a job id it follows the job live on a background thread (like the training chart) and
+from `core.evaluate.view`. Given a job id it follows the job live on a background thread (like the training chart) and
 stops once the job has ended and its last results are drawn.
 """
 

@@ -1,7 +1,7 @@
 """`ft.ui.lineage("name@3")`: a model's lineage drawn as a small graph (datasets → training job → model version →
 evaluations → endpoints), each node clickable: its details beside the graph, with a link to its MLflow page.
 
-The graph is `Lineage.to_dict()` (`core/registry/lineage.py`), laid out by core (`core/registry/lineage_layout.py`:
+The graph is `Lineage.to_dict()` (`core/registry/versions/lineage.py`), laid out by core (`core/registry/versions/lineage_layout.py`:
 columns by kind, rows ordered to keep edges short; the Studio draws the same layout) and drawn by a small anywidget
 view as SVG. The layout is plain data, so what the browser draws is what `panel.graph` holds; a click sets
 `panel.selected` (and `panel.select(id)` does the same from Python), so the details shown and the node selected

@@ -5,7 +5,7 @@ random order), asks which is better, stores the vote and only then reveals the m
 
 Every column streams on its own worker thread (the endpoint batches them); threads update the widgets by value,
 never through `with out:`, so output lands in the right cell and the kernel stays usable. Votes go to the
-workspace through `core.playground` the moment they are cast; `ft.playground.votes_dataset()` makes them DPO data.
+workspace through `core.deploy.playground` the moment they are cast; `ft.playground.votes_dataset()` makes them DPO data.
 """
 
 from __future__ import annotations

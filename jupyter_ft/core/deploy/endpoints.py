@@ -5,7 +5,7 @@
     ep.client().chat.completions.create(model="humanlike@3", messages=[...])
     ep.add_adapters(["other@1"]); ep.stop()
 
-An endpoint is recorded in the workspace (`core.endpoint_store`) and its server runs in its own session with its
+An endpoint is recorded in the workspace (`core.deploy.store`) and its server runs in its own session with its
 output in `<root>/endpoints/<name>/server.log`, so it survives the kernel and the Jupyter server. The workspace's
 scheduler supervises it (`supervise`, called on every scheduler pass): a server that dies is restarted on the same
 port, with back-off when it keeps dying before it is ready. The direct port binds 127.0.0.1 unless the spec says

@@ -2,7 +2,7 @@
 
 A registered version (`humanlike@3`, `support@champion`) is resolved through the model registry
 (`core.registry.resolve`, which downloads its adapter folder into the workspace cache when needed); job ids and
-folders go through `core.models`, as the compare widget's entries do. Every adapter must sit on the endpoint's
+folders go through `core.registry.model_refs`, as the compare widget's entries do. Every adapter must sit on the endpoint's
 base: a mismatch is refused naming both bases.
 """
 

@@ -10,7 +10,7 @@ The scheduler is started on demand by whoever submits (kernel, server, CLI), hol
 one runs per workspace, survives the kernel and the Jupyter server (own session, stdio in files), adopts jobs a
 previous scheduler started, and exits by itself after `JUPYTER_FT_SCHEDULER_IDLE` seconds with nothing to do.
 Where jobs run is an `Executor`: local processes (one, or several under accelerate) or a Ray cluster
-(`core/executors/`), chosen per job by its spec.
+(`core/jobs/executors/`), chosen per job by its spec.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class Scheduler:
         return bool(self.children) or bool(jobstore.list_jobs(self.ws, ["running", "queued"])) or serving
 
     def supervise_endpoints(self) -> bool:
-        """Restart endpoint servers that died (`core.endpoints.supervise`); True while any endpoint wants to run,
+        """Restart endpoint servers that died (`core.deploy.endpoints.supervise`); True while any endpoint wants to run,
         which keeps the scheduler alive. A failure here is logged and never stops job scheduling."""
         from jupyter_ft.core.deploy import endpoints
 

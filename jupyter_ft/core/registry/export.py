@@ -134,7 +134,7 @@ class ExportResult:
 # --- what the reference names ---------------------------------------------------------------------------------
 
 def _registry():
-    """The registry module once it is installed (engineer A's `core/registry.py`); None before."""
+    """The registry module once it is installed (engineer A's `core/registry/versions.py`); None before."""
     try:
         from jupyter_ft.core.registry import versions as registry
     except ImportError:

@@ -281,7 +281,7 @@ def _from_dataset(ws: Workspace, ref: str) -> Lineage:
     return lin
 
 
-# --- endpoints (called by `core.endpoints` when an endpoint starts and stops) -----------------------------------
+# --- endpoints (called by `core.deploy.endpoints` when an endpoint starts and stops) -----------------------------------
 
 def register_endpoint_use(ws: Workspace, endpoint_name: str, refs: list[str]) -> None:
     """Record that `endpoint_name` serves these versions (entries that are not registry references are ignored)."""

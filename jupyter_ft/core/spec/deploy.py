@@ -1,6 +1,6 @@
 """What an endpoint process serves: `ServeConfig` is the JSON file `python -m jupyter_ft.serve --config` reads.
 
-The launcher (core/endpoints) writes it from a deployment; the server process validates it again on start, so a
+The launcher (core/deploy/endpoints) writes it from a deployment; the server process validates it again on start, so a
 hand-written config gets the same field-named errors.
 """
 

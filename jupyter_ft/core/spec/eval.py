@@ -109,7 +109,7 @@ class RougeEval(_Evaluator):
 
 
 class RewardEval(_Evaluator):
-    """Any reward function of `core/specs.py` (built-in or a notebook function) scoring each answer: every reward is
+    """Any reward function of `core/spec/train.py` (built-in or a notebook function) scoring each answer: every reward is
     an evaluator, with the reward signature `f(completions, **row) -> list[float]`."""
 
     type: Literal["reward"]

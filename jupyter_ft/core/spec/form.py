@@ -69,7 +69,7 @@ def spec_model(kind: str) -> type[BaseModel]:
         return EvalSpec
     if kind == "deploy":
         try:
-            from jupyter_ft.core.spec.deploy import DeploySpec  # the endpoints' spec (core/deploy_spec.py)
+            from jupyter_ft.core.spec.deploy import DeploySpec  # the endpoints' spec (core/spec/deploy.py)
         except ImportError:
             raise UnknownKind("the deploy spec is not available in this installation") from None
         return DeploySpec

@@ -77,7 +77,7 @@ def build_trainer(ctx: TrainContext):
         ctx.note("sft.loss_mask", "whole sequence (plain text has no completion to mask)")
     else:
         ctx.note("sft.loss_mask", "whole sequence")
-    # Speed choices (filled and explained by core.speed at submission; a spec stored before them means "off").
+    # Speed choices (filled and explained by core.train.speed at submission; a spec stored before them means "off").
     if opts.packing:
         extra.update(packing=True, packing_strategy=opts.packing_strategy or "bfd")
     if opts.group_by_length and not opts.packing:

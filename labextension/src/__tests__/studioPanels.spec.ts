@@ -83,7 +83,7 @@ describe('chatDelta', () => {
 
 // --- lineage ----------------------------------------------------------------------------------------------------
 
-// A lineage as `GET lineage` sends it: the graph and core's layout of it (core/registry/lineage_layout.py).
+// A lineage as `GET lineage` sends it: the graph and core's layout of it (core/registry/versions/lineage_layout.py).
 const LINEAGE: Lineage = {
   root: 'mv:humanlike@1',
   nodes: [

@@ -1768,7 +1768,7 @@ export interface components {
         };
         /**
          * RewardEval
-         * @description Any reward function of `core/specs.py` (built-in or a notebook function) scoring each answer: every reward is
+         * @description Any reward function of `core/spec/train.py` (built-in or a notebook function) scoring each answer: every reward is
          *     an evaluator, with the reward signature `f(completions, **row) -> list[float]`.
          */
         RewardEval: {

@@ -94,7 +94,7 @@ export type AliasMove = Reply<'models/{name}/aliases/history', 'get'>['history']
 export type Lineage = Reply<'lineage', 'get'>;
 export type LineageNode = Lineage['nodes'][number];
 export type LineageEdge = Lineage['edges'][number];
-/** Core's layout of a lineage (`core/registry/lineage_layout.py`): what the Studio draws. */
+/** Core's layout of a lineage (`core/registry/versions/lineage_layout.py`): what the Studio draws. */
 export type LineageLayout = Lineage['layout'];
 export type LineagePlacedNode = LineageLayout['nodes'][number];
 export type LineagePlacedEdge = LineageLayout['edges'][number];

@@ -150,7 +150,7 @@ async def test_a_write_from_another_process_wakes_the_long_poll(ws, jp_fetch):
 
     queued(ws, "sft-cli")
     cursor = (await get(jp_fetch, "jobs"))["cursor"]
-    code = ("import sys; from jupyter_ft.core.workspace import Workspace; from jupyter_ft.core import jobstore; "
+    code = ("import sys; from jupyter_ft.core.workspace import Workspace; from jupyter_ft.core.jobs import store as jobstore; "
             "jobstore.set_fields(Workspace(sys.argv[1]), 'sft-cli', step=5, total_steps=9)")
 
     async def other_process():

@@ -15,6 +15,7 @@ import pytest
 
 from jupyter_ft.core.train import techniques
 from jupyter_ft.core.spec.train import TECHNIQUES, TrainSpec
+from jupyter_ft.training.techniques import trainer_of
 
 from .test_cli import cli
 
@@ -102,7 +103,9 @@ def test_builtin_units_are_registered_in_order_with_their_declarations():
     for name in TECHNIQUES:
         unit = techniques.get(name)
         assert TrainSpec.model_fields[name].annotation == unit.options | None
-        assert unit.data in ("sft", "preference", "prompt") and callable(unit.build_trainer)
+        assert unit.data in ("sft", "preference", "prompt")
+        assert unit.build_trainer == f"jupyter_ft.training.techniques.{name}:build_trainer"
+        assert callable(trainer_of(unit))
     assert techniques.get("dpo").learning_rate == (5e-5, 5e-7) and techniques.get("grpo").data == "prompt"
     with pytest.raises(KeyError, match="unknown technique 'magic'; expected one of sft, dpo"):
         techniques.get("magic")

@@ -74,7 +74,7 @@ class FineTuningMagics(Magics):
         %ft results ID            an evaluation's results: bars with intervals, pairwise judge, samples
 
         Related: %%ft_train (submit a YAML spec), %%ft_eval (submit an evaluation) and %%ft_chat (compare models'
-        answers); see %%ft_train?, %%ft_eval? and %%ft_chat?. Python equivalents: jupyter_ft.widgets.ui.jobs(), .chart(),
+        answers); see %%ft_train?, %%ft_eval? and %%ft_chat?. Python equivalents: ft.ui.jobs(), ft.ui.chart(job),
         .train(), .evaluate(), .eval_results(), .compare().
         """
         a = parse_argstring(self.ft, line)
@@ -193,7 +193,9 @@ class FineTuningMagics(Magics):
         print(f"submitted {job.id}" + (f" (MLflow run {job.run_id})" if job.run_id else "") + f"; stored in `{a.var}`")
         chart = None
         if not a.no_chart:
-            chart = job.chart()
+            from jupyter_ft.widgets import ui
+
+            chart = ui.chart(job)
             display(chart)
         if a.wait:
             job.wait(timeout=a.timeout)

@@ -446,7 +446,9 @@ class JobForm(widgets.VBox):
         self.job = job
         self._say("ok", f"submitted job {job.id}" + (f" (MLflow run {job.run_id})" if job.run_id else ""))
         if self.show_chart:
-            self.output.children = [job.chart()]
+            from jupyter_ft.widgets.chart import chart
+
+            self.output.children = [chart(job, ws=self.ws)]
         if self.on_submit:
             self.on_submit(job)
         return job

@@ -65,13 +65,6 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def _write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (created 0600, never world-readable even for a moment)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -171,7 +164,7 @@ def _launch(ws: Workspace, rec: EndpointRecord, why: str) -> EndpointRecord:
     while port and not port_free(rec.host, port) and time.time() < deadline:
         time.sleep(0.1)
     if not port or not port_free(rec.host, port):
-        new = free_port(rec.host)
+        new = procs.free_port(rec.host)
         if port:
             note = (f"port {port} on {rec.host} was in use by another program; endpoint {rec.name!r} now listens "
                     f"on port {new}")
@@ -343,7 +336,7 @@ def deploy(spec: DeploySpec | dict | str, ws: Workspace, *, wait: bool = True, t
                      "still required); host='127.0.0.1' keeps it local")
     port = spec.port
     try:
-        new = free_port(spec.host)
+        new = procs.free_port(spec.host)
     except OSError as exc:
         raise DeployError("host", f"cannot listen on {spec.host}: {exc.strerror or exc} (use an address of this "
                                   "machine, e.g. 127.0.0.1 or 0.0.0.0)") from None

@@ -89,19 +89,30 @@ def trained(tmp_path_factory, tiny_model):
             stop_scheduler(ws, kill_jobs=True)
 
 
-def registry_ref(job) -> str | None:
-    """The version the job registered as (`name@1`), once the registry (issue 14, engineer A) is installed; None
-    where this checkout has no registry."""
-    try:
-        import jupyter_ft.core.registry.versions  # noqa: F401
-    except ImportError:
-        return None
+def registry_ref(job) -> str:
+    """The version the job registered as (`name@1`)."""
     from .browser import wait_until
 
     reg = wait_until(lambda: job.registration, until=lambda r: bool(r) and r["state"] != "pending", timeout=120,
                      what="the job's registration")
     assert reg["state"] == "registered", reg
     return reg["model"]
+
+
+def test_the_card_reports_the_registered_versions_metrics(trained):
+    from jupyter_ft.core.jobs import store as jobstore
+    from jupyter_ft.core.registry import versions as registry
+    from jupyter_ft.core.registry.card import model_card
+
+    ws, job, _ = trained
+    ref = registry_ref(job)
+    registered = dict(registry.resolve(ws, ref).metrics)
+    assert {"loss", "train_loss", "train_runtime"} <= set(registered), registered
+    from_job = export._from_job(ws, jobstore.get(ws, job.id), job.id)  # the card of the job, read from its history
+    assert from_job.metrics == registered
+    assert export.resolve_source(ws, ref).metrics == registered
+    card = model_card(from_job, merged=False)
+    assert all(f"| {name} |" in card for name in registered)
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +211,7 @@ def test_adapter_export_through_the_cli_refuses_a_full_folder_then_overwrites(tr
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _, job, root = trained
-    ref = registry_ref(job) or job.id  # what a user types: name@version
+    ref = registry_ref(job)  # what a user types: name@version
     target = root / "adapter-out"
     target.mkdir()
     (target / "old.bin").write_text("old")

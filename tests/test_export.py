@@ -265,15 +265,10 @@ async def test_rest_export_route(trained, jp_fetch, jp_root_dir):
     code, body = await refused("models", "nope", "versions", "1", "export", path="x")
     assert code == 404 and body["errors"][0]["field"] == "ref"
 
-    ref = registry_ref(job)
-    if ref:  # the route CONTRACTS.md names, on the version the job registered as
-        name, version = ref.split("@")
-        code, body = await refused("models", name, "versions", "99", "export", path="x")
-        assert code == 404 and "has no version 99" in body["message"] and "versions 1" in body["message"], body
-        r = await post("models", name, "versions", version, "export", path="exports/capitals", merge=False,
-                       gguf=False)
-    else:
-        r = await post("export", ref=job.id, path="exports/capitals", merge=False, gguf=False)
+    name, version = registry_ref(job).split("@")  # the route of the version the job registered as
+    code, body = await refused("models", name, "versions", "99", "export", path="x")
+    assert code == 404 and "has no version 99" in body["message"] and "versions 1" in body["message"], body
+    r = await post("models", name, "versions", version, "export", path="exports/capitals", merge=False, gguf=False)
     assert r.code == 201
     res = json.loads(r.body)["export"]
     assert res["path"] == "exports/capitals" and res["merged"] is False and "adapter_config.json" in res["files"]
@@ -287,8 +282,6 @@ def test_lineage_widget_draws_the_registered_versions_real_lineage(trained):
     """The graph the widget lays out is the registry's `ft.lineage` of the job's version: every node and edge."""
     _, job, _ = trained
     ref = registry_ref(job)
-    if ref is None:
-        pytest.skip("this checkout has no model registry (issue 14, engineer A's core/registry.py) to draw from")
     panel = ft.ui.lineage(ref)
     lineage = ft.lineage(ref).to_dict()
     assert panel.selected == lineage["root"] == f"model_version:{ref}"

@@ -11,7 +11,7 @@ scheduler supervises it (`supervise`, called on every scheduler pass): a server 
 port, with back-off when it keeps dying before it is ready. The direct port binds 127.0.0.1 unless the spec says
 otherwise and needs the endpoint's API key, generated here and kept in a file only its owner can read.
 
-The server itself is engineer C1's `python -m jupyter_ft.serve --config serve.json --ready-file ready.json`
+The server itself is `python -m jupyter_ft.serve --config serve.json --ready-file ready.json`
 (engine "local") or `vllm serve ...` (engine "vllm", see `jupyter_ft.core.deploy.vllm_plan`).
 """
 
@@ -277,13 +277,11 @@ def wanted(ws: Workspace) -> bool:
     return bool(store.list_records(ws, store.WANT_RUNNING))
 
 
-# --- lineage (engineer A's registry; optional until it lands) ----------------------------------------------------
+# --- lineage -----------------------------------------------------------------------------------------------------
 
 def _lineage(ws: Workspace, name: str, refs: list[str] | None) -> None:
-    try:
-        from jupyter_ft.core.registry import lineage
-    except ImportError:
-        return
+    from jupyter_ft.core.registry import lineage
+
     try:
         if refs is None:
             lineage.unregister_endpoint_use(ws, name)

@@ -1,4 +1,4 @@
-"""Export (issue 14): a real tiny SFT job's adapter exported as a merged Hugging Face folder and as an adapter
+"""Export: a real tiny SFT job's adapter exported as a merged Hugging Face folder and as an adapter
 folder, through the SDK, the CLI and REST (real jupyter-server via jp_fetch); the merged folder is loaded by plain
 `AutoModelForCausalLM.from_pretrained` in a fresh process and answers greedy prompts exactly as base + adapter."""
 

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+
+from jupyter_ft.core.procs import free_port
 
 CHROMIUM = os.environ.get("JUPYTER_FT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -76,12 +77,6 @@ def artifacts_dir(tmp_path: Path, test_name: str = "") -> Path:
     out = Path(root) / (test_name or "browser") if root else tmp_path / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop_process(proc: subprocess.Popen) -> None:

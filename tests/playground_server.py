@@ -4,18 +4,13 @@ LoRA adapter with random weights (so the two answer differently), on loopback.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from jupyter_ft.core.procs import free_port
 
 
 def random_adapter(base: Path, out: Path, seed: int = 1) -> Path:
@@ -42,7 +37,7 @@ class EndpointServer:
         from jupyter_ft.core.spec.deploy import ServeConfig
         from jupyter_ft.serve.openai_app import create_app
 
-        self.port = _free_port()
+        self.port = free_port()
         self.config = ServeConfig(base_model=str(base), served_name=served_name, port=self.port, device="cpu",
                                   adapters={k: str(v) for k, v in adapters.items()})
         self.models = [served_name, *adapters]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,11 +13,7 @@ from pathlib import Path
 
 import psutil
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from jupyter_ft.core.procs import free_port
 
 
 def _boost() -> None:
@@ -33,7 +28,7 @@ def _boost() -> None:
 class LoopbackCluster:
     def __init__(self, cpus: int = 2):
         self.cpus = cpus
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.tmp = Path(tempfile.mkdtemp(prefix="jft-ray-", dir="/tmp"))
         self.proc: subprocess.Popen | None = None
@@ -48,7 +43,7 @@ class LoopbackCluster:
                 self.stop()
                 if i == tries - 1:
                     raise
-                self.port = _free_port()
+                self.port = free_port()
                 self.address = f"127.0.0.1:{self.port}"
         return self
 
@@ -64,8 +59,8 @@ class LoopbackCluster:
              "--include-dashboard", "false", "--disable-usage-stats",
              # fixed agent ports: otherwise the raylet waits at most 15 s for the agents to write the ports they
              # chose, which a loaded 2-core machine misses
-             "--dashboard-agent-grpc-port", str(_free_port()), "--dashboard-agent-listen-port", str(_free_port()),
-             "--metrics-export-port", str(_free_port()), "--runtime-env-agent-port", str(_free_port())],
+             "--dashboard-agent-grpc-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
+             "--metrics-export-port", str(free_port()), "--runtime-env-agent-port", str(free_port())],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
             preexec_fn=_boost)
         deadline = time.time() + timeout

@@ -130,3 +130,23 @@ def test_token_stats_count_rows_over_max_length(cat, tiny_model):
     assert sum(stats.histogram["counts"]) == 40 and "exceed max_length=20" in str(stats)
     sample = tokens.token_stats(v, str(tiny_model), max_length=20, limit=10)
     assert sample.measured == 10 and sample.rows == 40
+
+
+def test_the_sdk_and_the_studio_route_measure_the_same_way(cat, tiny_model, capsys):
+    import json
+
+    import jupyter_ft as ft
+    from jupyter_ft.training import token_stats_main
+
+    rows = [{"prompt": "q", "completion": " word" * n} for n in range(1, 21)]
+    v = catalog.add(cat, rows, "lens", "sft", eval_fraction=0)
+    sdk = ft.datasets.token_stats(v.ref, str(tiny_model), max_length=10, ws=cat).summary()
+    assert token_stats_main.main(["--workspace", str(cat.root), "--ref", v.ref, "--model", str(tiny_model),
+                                  "--max-length", "10"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"stats": json.loads(json.dumps(sdk, default=float))}
+    assert token_stats_main.main(["--workspace", str(cat.root), "--ref", v.ref, "--model", str(cat.root / "none")]) == 2
+    assert json.loads(capsys.readouterr().out)["field"] == "model"
+    with pytest.raises(ValueError, match="cannot load a tokenizer"):
+        ft.datasets.token_stats(v.ref, str(cat.root / "none"), ws=cat)
+    assert token_stats_main.main(["--workspace", str(cat.root), "--ref", "nope@1", "--model", str(tiny_model)]) == 2
+    assert json.loads(capsys.readouterr().out)["field"] == "ref"

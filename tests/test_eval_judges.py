@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from scipy import stats
 
 from jupyter_ft.core.spec.eval import parse_eval_spec
 from jupyter_ft.core.spec.train import JudgeSpec
+from jupyter_ft.core.procs import free_port
 from jupyter_ft.evaluation.judges import (JudgePool, bootstrap_mean, bootstrap_shares, judge_pairwise, judge_rubric,
                                         parse_rubric, parse_verdict, run_pairwise, run_rubric)
 from jupyter_ft.serve.stand_in_judge import StandInJudge, relevance, warmth
@@ -187,12 +187,6 @@ def test_verdicts_are_cached_for_a_resumed_evaluation(tmp_path):
         again = judge_pairwise(client(judge.url), samples=list(range(8)), cache_path=cache, **kw, **rows)
         assert judge.requests == 10 + 6  # only the three new pairs are asked
     assert {k: again.verdicts[k] for k in range(5)} == first.verdicts
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_unreachable_judge_ends_the_evaluator_partial_naming_it(tmp_path):

@@ -1,4 +1,4 @@
-"""Export (issue 14): a real tiny SFT job's adapter exported as a merged Hugging Face folder and as an adapter
+"""Export: a real tiny SFT job's adapter exported as a merged Hugging Face folder and as an adapter
 folder, through the SDK, the CLI and REST (real jupyter-server via jp_fetch); the merged folder is loaded by plain
 `AutoModelForCausalLM.from_pretrained` in a fresh process and answers greedy prompts exactly as base + adapter."""
 
@@ -99,6 +99,22 @@ def registry_ref(job) -> str:
     return reg["model"]
 
 
+def test_the_card_reports_the_registered_versions_metrics(trained):
+    from jupyter_ft.core.jobs import store as jobstore
+    from jupyter_ft.core.registry import versions as registry
+    from jupyter_ft.core.registry.card import model_card
+
+    ws, job, _ = trained
+    ref = registry_ref(job)
+    registered = dict(registry.resolve(ws, ref).metrics)
+    assert {"loss", "train_loss", "train_runtime"} <= set(registered), registered
+    from_job = export._from_job(ws, jobstore.get(ws, job.id), job.id)  # the card of the job, read from its history
+    assert from_job.metrics == registered
+    assert export.resolve_source(ws, ref).metrics == registered
+    card = model_card(from_job, merged=False)
+    assert all(f"| {name} |" in card for name in registered)
+
+
 @pytest.fixture(scope="module")
 def reference(trained, tiny_model):
     """Greedy answers of the base with the job's adapter applied (PEFT, unmerged), and of the bare base."""
@@ -195,7 +211,7 @@ def test_adapter_export_through_the_cli_refuses_a_full_folder_then_overwrites(tr
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _, job, root = trained
-    ref = registry_ref(job) or job.id  # what a user types: name@version
+    ref = registry_ref(job)  # what a user types: name@version
     target = root / "adapter-out"
     target.mkdir()
     (target / "old.bin").write_text("old")
@@ -249,15 +265,10 @@ async def test_rest_export_route(trained, jp_fetch, jp_root_dir):
     code, body = await refused("models", "nope", "versions", "1", "export", path="x")
     assert code == 404 and body["errors"][0]["field"] == "ref"
 
-    ref = registry_ref(job)
-    if ref:  # the route CONTRACTS.md names, on the version the job registered as
-        name, version = ref.split("@")
-        code, body = await refused("models", name, "versions", "99", "export", path="x")
-        assert code == 404 and "has no version 99" in body["message"] and "versions 1" in body["message"], body
-        r = await post("models", name, "versions", version, "export", path="exports/capitals", merge=False,
-                       gguf=False)
-    else:
-        r = await post("export", ref=job.id, path="exports/capitals", merge=False, gguf=False)
+    name, version = registry_ref(job).split("@")  # the route of the version the job registered as
+    code, body = await refused("models", name, "versions", "99", "export", path="x")
+    assert code == 404 and "has no version 99" in body["message"] and "versions 1" in body["message"], body
+    r = await post("models", name, "versions", version, "export", path="exports/capitals", merge=False, gguf=False)
     assert r.code == 201
     res = json.loads(r.body)["export"]
     assert res["path"] == "exports/capitals" and res["merged"] is False and "adapter_config.json" in res["files"]

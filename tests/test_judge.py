@@ -3,10 +3,11 @@ every failure path (unreachable, timeout, unparseable, refused) ending in a clea
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
+
+from jupyter_ft.core.procs import free_port
 
 from jupyter_ft.core.spec.train import JudgeSpec
 from jupyter_ft.serve.stand_in_judge import StandInJudge, warmth
@@ -21,12 +22,6 @@ def spec(url: str, **kw) -> JudgeSpec:
 def judge():
     with StandInJudge() as j:
         yield j
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("answer, score", [

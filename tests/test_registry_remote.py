@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,9 @@ import pytest
 import jupyter_ft as ft
 from jupyter_ft.core.registry import versions as registry
 from jupyter_ft.core.datasets import demo_data
+from jupyter_ft.core.procs import free_port
 
 from .conftest import write_jsonl
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class MlflowServer:

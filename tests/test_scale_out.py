@@ -100,7 +100,7 @@ def test_bad_compute_and_executor_fields_are_named():
 def test_unreachable_cluster_is_refused_at_submission(ws, tiny_model, sft_file):
     if not compute.installed("ray"):
         pytest.skip("ray not installed")
-    port = compute.free_port()
+    port = procs.free_port()
     with pytest.raises(SpecError) as e:
         ft.train(model=str(tiny_model), dataset=str(sft_file),
                  executor={"kind": "ray", "address": f"127.0.0.1:{port}"})

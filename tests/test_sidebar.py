@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
+from jupyter_ft.core.procs import free_port
 from jupyter_ft.core.jobs.daemon import stop_scheduler
 
 CHROMIUM = os.environ.get("JUPYTER_FT_CHROMIUM", "/usr/bin/chromium")
@@ -66,12 +66,6 @@ def scheduler_paused(ws):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rest(base: str, path: str, method: str = "GET") -> dict:

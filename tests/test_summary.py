@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from jupyter_ft.core.jobs import store as jobstore
-from jupyter_ft.core.jobs.summary import job_summary, list_summaries, summary_line, table_row
+from jupyter_ft.core.jobs.summary import job_detail, job_summary, list_summaries, summary_line, table_row
 
 
 def _job(ws, job_id, **fields):
@@ -28,3 +28,9 @@ def test_list_summaries_equal_job_summary_without_reading_specs(ws):
     assert [r["id"] for r in list_summaries(ws, ["queued", "succeeded"])] == ["b", "c"]
     assert summary_line(a) == "a (sft, n): failed · step 3/10 · took 25s · boom"
     assert table_row(b).split() == ["b", "sft", "succeeded", "10/10", "0/3", "d@1"]
+
+
+def test_job_detail_is_the_summary_with_the_specs(ws):
+    rec = _job(ws, "d", state="succeeded")
+    detail = job_detail(rec, now=100.0)
+    assert detail == {**job_summary(rec, now=100.0), "spec": rec.spec, "submitted": rec.submitted}

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import psutil
 from typing import Any
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at `host` now (IPv4 or IPv6), for a server to bind next."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
 
 # A tiny launcher that starts `argv` in a new session with its output in a file and exits at once, so the
 # detached process is re-parented to init and never becomes a zombie of the kernel or the Jupyter server.

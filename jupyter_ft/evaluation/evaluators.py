@@ -19,6 +19,7 @@ from jupyter_ft.core.evaluate.rows import EvalSample, prompt_text, reference_of
 from jupyter_ft.core.spec.eval import (EvalSpec, ExactMatchEval, NumericAnswerEval, PythonEval, RewardEval, RougeEval,
                                        evaluator_entry, evaluator_name)
 from jupyter_ft.training.errors import JobInputError
+from jupyter_ft.training.rewards import user_frame
 
 Scores = dict[str, float]
 
@@ -39,20 +40,6 @@ def _short(value: Any, limit: int = 100) -> str:
 
 def _where(s: EvalSample, prediction: str) -> str:
     return f"sample {s.id} (prompt {_short(s.prompt)}, prediction {_short(prediction)})"
-
-
-def _user_frame(exc: BaseException) -> str:
-    """'; at <reward f> line 3: return 1 / x' for the innermost frame of shipped code, if any."""
-    import linecache
-
-    tb, found = exc.__traceback__, ""
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename.startswith("<reward "):
-            line = linecache.getline(code.co_filename, tb.tb_lineno).strip()
-            found = f"; at {code.co_filename.replace('<reward ', '<evaluator ')} line {tb.tb_lineno}: {line}"
-        tb = tb.tb_next
-    return found
 
 
 def _finite(v: Any) -> float | None:
@@ -91,7 +78,7 @@ class FunctionEvaluator(GenerationEvaluator):
                 v = self.fn(p, s.reference, dict(s.row))
             except Exception as exc:
                 raise EvaluatorError(f"evaluator {self.name!r} raised {type(exc).__name__}: {exc} on {_where(s, p)}"
-                                     f"{_user_frame(exc)}", self.name, s.id) from None
+                                     f"{user_frame(exc, 'evaluator')}", self.name, s.id) from None
             out.append(self._check(v, s, p))
         return out
 

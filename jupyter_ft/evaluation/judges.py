@@ -30,6 +30,7 @@ import numpy as np
 
 from jupyter_ft.core.spec.eval import PairwiseJudgeEval, RubricCriterion, RubricJudgeEval
 from jupyter_ft.core.spec.train import JudgeSpec
+from jupyter_ft.evaluation.metrics import bootstrap_mean, resample
 from jupyter_ft.training.judge import (JudgeCache, JudgeError, JudgeRequest, LocalJudge, OpenAIJudge, make_judge,
                                        render_prompt)
 
@@ -173,13 +174,6 @@ def parse_rubric(text: str, criteria: Sequence[str], lo: float, hi: float) -> di
 
 # --- statistics -----------------------------------------------------------------------------------------------------
 
-def _resample(n_items: int, n_boot: int, seed: int, chunk: int = 256):
-    """Bootstrap index draws, `chunk` resamples at a time (bounded memory on large sets)."""
-    rng = np.random.default_rng(seed)
-    for start in range(0, n_boot, chunk):
-        yield rng.integers(0, n_items, size=(min(chunk, n_boot - start), n_items))
-
-
 def bootstrap_shares(outcomes: Sequence[str], labels: Sequence[str], n_boot: int, seed: int
                      ) -> dict[str, tuple[float, float] | None]:
     """Percentile-bootstrap 95% interval of each label's share, resampling the items (the labels of one resample
@@ -188,21 +182,12 @@ def bootstrap_shares(outcomes: Sequence[str], labels: Sequence[str], n_boot: int
         return {lab: None for lab in labels}
     codes = np.array([labels.index(o) for o in outcomes])
     shares = {lab: [] for lab in labels}
-    for idx in _resample(len(codes), n_boot, seed):
+    for idx in resample(len(codes), n_boot, seed):
         drawn = codes[idx]
         for j, lab in enumerate(labels):
             shares[lab].append((drawn == j).mean(axis=1))
     return {lab: (float(np.percentile(np.concatenate(v), 2.5)), float(np.percentile(np.concatenate(v), 97.5)))
             for lab, v in shares.items()}
-
-
-def bootstrap_mean(values: Sequence[float], n_boot: int, seed: int) -> tuple[float, float] | None:
-    """Percentile-bootstrap 95% interval of the mean."""
-    if not values or n_boot <= 0:
-        return None
-    arr = np.asarray(values, dtype=float)
-    means = np.concatenate([arr[idx].mean(axis=1) for idx in _resample(len(arr), n_boot, seed)])
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 # --- the judge ------------------------------------------------------------------------------------------------------

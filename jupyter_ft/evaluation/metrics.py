@@ -13,14 +13,19 @@ import numpy as np
 CONFIDENCE = 0.95
 
 
+def resample(n_items: int, resamples: int, seed: int, chunk: int = 256):
+    """Bootstrap index draws, `chunk` resamples at a time (bounded memory on large sets)."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, chunk):
+        yield rng.integers(0, n_items, size=(min(chunk, resamples - start), n_items))
+
+
 def bootstrap_mean(values: Sequence[float], resamples: int, seed: int) -> tuple[float, float] | None:
     """Percentile bootstrap 95% interval of the mean (None without resamples or values)."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if resamples <= 0 or v.size == 0:
         return None
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, v.size, size=(resamples, v.size))
-    means = v[idx].mean(axis=1)
+    means = np.concatenate([v[idx].mean(axis=1) for idx in resample(v.size, resamples, seed)])
     lo, hi = np.quantile(means, [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2])
     return float(lo), float(hi)
 

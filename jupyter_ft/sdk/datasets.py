@@ -101,10 +101,11 @@ def rows(ref: str | DatasetVersion, offset: int = 0, limit: int = 20, split: str
 def token_stats(ref: str | DatasetVersion, model: str, max_length: int = 1024, split: str = "train",
                 limit: int | None = 10_000, ws: Workspace | str | Path | None = None):
     """Token lengths of the rows as the technique tokenizes them with `model`'s tokenizer: histogram, percentiles,
-    and how many rows exceed `max_length` (measured on up to `limit` rows, a seeded sample)."""
-    from jupyter_ft.training.tokens import token_stats as _stats
+    and how many rows exceed `max_length` (measured on up to `limit` rows, a seeded sample). A tokenizer that cannot
+    load or tokenize these rows raises a `ValueError` naming the model."""
+    from jupyter_ft.training.tokens import dataset_token_stats
 
-    return _stats(get(ref, ws), model, max_length=max_length, split=split, limit=limit)
+    return dataset_token_stats(_ws(ws), ref, model, max_length=max_length, split=split, limit=limit)
 
 
 def trained_tokens(ref: str | DatasetVersion, model: str, row: int = 0, split: str = "train", max_length: int = 1024,

@@ -12,10 +12,11 @@ import tornado.web
 from jupyter_ft.core.evaluate import submit as evaluation
 from jupyter_ft.core.evaluate import view
 from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs.summary import job_detail, job_summary
 
 from jupyter_ft.server import params
 from jupyter_ft.server.errors import ClientError
-from jupyter_ft.server.handlers import BaseHandler, finite, summary
+from jupyter_ft.server.handlers import BaseHandler, finite
 
 
 def _eval_record(handler: BaseHandler, job_id: str) -> jobstore.JobRecord:
@@ -29,7 +30,7 @@ class EvaluationsHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         q = self.query({"state": params.Choice(jobstore.STATES, multi=True)})
-        self.reply({"evaluations": [{**summary(r), "models": r.spec.get("models", [])}
+        self.reply({"evaluations": [{**job_summary(r), "models": r.spec.get("models", [])}
                                     for r in jobstore.list_jobs(self.ws, q["state"]) if r.kind == "eval"]})
 
     @tornado.web.authenticated
@@ -38,14 +39,14 @@ class EvaluationsHandler(BaseHandler):
         # relative paths in the body are read from the server's root, as for training jobs
         job_id = await asyncio.to_thread(evaluation.submit_eval, body, self.ws,
                                          base_dir=self.settings.get("server_root_dir"))
-        self.reply({"evaluation": summary(jobstore.get(self.ws, job_id))}, 201)
+        self.reply({"evaluation": job_summary(jobstore.get(self.ws, job_id))}, 201)
 
 
 class EvaluationHandler(BaseHandler):
     @tornado.web.authenticated
     def get(self, job_id: str) -> None:
         rec = _eval_record(self, job_id)
-        self.reply({"evaluation": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted}})
+        self.reply({"evaluation": job_detail(rec)})
 
 
 class EvaluationResultsHandler(BaseHandler):

@@ -21,18 +21,13 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_ft.sdk import jobs as api
 from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.jobs.metrics import MetricHistory
-from jupyter_ft.core.jobs.summary import job_summary, list_summaries
+from jupyter_ft.core.jobs.summary import job_detail, job_summary, list_summaries
 
 from jupyter_ft.server import errors, params
 from jupyter_ft.server.errors import ClientError, PayloadTooLarge
 
 MAX_JSON_BODY = 1 << 20  # a job spec is a few KiB; anything near this is a mistake
 MAX_JSON_DEPTH = 32
-
-
-def summary(rec: jobstore.JobRecord) -> dict[str, Any]:
-    """What a job list carries for one job (no spec: that is on `GET /jobs/{id}`)."""
-    return job_summary(rec)
 
 
 class BaseHandler(APIHandler):
@@ -144,14 +139,14 @@ class JobsHandler(BaseHandler):
         await hold(self, q["wait"], lambda: jobstore.cursor(self.ws) != since)
         cursor, recs, reset = jobstore.changes(self.ws, since)
         states = set(q["state"] or jobstore.STATES)
-        self.reply({"jobs": [summary(r) for r in recs if r.state in states], "cursor": cursor, "full": reset})
+        self.reply({"jobs": [job_summary(r) for r in recs if r.state in states], "cursor": cursor, "full": reset})
 
     @tornado.web.authenticated
     async def post(self) -> None:
         body = self.json_body()
         # relative paths in the body are read from the server's root, where the file browser stands
         job = await asyncio.to_thread(api.submit, body, self.ws, base_dir=self.settings.get("server_root_dir"))
-        self.reply({"job": summary(job.record)}, 201)
+        self.reply({"job": job_summary(job.record)}, 201)
 
 
 class JobHandler(BaseHandler):
@@ -160,8 +155,7 @@ class JobHandler(BaseHandler):
         rec = self.record(job_id)
         from jupyter_ft.core.registry.versions import registration_state
 
-        self.reply({"job": {**summary(rec), "spec": rec.spec, "submitted": rec.submitted,
-                            "registration": registration_state(self.ws, rec),
+        self.reply({"job": {**job_detail(rec), "registration": registration_state(self.ws, rec),
                             "mlflow_ui_url": self.mlflow_ui_url(rec)}})
 
     def mlflow_ui_url(self, rec: jobstore.JobRecord) -> str | None:

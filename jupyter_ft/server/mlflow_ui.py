@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httputil import HTTPHeaders
 
 from jupyter_ft.core.workspace import Workspace
+from jupyter_ft.core.procs import free_port
 
 from jupyter_ft.server.errors import ClientError
 from jupyter_ft.server.handlers import BaseHandler
@@ -45,12 +45,6 @@ HOP_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriz
                "transfer-encoding", "upgrade", "content-length", "host"}
 # Jupyter's credentials stay with Jupyter; MLflow never sees them
 PRIVATE_HEADERS = {"cookie", "authorization", "x-xsrftoken", "x-csrftoken", "origin", "referer"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class MLflowUI:

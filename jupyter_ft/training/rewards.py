@@ -205,7 +205,7 @@ class RewardFunction:
     def _blame(self, exc: Exception, texts: list[str], prompts: list[Any], kwargs: dict[str, Any]) -> RewardError:
         """Find the first sample that fails alone, so the message can show it."""
         n = len(texts)
-        where = _user_frame(exc)
+        where = user_frame(exc)
         for i in range(n):
             one = {k: (v[i:i + 1] if isinstance(v, list) and len(v) == n else v) for k, v in kwargs.items()}
             try:
@@ -213,7 +213,7 @@ class RewardFunction:
             except Exception as single:
                 return RewardError(
                     f"reward function {self.name!r} raised {type(single).__name__}: {single} on sample {i + 1} of {n} "
-                    f"(prompt {_short(prompts[i])}, completion {_short(texts[i])}){_user_frame(single) or where}")
+                    f"(prompt {_short(prompts[i])}, completion {_short(texts[i])}){user_frame(single) or where}")
         return RewardError(f"reward function {self.name!r} raised {type(exc).__name__}: {exc} on a batch of {n} "
                            f"completions (each alone scores fine; first prompt {_short(prompts[0] if prompts else '')})"
                            f"{where}")
@@ -253,16 +253,18 @@ class RewardFunction:
         return scores
 
 
-def _user_frame(exc: BaseException) -> str:
-    """'; at <reward f> line 3: return 1 / x' for the innermost frame of shipped reward code, if any."""
-    tb, found = exc.__traceback__, ""
+def user_frame(exc: BaseException, shown_as: str = "reward") -> str:
+    """'; at <reward f> line 3: return 1 / x' for the innermost frame of shipped user code, if any (`shown_as`
+    names that code in the message: a reward, an evaluator)."""
     import linecache
 
+    tb, found = exc.__traceback__, ""
     while tb is not None:
         code = tb.tb_frame.f_code
         if code.co_filename.startswith("<reward "):
             line = linecache.getline(code.co_filename, tb.tb_lineno).strip()
-            found = f"; at {code.co_filename} line {tb.tb_lineno}: {line}"
+            name = code.co_filename.replace("<reward ", f"<{shown_as} ", 1)
+            found = f"; at {name} line {tb.tb_lineno}: {line}"
         tb = tb.tb_next
     return found
 

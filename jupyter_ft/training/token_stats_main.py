@@ -21,27 +21,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="train")
     args = p.parse_args(argv)
 
-    from jupyter_ft.core.datasets import catalog
     from jupyter_ft.core.workspace import Workspace
+    from jupyter_ft.training.tokens import TokenStatsError, dataset_token_stats
 
     def fail(field: str, message: str) -> int:
         print(json.dumps({"error": message, "field": field}))
         return 2
 
     try:
-        version = catalog.get(Workspace(Path(args.workspace)), args.ref)
+        stats = dataset_token_stats(Workspace(Path(args.workspace)), args.ref, args.model,
+                                    max_length=args.max_length, split=args.split)
+    except TokenStatsError as exc:
+        return fail(exc.field, str(exc))
     except Exception as exc:  # unknown dataset/version: the client named it
         return fail("ref", str(exc))
-    from jupyter_ft.training.tokens import load_tokenizer, token_stats
-
-    try:
-        tok = load_tokenizer(args.model)
-    except Exception as exc:
-        return fail("model", f"cannot load a tokenizer from {args.model!r}: {type(exc).__name__}: {exc}"[:2000])
-    try:
-        stats = token_stats(version, tok, max_length=args.max_length, split=args.split)
-    except Exception as exc:  # e.g. a chat template that rejects these rows
-        return fail("model", f"tokenizing {args.ref} with {args.model!r} failed: {type(exc).__name__}: {exc}"[:2000])
     print(json.dumps({"stats": stats.summary()}, default=float))
     return 0
 

@@ -285,3 +285,31 @@ def token_stats(version: DatasetVersion, model: Any, max_length: int = 1024, spl
         counts, edges = np.array([]), np.array([0, 0])
     return TokenStats(version.ref, split, max_length, total, len(lengths), lengths, int((lengths > max_length).sum()),
                       {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]})
+
+
+class TokenStatsError(ValueError):
+    """A mistake in what was asked to measure, naming the field to fix (`model`)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def dataset_token_stats(ws: Any, ref: str | DatasetVersion, model: Any, max_length: int = 1024, split: str = "train",
+                        limit: int | None = 10_000) -> TokenStats:
+    """Token statistics of a catalog version (`name@version` or a `DatasetVersion`) against `model`'s tokenizer: the
+    one path of `ft.datasets.token_stats` and the Studio's tokens route. An unknown dataset raises the catalog's
+    error; a tokenizer that cannot load or cannot tokenize these rows raises `TokenStatsError` naming `model`."""
+    from jupyter_ft.core.datasets import catalog
+
+    version = catalog.get(ws, ref)
+    try:
+        tok = load_tokenizer(model)
+    except Exception as exc:
+        raise TokenStatsError("model", f"cannot load a tokenizer from {model!r}: {type(exc).__name__}: {exc}"[:2000]
+                              ) from exc
+    try:
+        return token_stats(version, tok, max_length=max_length, split=split, limit=limit)
+    except Exception as exc:  # e.g. a chat template that rejects these rows
+        raise TokenStatsError("model", f"tokenizing {version.ref} with {model!r} failed: {type(exc).__name__}: "
+                                       f"{exc}"[:2000]) from exc

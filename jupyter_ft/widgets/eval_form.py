@@ -50,7 +50,6 @@ class EvalForm(JobForm):
     `form.spec()` (raises `SpecError`, fields marked), `form.submit()` -> Job, with the live results below."""
 
     TITLE = "Evaluation"
-    MAIN_FIELDS = ("name", "models", "base", "dataset", "split", "limit", "evaluators")
 
     def __init__(self, ws: Any = None, *, job: Any = None, show_results: bool = True, **fields: Any):
         self.show_results = show_results

@@ -103,13 +103,12 @@ class JobForm(widgets.VBox):
     """
 
     TITLE = "Fine-tuning job"
-    MAIN_FIELDS: tuple[str, ...] | None = None  # shown above "Advanced"; None: spec_fields.MAIN_FIELDS
 
     def __init__(self, ws: Any = None, *, job: Any = None, resolved: bool = False, schema: type = TrainSpec,
                  options: dict | None = None, show_chart: bool = True, auto_size: bool = True,
                  on_submit: Callable[[Any], None] | None = None, **fields: Any):
         self.ws = ws or api.workspace()
-        self.fields = spec_fields.form_fields(schema, options, main=self.MAIN_FIELDS)
+        self.fields = spec_fields.form_fields(schema, options)
         self.by_path = spec_fields.all_fields(self.fields)
         self.schema = schema
         self.show_chart = show_chart

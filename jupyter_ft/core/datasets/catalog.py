@@ -31,6 +31,7 @@ from jupyter_ft.core.datasets.checks import Report, check_table
 from jupyter_ft.core.datasets.convert import Converter
 from jupyter_ft.core.datasets.sources import Batch, FastPathFailed, Source, looks_like_file, open_source
 from jupyter_ft.core.datasets.errors import DatasetImportError, DatasetNotFound, DatasetValidationError
+from jupyter_ft.core.registry.names import parse_ref
 from jupyter_ft.core.workspace import Workspace
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -159,11 +160,6 @@ def _from_row(ws: Workspace, row) -> DatasetVersion:
     return DatasetVersion(name=row["name"], version=row["version"], kind=row["kind"], format=row["format"],
                           num_rows=row["num_rows"], created_at=row["created_at"], meta=json.loads(row["meta"]),
                           path=datasets_dir(ws) / row["name"] / row["version"])
-
-
-def parse_ref(ref: str) -> tuple[str, str | None]:
-    name, sep, version = str(ref).partition("@")
-    return name, (version or None) if sep else None
 
 
 def names(ws: Workspace) -> list[str]:

@@ -11,7 +11,7 @@ scheduler supervises it (`supervise`, called on every scheduler pass): a server 
 port, with back-off when it keeps dying before it is ready. The direct port binds 127.0.0.1 unless the spec says
 otherwise and needs the endpoint's API key, generated here and kept in a file only its owner can read.
 
-The server itself is engineer C1's `python -m jupyter_ft.serve --config serve.json --ready-file ready.json`
+The server itself is `python -m jupyter_ft.serve --config serve.json --ready-file ready.json`
 (engine "local") or `vllm serve ...` (engine "vllm", see `jupyter_ft.core.deploy.vllm_plan`).
 """
 
@@ -63,13 +63,6 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -171,7 +164,7 @@ def _launch(ws: Workspace, rec: EndpointRecord, why: str) -> EndpointRecord:
     while port and not port_free(rec.host, port) and time.time() < deadline:
         time.sleep(0.1)
     if not port or not port_free(rec.host, port):
-        new = free_port(rec.host)
+        new = procs.free_port(rec.host)
         if port:
             note = (f"port {port} on {rec.host} was in use by another program; endpoint {rec.name!r} now listens "
                     f"on port {new}")
@@ -284,13 +277,11 @@ def wanted(ws: Workspace) -> bool:
     return bool(store.list_records(ws, store.WANT_RUNNING))
 
 
-# --- lineage (engineer A's registry; optional until it lands) ----------------------------------------------------
+# --- lineage -----------------------------------------------------------------------------------------------------
 
 def _lineage(ws: Workspace, name: str, refs: list[str] | None) -> None:
-    try:
-        from jupyter_ft.core.registry import lineage
-    except ImportError:
-        return
+    from jupyter_ft.core.registry import lineage
+
     try:
         if refs is None:
             lineage.unregister_endpoint_use(ws, name)
@@ -343,7 +334,7 @@ def deploy(spec: DeploySpec | dict | str, ws: Workspace, *, wait: bool = True, t
                      "still required); host='127.0.0.1' keeps it local")
     port = spec.port
     try:
-        new = free_port(spec.host)
+        new = procs.free_port(spec.host)
     except OSError as exc:
         raise DeployError("host", f"cannot listen on {spec.host}: {exc.strerror or exc} (use an address of this "
                                   "machine, e.g. 127.0.0.1 or 0.0.0.0)") from None

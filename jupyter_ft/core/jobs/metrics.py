@@ -179,6 +179,20 @@ class MetricHistory:
         return (s.logged_at[-1] - s.logged_at[k]) / steps if steps > 0 else None
 
 
+def final_metrics(ws: Workspace, job_id: str) -> dict[str, float]:
+    """The last logged value of each result metric of a job (train loss, eval_*, rewards/*, token accuracy, reward,
+    train runtime): what the registry records with a version and the model card reports."""
+    history = MetricHistory(ws, job_id)
+    history.poll()
+    keep = {}
+    for name in history.series:
+        value = history.last(name)
+        if value is not None and (name in ("loss", "train_loss", "mean_token_accuracy", "reward", "train_runtime")
+                                  or name.startswith(("eval_", "rewards/"))):
+            keep[name] = value
+    return keep
+
+
 def recent_pace(ws: Workspace, job_id: str, window: int = 50) -> float | None:
     """Seconds per step over a job's last `window` metric events, without reading its whole history: the training
     pace, free of the start-up time (imports, model loading) that an average since the start would include."""

@@ -30,6 +30,11 @@ def job_summary(rec: JobRecord, now: float | None = None, pace: float | None = N
     }
 
 
+def job_detail(rec: JobRecord, now: float | None = None, pace: float | None = None) -> dict[str, Any]:
+    """One job on its own view: its `job_summary` with the stored spec and the spec as submitted."""
+    return {**job_summary(rec, now, pace), "spec": rec.spec, "submitted": rec.submitted}
+
+
 _COLUMNS = [f.name for f in fields(JobRecord) if f.name not in ("spec", "submitted")]
 
 

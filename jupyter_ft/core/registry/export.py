@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.jobs.metrics import final_metrics
 from jupyter_ft.core.hub import looks_like_path
 from jupyter_ft.core.workspace import Workspace
 
@@ -134,11 +135,9 @@ class ExportResult:
 # --- what the reference names ---------------------------------------------------------------------------------
 
 def _registry():
-    """The registry module once it is installed (engineer A's `core/registry/versions.py`); None before."""
-    try:
-        from jupyter_ft.core.registry import versions as registry
-    except ImportError:
-        return None
+    """The registry module (imported when first needed)."""
+    from jupyter_ft.core.registry import versions as registry
+
     return registry
 
 
@@ -155,21 +154,6 @@ def _adapter_base(folder: Path) -> str | None:
         return json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
     except (OSError, ValueError):
         return None
-
-
-def _final_metrics(ws: Workspace, job_id: str) -> dict[str, float]:
-    """The last logged value of each training metric (train loss, eval loss, ...)."""
-    from jupyter_ft.core.jobs.metrics import MetricHistory
-
-    history = MetricHistory(ws, job_id)
-    history.poll()
-    keep = {}
-    for name in history.series:
-        value = history.last(name)
-        if value is not None and (name in ("loss", "train_loss") or name.startswith(("eval_", "rewards/"))
-                                  or name in ("mean_token_accuracy", "reward")):
-            keep[name] = value
-    return keep
 
 
 def _evaluation(ws: Workspace, rec: jobstore.JobRecord, entries: set[str]) -> dict[str, Any]:
@@ -231,12 +215,12 @@ def _from_job(ws: Workspace, rec: jobstore.JobRecord, ref: str) -> ExportSource:
         ref=ref, label=rec.name or rec.id, kind=kind, path=str(out),
         base_model=rec.spec.get("model") if kind == "adapter" else (_adapter_base(out) or rec.spec.get("model")),
         technique=rec.technique, job_id=rec.id, run_id=rec.mlflow_run_id, mlflow_url=job_run_url(rec),
-        dataset=rec.spec.get("dataset"), dataset_digest=digest, split=split, metrics=_final_metrics(ws, rec.id),
+        dataset=rec.spec.get("dataset"), dataset_digest=digest, split=split, metrics=final_metrics(ws, rec.id),
         evaluations=_evaluations_of(ws, {rec.id, str(out)}), spec=rec.spec, created_at=rec.finished_at)
 
 
 def _from_version(ws: Workspace, mv: Any, ref: str) -> ExportSource:
-    """A registry `ModelVersion` (CONTRACTS.md fields), enriched from its job when the job is in this workspace."""
+    """A registry `ModelVersion`, enriched from its job when the job is in this workspace."""
     registered = f"{mv.name}@{mv.version}"
     tags = dict(mv.tags or {})
     src = ExportSource(
@@ -254,9 +238,9 @@ def _from_version(ws: Workspace, mv: Any, ref: str) -> ExportSource:
         from jupyter_ft.core.tracking import job_run_url
 
         src.spec, src.mlflow_url = rec.spec, job_run_url(rec)
-        src.metrics = src.metrics or _final_metrics(ws, rec.id)
+        src.metrics = src.metrics or final_metrics(ws, rec.id)
     registry = _registry()
-    linked = [t for _, t in registry.links(ws, registered, "evaluation")] if hasattr(registry, "links") else []
+    linked = [t for _, t in registry.links(ws, registered, "evaluation")]
     src.evaluations = _evaluations_of(ws, {registered, ref, mv.job_id or "", str(mv.path)}, linked)
     src.dataset_digest, src.split = _dataset_facts(ws, mv.dataset)
     src.dataset_digest = src.dataset_digest or tags.get("jupyter_ft.dataset_digest") or None
@@ -281,7 +265,7 @@ def resolve_source(ws: Workspace, ref: str, base_dir: str | Path | None = None) 
     if not text:
         raise ExportError("ref", "name the model to export: a registered name@version, a job id or a folder")
     registry = _registry()
-    if registry is not None and registry.is_ref(ws, text):
+    if registry.is_ref(ws, text):
         try:
             version = registry.resolve(ws, text)
         except ValueError as exc:  # registry.UnknownModel: an unknown version or alias of a known name
@@ -292,7 +276,7 @@ def resolve_source(ws: Workspace, ref: str, base_dir: str | Path | None = None) 
     except jobstore.JobNotFound:
         rec = None
     if rec is not None:
-        state = registry.registration_state(ws, rec) if hasattr(registry, "registration_state") else None
+        state = registry.registration_state(ws, rec)
         if state and state.get("state") == "registered":  # the same card as for its name@version
             return _from_version(ws, registry.resolve(ws, state["model"]), text)
         return _from_job(ws, rec, text)
@@ -308,14 +292,7 @@ def resolve_source(ws: Workspace, ref: str, base_dir: str | Path | None = None) 
         if kind == "adapter" and not base:
             raise ExportError("ref", f"adapter {text}: adapter_config.json names no base_model_name_or_path")
         return ExportSource(ref=text, label=folder.name, kind=kind, path=str(folder.resolve()), base_model=base)
-    known = ""
-    if registry is not None and hasattr(registry, "known_names"):
-        known = f"; registered models: {', '.join(registry.known_names(ws)) or 'none yet'}"
-    elif registry is not None and not looks_like_path(text):
-        try:
-            registry.resolve(ws, text)
-        except ValueError as exc:  # registry.UnknownModel: its message lists the known names, versions, aliases
-            known = f"; {exc}"
+    known = f"; registered models: {', '.join(registry.known_names(ws)) or 'none yet'}"
     jobs = [r.id for r in jobstore.list_jobs(ws, ["succeeded"]) if r.kind != "eval"][:5]
     hint = f"; succeeded jobs: {', '.join(jobs)}" if jobs else ""
     where = "no such folder" if looks_like_path(text) else "no registered model, job or folder of that name"

@@ -1,6 +1,7 @@
 """Names in the registry, and what a finishing job records for it, without the registry itself: model names and
-references (`name@3`, `name@champion`), the name a job registers under, and the package versions a result
-depends on. The job store and the spec read these; they import nothing of the registry."""
+references (`name@3`, `name@champion`; the catalog reads a dataset's `name@version` with the same `parse_ref`), the
+name a job registers under, and the package versions a result depends on. The job store and the spec read these;
+they import nothing of the registry."""
 
 from __future__ import annotations
 
@@ -29,12 +30,11 @@ def derived_name(base_model: str, technique: str) -> str:
 
 
 def parse_ref(text: str) -> tuple[str, str | None]:
-    """`"name@3"` -> `("name", "3")`; `"name@champion"` -> `("name", "champion")`; `"name"` -> `("name", None)`."""
-    text = str(text).strip()
-    name, sep, sel = text.rpartition("@")
-    if not sep:
-        return text, None
-    return name, (sel or None)
+    """A reference to a registered model or a catalog dataset, split at its first '@' (no name holds one):
+    `"name@3"` -> `("name", "3")`; `"name@champion"` -> `("name", "champion")`; `"name"` or `"name@"` ->
+    `("name", None)`."""
+    name, sep, sel = str(text).strip().partition("@")
+    return name, (sel or None) if sep else None
 
 
 def package_versions() -> dict[str, str]:

@@ -273,19 +273,6 @@ def _local_revision(model: str) -> str | None:
         return None
 
 
-def _final_metrics(ws: Workspace, job_id: str) -> dict[str, float]:
-    from jupyter_ft.core.jobs.metrics import MetricHistory
-
-    h = MetricHistory(ws, job_id)
-    h.poll()
-    out = {}
-    for name in ("loss", "train_loss", "eval_loss", "rewards/margins", "rewards/accuracies", "train_runtime"):
-        v = h.last(name)
-        if v is not None:
-            out[name] = v
-    return out
-
-
 def _stage(src: Path, dest: Path) -> int:
     """Copy the files worth registering (hard links where possible); returns their size in bytes."""
     total = 0
@@ -320,7 +307,9 @@ def register_job(ws: Workspace, job_id: str, payload: dict[str, Any]) -> str:
     version = _existing_version(c, name, job_id)
     dataset = spec.get("dataset")
     ds_digest, split_seed = _dataset_facts(ws, dataset)
-    metrics = _final_metrics(ws, job_id)
+    from jupyter_ft.core.jobs.metrics import final_metrics
+
+    metrics = final_metrics(ws, job_id)
     tags = {
         f"{TAG}base_model": spec.get("model", ""), f"{TAG}base_revision": _local_revision(spec.get("model", "")) or "",
         f"{TAG}technique": spec.get("technique", ""), f"{TAG}kind": kind, f"{TAG}job_id": job_id,

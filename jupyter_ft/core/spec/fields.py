@@ -17,12 +17,9 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel
 
+from jupyter_ft.core.spec.layout import HIDDEN, groups, layout_of, main_fields
 from jupyter_ft.core.spec.train import TECHNIQUE_OPTIONS, SpecError, TrainSpec, reward_entry
 
-# Shown first, the rest under "Advanced". Technique option blocks are shown with the main fields.
-MAIN_FIELDS: tuple[str, ...] = ("name", "technique", "model", "dataset", "epochs", "max_steps", "learning_rate",
-                                "batch_size", "grad_accum")
-HIDDEN_FIELDS: tuple[str, ...] = ("kind", "auto")  # fixed, or filled in by sizing
 
 Kind = Literal["choice", "bool", "tristate", "int", "float", "text", "list", "yaml", "section"]
 
@@ -95,12 +92,12 @@ def _plain(v: Any) -> Any:
 
 
 def _fields_of(model: type[BaseModel], prefix: str, options: dict[str, type[BaseModel]], top: bool,
-               main: tuple[str, ...] = MAIN_FIELDS, defaults: dict[str, Any] | None = None) -> list[FieldSpec]:
+               main: tuple[str, ...], defaults: dict[str, Any] | None = None) -> list[FieldSpec]:
     """`defaults`: the enclosing field's default value, which wins over the section class's own defaults (e.g.
     `tracking` defaulting to `TrackingSpec(experiment="jupyter_ft-eval")`)."""
     out: list[FieldSpec] = []
     for name, info in model.model_fields.items():
-        if top and name in HIDDEN_FIELDS:
+        if top and name in HIDDEN:
             continue
         path = f"{prefix}{name}"
         kind, optional, choices, sub = _classify(info.annotation)
@@ -118,12 +115,15 @@ def _fields_of(model: type[BaseModel], prefix: str, options: dict[str, type[Base
     return out
 
 
-def form_fields(schema: type[BaseModel] = TrainSpec, options: dict[str, type[BaseModel]] | None = None,
-                main: tuple[str, ...] | None = None) -> list[FieldSpec]:
-    """Top-level fields of the schema in declaration order (sections hold their own fields); `main`: the fields
-    shown first (default: the training form's)."""
-    return _fields_of(schema, "", TECHNIQUE_OPTIONS if options is None else options, True,
-                      MAIN_FIELDS if main is None else main)
+def form_fields(schema: type[BaseModel] = TrainSpec, options: dict[str, type[BaseModel]] | None = None
+                ) -> list[FieldSpec]:
+    """Top-level fields of the schema (sections hold their own fields) in the order of the spec's form layout
+    (`core/spec/layout.py`, which the Studio's forms read too): the main group first, then the *Advanced* ones."""
+    options = TECHNIQUE_OPTIONS if options is None else options
+    layout = layout_of(schema)
+    fields = _fields_of(schema, "", options, True, main_fields(layout))
+    order = [f for g in groups([f.path for f in fields], layout, list(options)) for f in g["fields"]]
+    return sorted(fields, key=lambda f: order.index(f.path))
 
 
 def all_fields(fields: list[FieldSpec]) -> dict[str, FieldSpec]:

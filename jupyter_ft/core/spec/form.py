@@ -6,8 +6,9 @@ hints, and the sizing preview of a half-filled training spec.
                                                           "errors": [{"field", "message"}]}
 
 The JSON schema is the pydantic spec's own (`model_json_schema()`): the form validates with the same rules every
-face does, and the server validates the submission again. Layout hints: `uiSchema["ui:order"]` puts the main
-fields first; `groups` lists every field once, main first, then the *Advanced* groups a form folds (LoRA, schedule,
+face does, and the server validates the submission again. Layout hints, from the one form layout
+(`core/spec/layout.py`, which the notebook form widgets read too): `uiSchema["ui:order"]` puts the main fields
+first; `groups` lists every field once, main first, then the *Advanced* groups a form folds (LoRA, schedule,
 evaluation, checkpoints, tracking, compute); `technique_blocks` maps each technique to its options field, so a
 form shows only the chosen technique's block.
 """
@@ -20,41 +21,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from jupyter_ft.core.jobs import submit as api
+from jupyter_ft.core.spec import layout
 from jupyter_ft.core.spec import train as specs
 from jupyter_ft.core.spec.train import SpecError, TrainSpec
 from jupyter_ft.core.workspace import Workspace
 
 KINDS = ("train", "eval", "deploy")
-
-TRAIN_GROUPS: list[tuple[str, str, list[str]]] = [
-    ("main", "Job", ["model", "dataset", "technique", "@technique", "name", "max_steps", "epochs", "learning_rate",
-                     "batch_size"]),
-    ("lora", "LoRA", ["lora"]),
-    ("schedule", "Schedule", ["lr_scheduler", "warmup_ratio", "weight_decay", "grad_accum", "max_length", "seed",
-                              "logging_steps"]),
-    ("evaluation", "Evaluation split", ["eval_fraction", "eval_batch_size", "eval_rows", "dataset_split",
-                                        "dataset_mapping"]),
-    ("checkpoints", "Checkpoints and retries", ["checkpoint_every", "checkpoint_minutes", "max_attempts",
-                                                "output_dir"]),
-    ("tracking", "MLflow", ["tracking"]),
-    ("compute", "Compute", ["device", "precision", "gradient_checkpointing", "attention", "liger_kernel", "compute",
-                            "executor"]),
-]
-EVAL_GROUPS: list[tuple[str, str, list[str]]] = [
-    ("main", "Evaluation", ["models", "base", "dataset", "evaluators", "name"]),
-    ("data", "Data", ["split", "limit"]),
-    ("generation", "Generation", ["generation"]),
-    ("statistics", "Statistics", ["seed", "bootstrap"]),
-    ("compute", "Compute and retries", ["device", "max_attempts"]),
-    ("tracking", "MLflow", ["tracking"]),
-]
-DEPLOY_GROUPS: list[tuple[str, str, list[str]]] = [
-    ("main", "Endpoint", ["name", "base", "adapters", "engine"]),
-    ("network", "Network", ["host", "port"]),
-    ("capacity", "Capacity", ["max_batch_size", "max_queue", "device", "max_loras", "max_lora_rank"]),
-]
-HIDDEN = ("kind", "auto")  # filled by the server, never by a person
-
 
 class UnknownKind(ValueError):
     pass
@@ -68,42 +40,19 @@ def spec_model(kind: str) -> type[BaseModel]:
 
         return EvalSpec
     if kind == "deploy":
-        try:
-            from jupyter_ft.core.spec.deploy import DeploySpec  # the endpoints' spec (core/spec/deploy.py)
-        except ImportError:
-            raise UnknownKind("the deploy spec is not available in this installation") from None
+        from jupyter_ft.core.spec.deploy import DeploySpec
+
         return DeploySpec
     raise UnknownKind(f"unknown spec kind {kind!r}; expected one of {', '.join(KINDS)}")
-
-
-def _groups(model: type[BaseModel], layout: list[tuple[str, str, list[str]]],
-            blocks: dict[str, str]) -> list[dict[str, Any]]:
-    fields = [f for f in model.model_fields if f not in HIDDEN]
-    placed: set[str] = set()
-    out = []
-    for key, title, names in layout:
-        chosen = []
-        for n in names:
-            for f in (list(blocks.values()) if n == "@technique" else [n]):
-                if f in fields and f not in placed:
-                    chosen.append(f)
-                    placed.add(f)
-        if chosen:
-            out.append({"name": key, "title": title, "fields": chosen, "advanced": key != "main"})
-    rest = [f for f in fields if f not in placed]  # a field added to a spec later is never lost from the form
-    if rest:
-        out.append({"name": "other", "title": "Other", "fields": rest, "advanced": True})
-    return out
 
 
 def form_schema(kind: str) -> dict[str, Any]:
     """The spec's JSON schema plus layout hints for a form (see the module docstring)."""
     model = spec_model(kind)
-    layout = {"train": TRAIN_GROUPS, "eval": EVAL_GROUPS}.get(kind, DEPLOY_GROUPS)
     blocks = {t: t for t in specs.TECHNIQUES} if kind == "train" else {}
-    groups = _groups(model, layout, blocks)
+    groups = layout.groups(list(model.model_fields), layout.LAYOUTS[kind], list(blocks.values()))
     ui: dict[str, Any] = {"ui:order": [f for g in groups for f in g["fields"]] + ["*"]}
-    for f in HIDDEN:
+    for f in layout.HIDDEN:
         if f in model.model_fields:
             ui[f] = {"ui:widget": "hidden"}
     for g in groups:

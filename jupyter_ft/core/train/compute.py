@@ -48,7 +48,6 @@ TRAINER_STRATEGIES: dict[str, tuple[str, frozenset[str]]] = {
 }
 
 
-
 def trainer_strategies(technique: str) -> tuple[str, frozenset[str]]:
     """(trainer name, strategies) of a technique; one registered elsewhere is assumed to be a plain accelerate
     `Trainer` (all four)."""
@@ -338,7 +337,3 @@ def accelerate_config(spec: TrainSpec, port: int | None = None) -> dict[str, Any
     return cfg
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -10,6 +10,7 @@ import yaml
 
 from jupyter_ft.core.train import compute
 from jupyter_ft.core.jobs import store as jobstore
+from jupyter_ft.core.procs import free_port
 from jupyter_ft.core.spec.train import TrainSpec
 from jupyter_ft.core.workspace import Workspace
 
@@ -20,7 +21,7 @@ def write_config(spec: TrainSpec, job_dir: Path) -> Path:
     """Write the job's accelerate config (a fresh rendezvous port per attempt, so a retry never meets the dead
     attempt's port still in TIME_WAIT)."""
     path = job_dir / CONFIG_NAME
-    path.write_text(yaml.safe_dump(compute.accelerate_config(spec, port=compute.free_port()), sort_keys=False))
+    path.write_text(yaml.safe_dump(compute.accelerate_config(spec, port=free_port()), sort_keys=False))
     return path
 
 

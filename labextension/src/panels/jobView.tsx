@@ -4,7 +4,6 @@
  * "Clone into the form". The chart updates by long-poll on the metrics cursor (`metrics?since=&wait=`) while the
  * view is shown and the job runs.
  */
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import React, { useContext, useEffect, useRef, useState } from 'react';
 
 import { JobDetail, MetricRow, WithJobState } from '../api';
@@ -17,6 +16,7 @@ import { etaSeconds, formatDuration, mergeMetrics, panels } from '../charts/seri
 import { LogTail } from './logTail';
 import { IStudio } from '../shell/sidebar';
 import { usePoll } from '../shell/usePoll';
+import { confirmCancel } from '../shell/confirmCancel';
 
 export const METRICS_MS = 500;
 export const METRICS_WAIT_S = 10;
@@ -85,12 +85,7 @@ export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): 
   const chartPanels = panels(rows);
   const eta = etaSeconds(job.step, job.total_steps ?? null, job.started_at ?? null, Date.now() / 1000, job.state);
   const cancel = async () => {
-    const answer = await showDialog({
-      title: 'Cancel fine-tuning job?',
-      body: `${job.id} is ${job.state}. Cancelling stops it and marks it cancelled.`,
-      buttons: [Dialog.cancelButton({ label: 'Keep' }), Dialog.warnButton({ label: 'Cancel job' })]
-    });
-    if (!answer.button.accept) {
+    if (!(await confirmCancel(job))) {
       return;
     }
     try {

@@ -1,5 +1,5 @@
 /**
- * The Studio's tab list and what every tab receives. A tab is one entry in `TABS`: engineers add theirs with one
+ * The Studio's tab list and what every tab receives. A tab is one entry in `TABS`: a new tab is added with one
  * line, in the order a person walks the no-code flow (data, models, jobs, evaluations, endpoints).
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';

@@ -5,7 +5,6 @@
  * a kernel, the CLI or another tab alike) and only with the changed jobs; an idle sidebar makes one small
  * request per 10 s (and a broken server is reported within that). A server without cursors gets the old full-list poll every 2 s.
  */
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import React, { useCallback, useRef, useState } from 'react';
 
 import { FineTuningAPI, JobSummary } from '../api';
@@ -14,6 +13,7 @@ import { LogTail } from '../panels/logTail';
 import { describeError } from '../api';
 import { ITabProps } from '../shell/tabList';
 import { usePoll } from '../shell/usePoll';
+import { confirmCancel } from '../shell/confirmCancel';
 
 export const POLL_MS = 2000;
 /** How long the server may hold a jobs long-poll (its maximum is 30 s). */
@@ -65,12 +65,7 @@ export function JobsTab({ api, visible, openJob, openCustomize }: ITabProps): JS
   usePoll(() => load(), POLL_MS, visible);
 
   const cancel = async (job: JobSummary) => {
-    const answer = await showDialog({
-      title: 'Cancel fine-tuning job?',
-      body: `${job.id} is ${job.state}. Cancelling stops it and marks it cancelled.`,
-      buttons: [Dialog.cancelButton({ label: 'Keep' }), Dialog.warnButton({ label: 'Cancel job' })]
-    });
-    if (!answer.button.accept) {
+    if (!(await confirmCancel(job))) {
       return;
     }
     setActionError(null);

@@ -62,8 +62,15 @@ def test_mkdocs_build_strict(tmp_path):
     site = tmp_path / "site"
     assert (site / "index.html").is_file() and (site / "images" / "studio.png").is_file()
     reference = (site / "reference" / "index.html").read_text()
-    for public in ("jupyter_ft.train", "jupyter_ft.evaluate", "jupyter_ft.deploy", "jupyter_ft.datasets"):
-        assert public in reference, f"{public} is missing from the API reference"
+    import jupyter_ft as ft
+
+    # every public name of `import jupyter_ft as ft` is documented, under the module that defines it
+    for name, module in ft._PUBLIC.items():
+        if not name.startswith("_"):
+            assert f'id="{module}.{name}"' in reference or f'id="{module}"' in reference and name in reference, \
+                f"ft.{name} ({module}) is missing from the API reference"
+    for name, module in ft._SUBMODULES.items():
+        assert f'id="{module}"' in reference, f"ft.{name} ({module}) is missing from the API reference"
 
 
 def test_every_page_is_in_the_nav_and_the_readme_links_resolve():

@@ -67,6 +67,7 @@ def test_eval_results_and_form_in_jupyterlab(mc_eval, notebook, ws):  # noqa: F8
     form = form_cell.output.locator(".jft-eval-form")
     form.wait_for()
     assert "Evaluation" in form.inner_text() and "multiple_choice" in form.locator("textarea").first.input_value()
+    form.get_by_text("Advanced", exact=True).click()                  # split and limit sit under Advanced
     limit = form.locator(".widget-text", has_text="limit").locator("input")
     assert limit.input_value() == str(ROWS)                           # cloned from the job
     limit.fill("0")

@@ -34,6 +34,7 @@ def evaluate(models: list[str] | str, dataset: Any, evaluators: list[Any], *,
 
 
 def eval_jobs(ws: Workspace | None = None, states: list[str] | None = None) -> list[EvalJob]:
+    """Handles on the evaluation jobs of the workspace, oldest first; `states` keeps only those in these states."""
     ws = ws or workspace()
     return [EvalJob(r.id, ws) for r in jobstore.list_jobs(ws, states) if r.kind == "eval"]
 

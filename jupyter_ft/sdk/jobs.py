@@ -208,6 +208,8 @@ def train(model: str, dataset: Any, technique: str = "sft", *, ws: Workspace | s
 
 
 def jobs(ws: Workspace | None = None, states: list[str] | None = None) -> list[Job]:
+    """Handles on every job of the workspace (training and evaluation), oldest first; `states` keeps only those in
+    these states (`queued`, `running`, `succeeded`, `failed`, `cancelled`)."""
     ws = ws or workspace()
     return [Job(r.id, ws) for r in jobstore.list_jobs(ws, states)]
 

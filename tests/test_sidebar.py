@@ -26,29 +26,12 @@ import jupyter_ft as ft
 from jupyter_ft.core.procs import free_port
 from jupyter_ft.core.jobs.daemon import stop_scheduler
 
-CHROMIUM = os.environ.get("JUPYTER_FT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+from .browser import CHROMIUM_ARGS, built_labextension, require_chromium
+
 TOKEN = "sidebar-test-token"
 UI_TIMEOUT_MS = 20_000
 
 pytestmark = pytest.mark.slow
-
-
-def built_labextension() -> Path:
-    """The labextension this checkout built (`pip install -e .` builds it into jupyter_ft/labextension)."""
-    (entry,) = ft._jupyter_labextension_paths()
-    path = Path(ft.__file__).parent / entry["src"]
-    if not (path / "package.json").is_file():
-        pytest.fail(f"the JupyterLab extension is not built ({path} has no package.json): run `pip install -e .` "
-                    "(its build hook builds it) or `cd labextension && jlpm install && jlpm build`")
-    return path
-
-
-def require_chromium() -> str:
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
-                    "(`make test` does this when it is missing) or set JUPYTER_FT_CHROMIUM")
-    return CHROMIUM
 
 
 @contextlib.contextmanager

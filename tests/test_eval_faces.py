@@ -34,7 +34,10 @@ def test_panels_group_by_evaluator_and_split_magnitudes():
 def test_with_view_carries_the_panels_and_pairwise_rows_as_json():
     """What `GET evaluations/{id}/results` sends: the results with core's panels and pairwise rows beside them."""
     v = eval_view.with_view(RESULTS)
-    assert {k: v[k] for k in RESULTS} == RESULTS
+    assert {k: v[k] for k in RESULTS if k != "samples"} == {k: x for k, x in RESULTS.items() if k != "samples"}
+    assert [{k: x for k, x in s.items() if k != "disagree"} for s in v["samples"]] == RESULTS["samples"]
+    # each sample carries the one "the models disagree" flag the Studio filters and marks rows by
+    assert [s["id"] for s in v["samples"] if s["disagree"]] == [0, 3, 4]
     ps = eval_view.panels(RESULTS)
     assert [(p["key"], p["title"], p["metrics"], p["has_intervals"]) for p in v["panels"]] == [
         (p.key, p.title, p.metrics, p.has_intervals) for p in ps]
@@ -66,6 +69,9 @@ def test_disagreement_rule():
     assert [i for i in s if eval_view.disagrees(s[i])] == [0, 3, 4]
     assert [i for i in s if eval_view.disagrees(s[i], "acc")] == [0, 3]
     assert [i for i in s if eval_view.disagrees(s[i], "judge: judge")] == [0, 3]  # a tie is not a disagreement
+    assert [i for i in s if eval_view.disagrees_anyhow(s[i])] == [0, 3, 4]          # any score or any judge
+    only_judge = {"scores": {"a": {"acc": 1}, "b": {"acc": 1}}, "verdicts": {"judge": {"b": {"final": "a"}}}}
+    assert eval_view.disagrees_anyhow(only_judge) and not eval_view.disagrees(only_judge)
     assert eval_view.criteria(RESULTS) == ["any score", "acc", "relevance", "judge: judge"]
     assert [x["id"] for x in eval_view.filter_samples(RESULTS, search="PARIS")] == [0]
     assert [x["id"] for x in eval_view.filter_samples(RESULTS, disagree_only=True, search="capital")] == [0, 3]

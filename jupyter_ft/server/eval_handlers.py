@@ -97,7 +97,8 @@ _SAMPLE = obj([], index=INTEGER, prompt=STRING, reference=NULLABLE_STRING,
               answers={"type": "object", "additionalProperties": STRING},
               scores={"type": "object", "additionalProperties": {"type": "object",
                                                                  "additionalProperties": NULLABLE_NUMBER}},
-              verdicts={"type": "object", "additionalProperties": ANY_OBJECT}, reasons=ANY_OBJECT)
+              verdicts={"type": "object", "additionalProperties": ANY_OBJECT}, reasons=ANY_OBJECT,
+              disagree=BOOLEAN)
 _ERROR = obj([], model=NULLABLE_STRING, evaluator=NULLABLE_STRING, sample=_NULLABLE_INT, message=STRING)
 _RESULTS = obj(["job_id", "state", "partial", "models", "dataset", "num_samples", "metrics", "pairwise", "samples",
                 "errors", "panels", "pairwise_rows"],

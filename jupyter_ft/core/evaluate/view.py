@@ -133,8 +133,10 @@ def pairwise_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def with_view(results: dict[str, Any]) -> dict[str, Any]:
-    """The results with what a face draws from them: `panels` (bar panels) and `pairwise_rows`."""
-    return {**results, "panels": panel_dicts(results), "pairwise_rows": pairwise_rows(results)}
+    """The results with what a face draws from them: `panels` (bar panels), `pairwise_rows`, and on each sample
+    `disagree` (`disagrees_anyhow`: the one rule a face without a criterion chooser shows)."""
+    samples = [{**s, "disagree": disagrees_anyhow(s)} for s in results.get("samples") or []]
+    return {**results, "samples": samples, "panels": panel_dicts(results), "pairwise_rows": pairwise_rows(results)}
 
 
 # --- samples -----------------------------------------------------------------------------------------------------
@@ -181,6 +183,12 @@ def disagrees(sample: dict[str, Any], criterion: str = ANY_SCORE) -> bool:
         if len(vals) >= 2 and max(vals) - min(vals) > SCORE_TOLERANCE:
             return True
     return False
+
+
+def disagrees_anyhow(sample: dict[str, Any]) -> bool:
+    """The models disagree on this sample by some reading: a score two of them share differs, or a pairwise judge
+    preferred one answer (`disagrees` on every criterion of `criteria`)."""
+    return disagrees(sample, ANY_SCORE) or any(disagrees(sample, f"judge: {j}") for j in sample.get("verdicts") or {})
 
 
 def filter_samples(results: dict[str, Any], *, disagree_only: bool = False, criterion: str = ANY_SCORE,

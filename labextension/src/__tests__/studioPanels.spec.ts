@@ -3,7 +3,7 @@
  * answer, the lineage graph as drawn from the server's layout, the evaluation bars' geometry with their 95% intervals,
  * and the form helpers.
  */
-import { barLayout, disagrees, niceTicks } from '../charts/evalBars';
+import { barLayout, niceTicks } from '../charts/evalBars';
 import type { EvalPanel, Lineage } from '../api';
 import { clip, lineageScene } from '../charts/lineageLayout';
 import { fieldErrors, splitEntries } from '../panels/deployFields';
@@ -184,15 +184,6 @@ describe('barLayout', () => {
     expect(r.y).toBeCloseTo(l.zeroY);
     expect(r.height).toBeGreaterThan(0);
     expect(niceTicks(0, 1, 4)).toEqual([0, 0.25, 0.5, 0.75, 1]);
-  });
-});
-
-describe('disagrees', () => {
-  it('is true for differing scores or a decisive judge verdict, false for equal scores and ties', () => {
-    expect(disagrees({ scores: { a: { em: 1 }, b: { em: 0 } } })).toBe(true);
-    expect(disagrees({ scores: { a: { em: 1 }, b: { em: 1 } } })).toBe(false);
-    expect(disagrees({ verdicts: { judge: { b: { final: 'tie' } } } })).toBe(false);
-    expect(disagrees({ verdicts: { judge: { b: { final: 'a' } } } })).toBe(true);
   });
 });
 

@@ -3494,6 +3494,7 @@ export interface operations {
                                 [key: string]: Record<string, unknown>;
                             };
                             reasons?: Record<string, unknown>;
+                            disagree?: boolean;
                         } & {
                             [key: string]: unknown;
                         })[];

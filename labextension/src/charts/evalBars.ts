@@ -114,23 +114,3 @@ export function fmt(v: number | null | undefined, digits = 3): string {
   return v === null || v === undefined || !Number.isFinite(v) ? '–' : Number(v.toPrecision(digits)).toString();
 }
 
-/** True when two models' scores on a sample differ, or a judge preferred one answer (not a tie). */
-export function disagrees(sample: IEvalSample): boolean {
-  for (const pairs of Object.values(sample.verdicts ?? {})) {
-    for (const v of Object.values(pairs ?? {})) {
-      const final = v && typeof v === 'object' ? (v as any).final : v;
-      if (final !== null && final !== undefined && !['tie', '', 'none'].includes(String(final).trim().toLowerCase())) {
-        return true;
-      }
-    }
-  }
-  const perModel = Object.values(sample.scores ?? {}).map(s => s ?? {});
-  const keys = new Set(perModel.flatMap(s => Object.keys(s)));
-  for (const k of keys) {
-    const vals = perModel.map(s => num(s[k])).filter((v): v is number => v !== null);
-    if (vals.length >= 2 && Math.max(...vals) - Math.min(...vals) > 1e-9) {
-      return true;
-    }
-  }
-  return false;
-}

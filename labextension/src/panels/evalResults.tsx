@@ -8,7 +8,7 @@
 import React, { useCallback, useState } from 'react';
 
 import { describeError, EvalPanel, FineTuningAPI, IEvalResults, PairwiseRow } from '../api';
-import { barLayout, disagrees, fmt } from '../charts/evalBars';
+import { barLayout, fmt } from '../charts/evalBars';
 import type { OpenMain } from '../shell/mainArea';
 import { usePoll } from '../shell/usePoll';
 
@@ -62,7 +62,7 @@ export function ResultsBody({ results }: { results: IEvalResults }): JSX.Element
   const [search, setSearch] = useState('');
   const models = results.models ?? [];
   const samples = (results.samples ?? []).filter(s => {
-    if (disagreeOnly && !disagrees(s)) {
+    if (disagreeOnly && !s.disagree) {
       return false;
     }
     const needle = search.trim().toLowerCase();
@@ -125,7 +125,7 @@ export function ResultsBody({ results }: { results: IEvalResults }): JSX.Element
           </thead>
           <tbody>
             {samples.slice(0, 200).map((s, i) => (
-              <tr key={s.index ?? i} className={disagrees(s) ? 'jp-ft-disagree' : ''}>
+              <tr key={s.index ?? i} className={s.disagree ? 'jp-ft-disagree' : ''}>
                 <td>{s.index ?? i}</td>
                 <td className="jp-ft-sample-text">{s.prompt}</td>
                 {models.map(m => (

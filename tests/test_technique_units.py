@@ -36,7 +36,7 @@ class TaggedSFTOptions(sft.SFTOptions):
 
 
 def check(spec):
-    if spec.max_length < 32:
+    if spec.max_length is not None and spec.max_length < 32:  # None: auto, sized from the data later
         raise FieldError("max_length", "tagged_sft needs max_length >= 32")
 
 

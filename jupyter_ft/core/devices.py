@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -93,3 +94,56 @@ def resolve(device: str, cache_file: Path | None = None) -> DeviceInfo:
         if device == "mps":
             raise ValueError("device 'mps' requested but MPS is not available")
     return cpu
+
+
+_PEAK = r"""
+import json, sys, time, torch
+dev = sys.argv[1]
+dtype = torch.float32 if dev == "cpu" else torch.bfloat16
+n = 1024 if dev == "cpu" else 8192
+a, b = torch.randn(n, n, dtype=dtype, device=dev), torch.randn(n, n, dtype=dtype, device=dev)
+best = float("inf")
+for _ in range(8):
+    if dev != "cpu": torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(4): a @ b
+    if dev != "cpu": torch.cuda.synchronize()
+    best = min(best, (time.perf_counter() - t) / 4)
+print(json.dumps({"flops": 2 * n ** 3 / best, "dtype": str(dtype).split(".")[1]}))
+"""
+_peaks: dict[str, dict] = {}
+PEAK_TTL_S = 3600.0
+
+
+def matmul_peak(device: DeviceInfo, cache_file: Path | None = None) -> dict | None:
+    """The device's measured matmul rate ({"flops": FLOP/s, "dtype": ...}: fp32 on CPU, bf16 on a GPU), the best of
+    eight timings of `torch.matmul` in a short subprocess. A busy machine measures lower, as its jobs will run, so
+    the figure is kept for an hour (in `cache_file`), not for the boot. None when it cannot be measured (no torch
+    in this interpreter, a device that vanished)."""
+    now = time.time()
+    hit = _peaks.get(device.name)
+    if hit and now - hit.get("time", 0) < PEAK_TTL_S:
+        return hit
+    cached: dict = {}
+    if cache_file and cache_file.is_file():
+        try:
+            cached = json.loads(cache_file.read_text())
+            hit = cached["peaks"].get(device.name) if cached.get("python") == sys.executable else None
+            if hit and now - hit.get("time", 0) < PEAK_TTL_S:
+                _peaks[device.name] = hit
+                return hit
+        except (ValueError, KeyError, TypeError, AttributeError):
+            cached = {}
+    try:
+        out = subprocess.run([sys.executable, "-c", _PEAK, device.name], capture_output=True, text=True, timeout=120)
+        peak = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else None
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        peak = None
+    if not isinstance(peak, dict) or not peak.get("flops"):
+        return None
+    peak["time"] = now
+    _peaks[device.name] = peak
+    if cache_file:
+        peaks = cached.get("peaks", {}) if isinstance(cached.get("peaks"), dict) else {}
+        cache_file.write_text(json.dumps({"python": sys.executable, "peaks": {**peaks, device.name: peak}}))
+    return peak

@@ -16,7 +16,8 @@ from jupyter_ft.core.jobs.store import jsonable
 from jupyter_ft.core.jobs.daemon import ensure_scheduler
 from jupyter_ft.core.spec import paths
 from jupyter_ft.core.spec.train import TECHNIQUE_OPTIONS, SpecError, TrainSpec, parse_spec
-from jupyter_ft.core.train import compute, sizing
+from jupyter_ft.core.datasets.formats import data_kind
+from jupyter_ft.core.train import compute, data_profile, sizing
 from jupyter_ft.core.workspace import Workspace, workspace
 
 def submit(spec: TrainSpec | dict[str, Any] | str | Path, ws: Workspace | None = None, *,
@@ -145,7 +146,14 @@ def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path |
             shape = None
     if errors:
         raise SpecError(errors)
-    resolved = sizing.resolve(spec, shape, device)
+    profile = peak = None
+    if version is not None and (spec.max_length is None or spec.time_budget is not None):
+        folder = Path(spec.model) if Path(spec.model).is_dir() else None
+        profile = data_profile.profile(version, data_kind(spec.technique), folder)
+    if spec.time_budget is not None and spec.max_steps is None:
+        peak = devices.matmul_peak(device, ws.root / "matmul_peak.json")
+    resolved = sizing.resolve(spec, shape, device, profile=profile, peak=peak,
+                              train_rows=version.num_train if version is not None else None)
     resolved = compute.resolve(resolved, shape, device, ws)  # processes, strategy, executor refusals
     if version is None:
         return resolved

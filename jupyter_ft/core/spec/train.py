@@ -72,7 +72,12 @@ class TrainSpecFields(_Strict):
     learning_rate: float | None = Field(None, gt=0, lt=1)
     batch_size: int | None = Field(None, gt=0, le=4096, description="per-device batch size")
     grad_accum: int | None = Field(None, gt=0, le=4096, description="gradient accumulation steps")
-    max_length: int = Field(1024, gt=0, le=1_048_576, description="tokens per sequence (longer rows are truncated)")
+    max_length: int | None = Field(None, gt=0, le=1_048_576,
+                                   description="tokens per sequence (longer rows are truncated); auto: the data's "
+                                               "p99 length with the model's tokenizer")
+    time_budget: float | None = Field(None, ge=60, le=30 * 86400,
+                                      description="wall time to fit the run in, e.g. '15m' or '1h30m' (seconds as a "
+                                                  "number); auto-sizing turns it into steps, batch and learning rate")
     lr_scheduler: Scheduler = "linear"
     warmup_ratio: float = Field(0.0, ge=0.0, le=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
@@ -110,6 +115,15 @@ class TrainSpecFields(_Strict):
             return None
         return v
 
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return None
+        from jupyter_ft.core.train.budget import parse_duration
+
+        return parse_duration(v)
+
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
@@ -125,6 +139,12 @@ class TrainSpecFields(_Strict):
 
             return check_name(v.strip())
         return v
+
+    @model_validator(mode="after")
+    def _one_length_of_run(self) -> TrainSpecFields:
+        if self.time_budget is not None and self.max_steps is not None:
+            raise FieldError("time_budget", "give max_steps or time_budget, not both (the budget is turned into steps)")
+        return self
 
     @model_validator(mode="after")
     def _technique_options(self) -> TrainSpecFields:

@@ -14,7 +14,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_ft.core.train import speed
+from jupyter_ft.core.train import budget, speed
+from jupyter_ft.core.train.data_profile import DataProfile
 from jupyter_ft.core.devices import DeviceInfo
 from jupyter_ft.core.spec.train import TrainSpec
 from jupyter_ft.core.hub import looks_like_path
@@ -30,6 +31,7 @@ class ModelShape:
     intermediate: int
     vocab: int
     source: str  # how `params` was obtained
+    context: int = 0  # max_position_embeddings (0: not said)
 
     @property
     def label(self) -> str:
@@ -108,6 +110,7 @@ def model_shape(model: str) -> ModelShape:
         intermediate=cfg.get("intermediate_size") or 0,
         vocab=cfg.get("vocab_size") or 0,
         source="safetensors" if exact else "config.json",
+        context=cfg.get("max_position_embeddings") or 0,
     )
 
 
@@ -129,11 +132,33 @@ def _precision(device: DeviceInfo) -> tuple[str, str]:
     return "fp32", "fp32: on CPU it is 2-2.5x faster than bf16"
 
 
-def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> TrainSpec:
-    """Return a copy of `spec` with every empty (auto) field filled and `auto` explaining each choice."""
+DEFAULT_MAX_LENGTH = 1024
+
+
+def _max_length(spec: TrainSpec, shape: ModelShape | None, profile: DataProfile | None) -> tuple[int, str]:
+    ceiling = shape.context if shape and shape.context else DEFAULT_MAX_LENGTH * 8
+    if profile is None:
+        n = min(DEFAULT_MAX_LENGTH, ceiling)
+        return n, f"{n}: the data's lengths could not be measured at submission"
+    n = profile.max_length(ceiling)
+    capped = " (the model's context)" if n == ceiling and profile.p99 > ceiling else ""
+    return n, (f"{n}{capped}: the data's sequences are {profile.mean:.0f} tokens on average, p99 {profile.p99}, "
+               f"longest {profile.longest} ({profile.how}, {profile.sequences} sequences); longer ones are truncated")
+
+
+def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo, profile: DataProfile | None = None,
+            train_rows: int | None = None, peak: dict | None = None) -> TrainSpec:
+    """Return a copy of `spec` with every empty (auto) field filled and `auto` explaining each choice.
+
+    `profile` (the data's measured lengths) sizes `max_length` and, with the device's measured matmul `peak` and
+    the train split's `train_rows`, turns a `time_budget` into steps."""
     upd: dict = {}
     why: dict[str, str] = dict(spec.auto)
     lora = spec.lora is not None
+    max_length = spec.max_length
+    if max_length is None:
+        max_length, why["max_length"] = _max_length(spec, shape, profile)
+        upd["max_length"] = max_length
 
     if spec.checkpoint_every is None:
         why["checkpoint_every"] = (f"every {spec.checkpoint_minutes:g} min of training, stretched so saving stays "
@@ -144,11 +169,6 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
         precision, why["precision"] = _precision(device)
         upd["precision"] = precision
     bpp = 2 if precision in ("bf16", "fp16") else 4
-
-    if spec.learning_rate is None:
-        lr_lora, lr_full = spec.unit.learning_rate  # each technique's unit says what works across model sizes
-        upd["learning_rate"] = lr_lora if lora else lr_full
-        why["learning_rate"] = f"{upd['learning_rate']:g}: usual for {spec.technique} with {'LoRA' if lora else 'full weights'}"
 
     if shape is not None and (shape.params <= 0 or shape.hidden <= 0 or shape.layers <= 0):
         shape = None  # a config.json without sizes: as good as unknown
@@ -166,6 +186,10 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
         if spec.gradient_checkpointing is None:
             upd["gradient_checkpointing"] = True
             why["gradient_checkpointing"] = "on: model size unknown at submission"
+        if spec.time_budget is not None:
+            upd["max_steps"] = 1
+            why["max_steps"] = "the time budget needs the model's size, unknown at submission"
+        _learning_rate(spec, upd, why, train_rows)
         _choose(spec, device, upd, why)
         return spec.model_copy(update={**upd, "auto": why})
 
@@ -187,9 +211,12 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
     act_ckpt = shape.layers * shape.hidden * 2 * bpp + shape.vocab * bpp * 2
     budget = device.memory * 0.85 - weights - optimizer
     target = 8 if device.kind == "cpu" else 16
+    timed = spec.time_budget is not None and spec.max_steps is None
+    if timed and device.kind == "cpu":
+        target = 4  # a CPU's budget buys more optimizer steps of fewer rows
 
     def fit(per_token: int) -> int:
-        seqs = budget / (per_token * spec.max_length) if budget > 0 else 0
+        seqs = budget / (per_token * max_length) if budget > 0 else 0
         return 0 if seqs < 1 else min(target, 2 ** int(math.log2(seqs)))
 
     ckpt = spec.gradient_checkpointing
@@ -201,7 +228,7 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
             why["gradient_checkpointing"] = "on: activations would not fit otherwise"
         if batch == 0:
             batch = 1
-            why["batch_size"] = (f"1: a {shape.label} model with max_length {spec.max_length} may not fit in "
+            why["batch_size"] = (f"1: a {shape.label} model with max_length {max_length} may not fit in "
                                  f"{device.memory / GB:.0f} GB on {device.name}; consider LoRA or a shorter max_length")
         upd["batch_size"] = batch
     if ckpt is None:
@@ -209,15 +236,83 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo) -> Tr
         why["gradient_checkpointing"] = "off: not needed for memory, and ~1.5x faster"
     upd["gradient_checkpointing"] = ckpt
     if spec.grad_accum is None:
-        upd["grad_accum"] = max(1, target // batch)
+        upd["grad_accum"] = 1 if timed else max(1, target // batch)
     if spec.batch_size is None and "batch_size" not in why:
         why["batch_size"] = (f"batch {batch} × accum {upd.get('grad_accum', spec.grad_accum)}: fits {shape.label} params "
-                             f"({precision}, {'LoRA' if lora else 'full'}) in {device.memory / GB:.0f} GB on {device.name}")
+                             f"({precision}, {'LoRA' if lora else 'full'}) in {device.memory / GB:.0f} GB on {device.name}"
+                             + ("; a time budget is spent on more optimizer steps, not larger ones" if timed else ""))
+    if timed:
+        _budget_steps(spec, shape, device, profile, train_rows, peak, lora, batch * upd.get("grad_accum", spec.grad_accum or 1), upd, why)
     if device.kind != "cuda" and spec.device == "auto":
         why["device"] = f"{device.name}: no CUDA device found"
     upd["device"] = device.name if spec.device in ("auto", "cuda") else spec.device
+    _learning_rate(spec, upd, why, train_rows)
     _choose(spec, device, upd, why)
     return spec.model_copy(update={**upd, "auto": why})
+
+
+ASSUMED_PEAK = {"cpu": 50e9, "cuda": 100e12, "mps": 5e12}   # FLOP/s when the device could not be measured
+
+
+def _budget_steps(spec: TrainSpec, shape: ModelShape, device: DeviceInfo, profile: DataProfile | None,
+                  train_rows: int | None, peak: dict | None, lora: bool, rows_per_step: int, upd: dict,
+                  why: dict[str, str]) -> None:
+    """`max_steps` from `time_budget` (see `budget`), capped at the epochs the data gives."""
+    from jupyter_ft.core.datasets.formats import data_kind
+
+    total = spec.time_budget or 0.0
+    if profile is None:
+        upd["max_steps"] = max(1, int(total // 30))
+        why["max_steps"] = (f"{upd['max_steps']}: the data's lengths could not be measured, so one step per 30 s of "
+                            f"the {budget.label(total)} budget is assumed")
+        return
+    flops = (peak or {}).get("flops") or ASSUMED_PEAK.get(device.kind, 50e9)
+    measured = "measured" if peak else "assumed"
+    opts = spec.options
+    kind = data_kind(spec.technique)
+    generations = (getattr(opts, "num_generations", 0) or 0) if kind == "prompt" else 0
+    rows = max(1, rows_per_step // generations) if generations else rows_per_step
+    cost = budget.step_cost(shape.params, profile, rows, lora, kind == "preference", flops, device.kind,
+                            generations, getattr(opts, "max_completion_length", 0) or 0)
+    steps, usable = budget.steps_for(total, cost, shape.params, EVAL_SHARE if spec.eval_fraction else 0.0)
+    text = (f"{budget.label(total)} budget: ~{cost.tokens:,.0f} tokens a step × {cost.flops / cost.tokens / shape.params:.0f}·N "
+            f"FLOPs ({shape.label} params) at {budget.EFFICIENCY.get(device.kind, 0.3):.0%} of the {measured} "
+            f"{flops / 1e9:,.0f} GFLOP/s matmul peak of {device.name} ≈ {cost.seconds:.1f} s a step; "
+            f"{usable:.0f} s left after loading and evaluation")
+    epochs_given = "epochs" in spec.model_fields_set
+    cap_epochs = spec.epochs if epochs_given else 3.0
+    if train_rows:
+        cap = max(1, math.ceil(cap_epochs * train_rows / max(1, rows_per_step)))
+        if steps > cap:
+            text += (f"; capped at {cap_epochs:g} epoch(s) of the {train_rows} rows" + ("" if epochs_given else
+                     " (more repeats of the same rows overfit)"))
+            steps = cap
+    if steps < 1:
+        steps = 1
+        text += "; not even one step fits: the run will overrun the budget"
+    upd["max_steps"] = steps
+    why["max_steps"] = f"{steps}: {text}"
+
+
+def _learning_rate(spec: TrainSpec, upd: dict, why: dict[str, str], train_rows: int | None) -> None:
+    """The technique's learning rate; a short LoRA run takes the unit's `short_run_lr` (see `budget`)."""
+    if spec.learning_rate is not None:
+        return
+    lora = spec.lora is not None
+    lr_lora, lr_full = spec.unit.learning_rate  # each technique's unit says what works across model sizes
+    lr = lr_lora if lora else lr_full
+    text = f"usual for {spec.technique} with {'LoRA' if lora else 'full weights'}"
+    steps = upd.get("max_steps") or spec.max_steps
+    if steps is None and train_rows:
+        per_step = (upd.get("batch_size") or spec.batch_size or 1) * (upd.get("grad_accum") or spec.grad_accum or 1)
+        steps = max(1, math.ceil(spec.epochs * math.ceil(train_rows / max(1, per_step * processes(spec)))))
+    short = spec.unit.short_run_lr
+    if lora and short and steps is not None and steps < budget.SHORT_RUN:
+        text = (f"{spec.technique}'s short-run rate: {steps} steps (under {budget.SHORT_RUN}) at the long-run "
+                f"{lr:g} would barely move a LoRA adapter")
+        lr = short
+    upd["learning_rate"] = lr
+    why["learning_rate"] = f"{lr:g}: {text}"
 
 
 def _choose(spec: TrainSpec, device: DeviceInfo, upd: dict, why: dict[str, str]) -> None:

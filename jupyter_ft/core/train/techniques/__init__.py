@@ -45,9 +45,12 @@ class Technique:
     data: the kind of data it trains on: `sft` (messages, prompt/completion or text), `preference` (chosen/rejected
         pairs) or `prompt` (prompts, other columns passed to rewards).
     learning_rate: the default (LoRA, full fine-tuning) learning rates when a spec leaves it empty.
+    short_run_lr: the LoRA learning rate of a short run (under `budget.SHORT_RUN` steps, e.g. a laptop's time
+        budget), where the long-run default moves the adapter too little to show; None: the default.
     build_trainer: `build_trainer(ctx: training.context.TrainContext) -> transformers.Trainer`, run in the job: the
         function, or where it is as `"package.module:function"` (imported only in the job process).
-    check: `check(spec)` at submission, after the options block is filled; raises `spec_base.FieldError` naming the
+    check: `check(spec)` at submission, after the options block is filled (auto fields such as `max_length` are still
+        None then: auto-sizing comes later); raises `spec_base.FieldError` naming the
         field (relative to the spec, e.g. `grpo.rewards`).
     needs: `(field, message)` when the options block cannot be left out (it has a required field): the error shown
         for a spec without it, e.g. `("judge", "technique 'rlaif' needs a judge, e.g. ...")`.
@@ -68,6 +71,7 @@ class Technique:
     auto: Callable[[Any, Any, dict, dict], None] | None = None
     summary: str = ""
     order: float = 100
+    short_run_lr: float | None = None
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):

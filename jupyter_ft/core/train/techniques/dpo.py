@@ -50,4 +50,4 @@ class DPOOptions(Strict):
 
 
 TECHNIQUE = Technique(name="dpo", options=DPOOptions, data="preference", learning_rate=(5e-5, 5e-7),
-                      build_trainer="jupyter_ft.training.techniques.dpo:build_trainer", order=10)
+                      short_run_lr=5e-4, build_trainer="jupyter_ft.training.techniques.dpo:build_trainer", order=10)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jupyter_ft.core.datasets import catalog, demo_data
+from jupyter_ft.core.datasets import catalog, demo_data, human_like
 from jupyter_ft.core.workspace import Workspace, workspace as _workspace
 from jupyter_ft.core.datasets.catalog import DatasetVersion
 from jupyter_ft.core.datasets.door import StderrProgress
@@ -62,19 +62,25 @@ def add(source: Any, name: str | None = None, technique: str | None = None, *, m
 
 DEMOS = {
     "human-like": ("preference", lambda n, seed: demo_data.preference_rows(n or 1200, seed)),
+    "human-like-prompts": ("prompt", lambda n, seed: human_like.eval_prompt_rows(n)),
     "capitals": ("sft", lambda n, seed: demo_data.sft_rows(n or 64, seed)),
 }
+CARDS = {"human-like": human_like.CARD, "human-like-prompts": human_like.PROMPTS_CARD}
 
 
 def add_demo(name: str = "human-like", n: int | None = None, seed: int = 0, *, eval_fraction: float = 0.1,
              ws: Workspace | str | Path | None = None) -> DatasetVersion:
-    """Register a demo dataset shipped with the package: `human-like` (conversational prompts, a warm informal
-    `chosen` and a stiff formal `rejected` answer; 1,200 rows by default) or `capitals` (SFT chat rows)."""
+    """Register a demo dataset shipped with the package: `human-like` (conversational prompts, the same helpful
+    answer warm and informal as `chosen`, stiff and formal as `rejected`; 1,200 rows by default),
+    `human-like-prompts` (60 everyday questions on topics no `human-like` row touches, all held out: for measuring
+    the change on unseen prompts) or `capitals` (SFT chat rows). How each was made is in its `card`."""
     if name not in DEMOS:
         raise DatasetImportError(f"no demo dataset {name!r}; demos: {', '.join(DEMOS)}", field="name")
     kind, make = DEMOS[name]
-    return catalog.add(_ws(ws), make(n, seed), name, kind, eval_fraction=eval_fraction,
-                       source_info={"type": "demo", "demo": name, "n": n, "seed": seed})
+    if name == "human-like-prompts":
+        eval_fraction = 0.0  # every prompt is for evaluation: split "all" or "train" reads them
+    info = {"type": "demo", "demo": name, "n": n, "seed": seed, **({"card": CARDS[name]} if name in CARDS else {})}
+    return catalog.add(_ws(ws), make(n, seed), name, kind, eval_fraction=eval_fraction, source_info=info)
 
 
 def list(ws: Workspace | str | Path | None = None) -> _list[DatasetVersion]:  # noqa: A001 (ft.datasets.list)

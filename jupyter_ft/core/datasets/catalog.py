@@ -65,6 +65,11 @@ class DatasetVersion:
         return self.meta["source"]
 
     @property
+    def card(self) -> str | None:
+        """How the data was made, when its source says (the shipped demos do)."""
+        return self.source.get("card")
+
+    @property
     def conversion(self) -> list[str]:
         return self.meta["conversion"]
 

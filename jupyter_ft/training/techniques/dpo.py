@@ -13,9 +13,15 @@ def build_trainer(ctx: TrainContext):
     from trl import DPOConfig, DPOTrainer
 
     opts = ctx.spec.options
-    config = DPOConfig(**ctx.args, max_length=ctx.spec.max_length, beta=opts.beta, loss_type=list(opts.loss_type),
-                       loss_weights=opts.loss_weights, label_smoothing=opts.label_smoothing)
+    beta = 0.1 if opts.beta is None else opts.beta
+    losses, weights = list(opts.loss_type), opts.loss_weights
+    if opts.rpo_alpha:  # RPO: TRL's `sft` loss (NLL of the chosen answers) beside the preference loss
+        weights = [*(weights or [1.0] * len(losses)), opts.rpo_alpha]
+        losses.append("sft")
+    config = DPOConfig(**ctx.args, max_length=ctx.spec.max_length, beta=beta, loss_type=losses,
+                       loss_weights=weights, label_smoothing=opts.label_smoothing)
     ctx.note("dpo.reference", ctx.reference_note())
-    ctx.note("dpo.loss", " + ".join(opts.loss_type) + f", beta {opts.beta:g}")
+    parts = [f"{w:g}×{t}" for t, w in zip(losses, weights)] if weights else losses
+    ctx.note("dpo.loss", " + ".join(parts) + f", beta {beta:g}")
     return DPOTrainer(model=ctx.model, args=config, train_dataset=ctx.data.train, eval_dataset=ctx.data.eval,
                       processing_class=ctx.tokenizer, peft_config=ctx.peft_config)

@@ -24,7 +24,13 @@ class DPOOptions(Strict):
     """Direct preference optimisation (TRL `DPOTrainer`). With LoRA the reference model is the base model with the
     adapter switched off: no second copy in memory."""
 
-    beta: float = Field(0.1, gt=0, description="how far the policy may move from the reference (IPO: tau)")
+    beta: float | None = Field(None, gt=0, description="how far the policy may move from the reference (IPO: tau); "
+                                                         "auto: 0.1, larger for short runs at a high learning rate")
+    rpo_alpha: float | None = Field(None, ge=0, le=10,
+                                    description="weight of a negative log-likelihood term on the chosen answers (RPO: "
+                                                "TRL's `sft` loss added to the preference loss), which keeps the "
+                                                "chosen answers likely while the rejected ones are pushed down; auto: "
+                                                "on for short runs, 0 otherwise")
     loss_type: list[str] = Field(["sigmoid"], min_length=1, description=f"one or more of {', '.join(DPO_LOSSES)}")
     loss_weights: list[float] | None = Field(None, description="weights when several loss types are combined")
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="robust/EXO: share of flipped labels")
@@ -49,5 +55,38 @@ class DPOOptions(Strict):
         return self
 
 
+# A short, high-learning-rate LoRA run (a laptop's time budget): plain DPO gets its margin mostly by pushing the
+# rejected answers down, and the chosen ones fall with them (answers get shorter, stop helping, loop); an NLL term
+# on the chosen answers and a firmer tie to the reference keep the change to what the preference is about.
+SHORT_RUN_BETA = 0.1
+SHORT_RUN_RPO_ALPHA = 0.5
+
+
+def _auto(spec: Any, device: Any, upd: dict, why: dict[str, str]) -> None:
+    from jupyter_ft.core.train.budget import SHORT_RUN
+
+    o = spec.options
+    steps = upd.get("max_steps") or spec.max_steps
+    lr = upd.get("learning_rate") or spec.learning_rate or 0.0
+    short = spec.lora is not None and steps is not None and steps < SHORT_RUN and lr >= 1e-4
+    new: dict = {}
+    if o.beta is None:
+        new["beta"] = SHORT_RUN_BETA if short else 0.1
+        why[f"{spec.technique}.beta"] = (f"{new['beta']:g}: a short run at learning rate {lr:g}" if short else
+                                         "0.1: the usual strength of the tie to the reference")
+    if o.rpo_alpha is None:
+        uses_nll = "sft" in o.loss_type
+        new["rpo_alpha"] = SHORT_RUN_RPO_ALPHA if short and not uses_nll else 0.0
+        why[f"{spec.technique}.rpo_alpha"] = (
+            f"{new['rpo_alpha']:g}: an NLL term on the chosen answers keeps them likely in a short run at learning "
+            f"rate {lr:g}, where the preference loss alone mostly pushes the rejected answers down and the chosen "
+            "ones fall with them" if new["rpo_alpha"] else
+            "0: the loss already has an sft term" if uses_nll else
+            "0: a long run at a modest learning rate keeps the chosen answers likely without it")
+    if new:
+        upd[spec.technique] = o.model_copy(update=new)
+
+
 TECHNIQUE = Technique(name="dpo", options=DPOOptions, data="preference", learning_rate=(5e-5, 5e-7),
-                      short_run_lr=5e-4, build_trainer="jupyter_ft.training.techniques.dpo:build_trainer", order=10)
+                      short_run_lr=5e-4, auto=_auto, build_trainer="jupyter_ft.training.techniques.dpo:build_trainer",
+                      order=10)

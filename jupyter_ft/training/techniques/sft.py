@@ -33,50 +33,18 @@ def _model_loss_trainer():
     return ModelLossSFTTrainer
 
 
-def _has_assistant_mask(tokenizer) -> bool:
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
-
-    template = tokenizer.chat_template
-    if not template:
-        return False
-    if has_generation_markers(template):
-        return True
-    try:
-        return get_training_chat_template(tokenizer) is not None
-    except Exception:
-        return False
-
-
-def _last_turn_as_completion(row: dict) -> dict:
-    msgs = row["messages"]
-    last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
-    return {"prompt": msgs[:last], "completion": [msgs[last]]}
-
-
 def build_trainer(ctx: TrainContext):
     from trl import SFTConfig, SFTTrainer
 
+    from jupyter_ft.training import masking, truncation
+
     spec, opts = ctx.spec, ctx.spec.options
-    train, evals = ctx.data.train, ctx.data.eval
     extra: dict = {}
-    if ctx.data.format == "messages" and opts.completion_only_loss:
-        if _has_assistant_mask(ctx.tokenizer):
-            extra["assistant_only_loss"] = True
-            ctx.note("sft.loss_mask", "assistant tokens of every turn (chat template generation markers)")
-        else:
-            cols = [c for c in train.column_names if c != "messages"]
-            train = train.map(_last_turn_as_completion, remove_columns=["messages", *cols])
-            if evals is not None:
-                evals = evals.map(_last_turn_as_completion, remove_columns=["messages", *cols])
-            extra["completion_only_loss"] = True
-            ctx.note("sft.loss_mask", "last assistant turn (the chat template has no generation markers)")
-    elif ctx.data.format == "prompt_completion":
-        extra["completion_only_loss"] = opts.completion_only_loss
-        ctx.note("sft.loss_mask", "completion tokens" if opts.completion_only_loss else "whole sequence")
-    elif ctx.data.format == "text" and opts.completion_only_loss:
-        ctx.note("sft.loss_mask", "whole sequence (plain text has no completion to mask)")
-    else:
-        ctx.note("sft.loss_mask", "whole sequence")
+    # Which tokens carry the loss (every assistant turn of a conversation; see `training.masking`).
+    mask = masking.LossMask(ctx.data.format, ctx.tokenizer, opts.completion_only_loss)
+    train, evals = mask.prepare(ctx.data.train), mask.prepare(ctx.data.eval)
+    extra.update(mask.config)
+    ctx.note("sft.loss_mask", mask.text)
     # Speed choices (filled and explained by core.train.speed at submission; a spec stored before them means "off").
     if opts.packing:
         extra.update(packing=True, packing_strategy=opts.packing_strategy or "bfd")
@@ -84,7 +52,7 @@ def build_trainer(ctx: TrainContext):
         extra["train_sampling_strategy"] = "group_by_length"
     config = SFTConfig(**ctx.args, max_length=spec.max_length, **extra)
     trainer_cls = SFTTrainer if opts.token_metrics in (True, None) else _model_loss_trainer()
-    return trainer_cls(
+    trainer = trainer_cls(
         model=ctx.model,
         args=config,
         train_dataset=train,
@@ -92,3 +60,5 @@ def build_trainer(ctx: TrainContext):
         processing_class=ctx.tokenizer,
         peft_config=ctx.peft_config,
     )
+    truncation.settle(trainer, ctx, mask.prepare, mask.cut)  # rows truncation left untrained: counted, eval refilled
+    return trainer

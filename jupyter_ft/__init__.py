@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 _PUBLIC: dict[str, str] = {
     **dict.fromkeys(["EvalJob", "Job", "JobFailed", "cancel", "get_job", "jobs", "preview", "reproduce", "submit",
                      "train", "workspace"], "jupyter_ft.sdk.jobs"),
-    **dict.fromkeys(["dry_run_evaluator", "eval_jobs", "eval_results", "evaluate"], "jupyter_ft.sdk.evaluations"),
+    **dict.fromkeys(["compare_style", "dry_run_evaluator", "eval_jobs", "eval_results", "evaluate"],
+                    "jupyter_ft.sdk.evaluations"),
     **dict.fromkeys(["deploy", "endpoint", "endpoints"], "jupyter_ft.sdk.endpoints"),
     **dict.fromkeys(["model", "models"], "jupyter_ft.sdk.models"),
     **dict.fromkeys(["SpecError", "TrainSpec"], "jupyter_ft.core.spec.train"),

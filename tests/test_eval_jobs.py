@@ -120,7 +120,7 @@ def test_killed_evaluation_resumes_without_rescoring(ws, tiny_model, tmp_path):
     assert f"resuming: {len(before)} scored sample(s) kept" in job.logs()
     recs = [json.loads(line) for line in scores.read_text().splitlines()]
     keys = [(d["model"], d["evaluator"], d["sample"]) for d in recs]
-    assert len(keys) == len(set(keys)) == 24  # every sample scored once
+    assert len(keys) == len(set(keys)) == 48  # every sample scored once, and its degeneration counted once
     prompt_of = {s["id"]: s["prompt"] for s in job.results()["samples"]}
     prompts_before = {prompt_of[i] for i in before}
     second = [json.loads(line) for line in calls.read_text().splitlines()]

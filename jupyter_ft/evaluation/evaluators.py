@@ -1,5 +1,6 @@
-"""Evaluators that score generated answers: exact match, numeric answer, ROUGE, any reward function, and custom
-functions `(prediction, reference, row) -> float | dict`.
+"""Evaluators that score generated answers: exact match, numeric answer, ROUGE, any reward function, style markers,
+degeneration (every evaluation of generated answers gets it), and custom functions
+`(prediction, reference, row) -> float | dict`.
 
 Each turns a batch of (sample, prediction) into one dict of scores per sample (None where it does not apply).
 Whatever goes wrong names the evaluator and the sample: an exception (with the line of shipped code), a value
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from jupyter_ft.core.evaluate.rows import EvalSample, prompt_text, reference_of
-from jupyter_ft.core.spec.eval import (EvalSpec, ExactMatchEval, NumericAnswerEval, PythonEval, RewardEval, RougeEval,
-                                       evaluator_entry, evaluator_name)
+from jupyter_ft.core.evaluate.degeneration import degeneration_scores
+from jupyter_ft.core.evaluate.style import style_scores
+from jupyter_ft.core.spec.eval import (DEGENERATION, EvalSpec, ExactMatchEval, NumericAnswerEval, PythonEval,
+                                       RewardEval, RougeEval, StyleEval, evaluator_entry, evaluator_name)
 from jupyter_ft.training.errors import JobInputError
 from jupyter_ft.training.rewards import user_frame
 
@@ -146,6 +149,21 @@ class ReferenceEvaluator(GenerationEvaluator):
         return out
 
 
+class TextEvaluator(GenerationEvaluator):
+    """Counts on the answer's text alone (no reference, no model): style markers, degeneration."""
+
+    def __init__(self, name: str, fn: Callable[[str], Scores]):
+        self.name, self.fn = name, fn
+
+    def score(self, samples: Sequence[EvalSample], predictions: Sequence[str]) -> list[Scores | None]:
+        return [self.fn(p or "") for p in predictions]
+
+
+def degeneration() -> TextEvaluator:
+    """Repetition and loops of each answer, reported for every evaluation of generated answers."""
+    return TextEvaluator(DEGENERATION, degeneration_scores)
+
+
 def build(entry: Any) -> GenerationEvaluator:
     """The evaluator for one spec entry (a spec model, a mapping, a type name or a function)."""
     from jupyter_ft.core.spec.reward_code import RewardCodeError, load_function
@@ -168,6 +186,8 @@ def build(entry: Any) -> GenerationEvaluator:
     if isinstance(entry, NumericAnswerEval):
         na = NumericAnswer(answer_column="ref", tolerance=entry.tolerance)
         return ReferenceEvaluator(name, entry.answer_column, lambda p, r: {name: na(completions=[p], ref=[r])[0]})
+    if isinstance(entry, StyleEval):
+        return TextEvaluator(name, style_scores)
     if isinstance(entry, RougeEval):
         from jupyter_ft.evaluation.metrics import Rouge
 

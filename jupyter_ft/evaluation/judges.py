@@ -3,9 +3,10 @@
 Pairwise (the shape of FastChat's llm_judge): each model's answer is put against the baseline's on the same prompt
 twice, once as answer A and once as answer B. The two verdicts are mapped back to the models; when they name the
 same winner (or both say tie) the pair is *consistent* and that is the verdict, otherwise the pair is a tie. The
-summary gives win / tie / loss shares with percentile-bootstrap 95% intervals (pairs resampled), the
-position-consistency rate, each model's mean answer length in characters beside its win rate (alpaca_eval's point:
-a judge that favours long answers shows), and, when the rows carry a human preference, the judge's agreement with it.
+summary gives win / tie / loss shares with percentile-bootstrap 95% intervals (pairs resampled), the win rate (a
+tie counting half) with its interval, the position-consistency rate, each model's mean answer length in characters
+beside its win rate (alpaca_eval's point: a judge that favours long answers shows), and, when the rows carry a
+human preference, the judge's agreement with it.
 
 Rubric: the judge scores each answer on every criterion (e.g. relevance, accuracy, human-likeness) on a whole-number
 scale and gives a one-sentence reason per criterion, which is kept per sample. Metric rows per criterion carry a
@@ -373,8 +374,9 @@ def pairwise_summary(verdicts: dict[Any, dict[str, Any]], *, evaluator: str, mod
         "evaluator": evaluator, "model": model, "baseline": baseline, "n": n,
         "win": share["win"], "tie": share["tie"], "loss": share["loss"],
         "win_ci": _list(cis["win"]), "tie_ci": _list(cis["tie"]), "loss_ci": _list(cis["loss"]),
-        # FastChat's adjusted win rate: a tie counts half
+        # FastChat's adjusted win rate: a tie counts half; its interval resamples the pairs like the shares'
         "win_rate": (share["win"] + share["tie"] / 2) if n else None,
+        "win_rate_ci": _list(bootstrap_mean([{"win": 1.0, "tie": 0.5}.get(f, 0.0) for f in finals], bootstrap, seed)),
         "consistency": (sum(v["consistent"] for v in verdicts.values()) / n) if n else None,
         "mean_length": {model: _mean([len(answers[i]) for i in judged]),
                         baseline: _mean([len(baseline_answers[i]) for i in judged])},

@@ -1,4 +1,5 @@
-"""Aggregates over per-sample scores: means with bootstrap 95% intervals, eval loss and perplexity, ROUGE.
+"""Aggregates over per-sample scores: means with bootstrap 95% intervals (`core.evaluate.stats`), eval loss and
+perplexity, ROUGE.
 
 Pure Python + numpy (no torch), so the dry run and the results view can use it in a kernel.
 """
@@ -10,24 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-CONFIDENCE = 0.95
-
-
-def resample(n_items: int, resamples: int, seed: int, chunk: int = 256):
-    """Bootstrap index draws, `chunk` resamples at a time (bounded memory on large sets)."""
-    rng = np.random.default_rng(seed)
-    for start in range(0, resamples, chunk):
-        yield rng.integers(0, n_items, size=(min(chunk, resamples - start), n_items))
-
-
-def bootstrap_mean(values: Sequence[float], resamples: int, seed: int) -> tuple[float, float] | None:
-    """Percentile bootstrap 95% interval of the mean (None without resamples or values)."""
-    v = np.asarray([x for x in values if x is not None], dtype=float)
-    if resamples <= 0 or v.size == 0:
-        return None
-    means = np.concatenate([v[idx].mean(axis=1) for idx in resample(v.size, resamples, seed)])
-    lo, hi = np.quantile(means, [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2])
-    return float(lo), float(hi)
+from jupyter_ft.core.evaluate.stats import CONFIDENCE, bootstrap_mean, resample  # noqa: F401  (one implementation)
 
 
 def bootstrap_ratio(num: Sequence[float], den: Sequence[float], resamples: int, seed: int) -> tuple[float, float] | None:

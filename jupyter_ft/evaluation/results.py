@@ -20,6 +20,8 @@ from typing import Any
 
 from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.evaluate.rows import EvalSample, prompt_text
+from jupyter_ft.core.evaluate.stats import direction, paired_difference
+from jupyter_ft.core.evaluate.style_compare import compare_scores, verdict
 from jupyter_ft.core.workspace import Workspace
 
 from jupyter_ft.evaluation.metrics import bootstrap_mean, bootstrap_ratio, perplexity
@@ -103,6 +105,69 @@ def aggregate(store: ScoreStore, model: str, evaluator: str, etype: str, resampl
     return out
 
 
+# evaluators without per-sample means to pair: a token-weighted loss, lm-eval's own rows, verdicts without scores
+UNPAIRED = ("eval_loss", "lm_eval", "pairwise_judge")
+
+
+def _per_sample(store: ScoreStore, model: str, evaluator: str) -> dict[int, dict[str, float]]:
+    return {int(r["sample"]): r["scores"] for r in store.of(model, evaluator) if r.get("scores")}
+
+
+def differences(store: ScoreStore, labels: list[str], baseline: str, evaluators: list[tuple[str, str]],
+                resamples: int, seed: int) -> list[dict[str, Any]]:
+    """Each other model's difference from the baseline, per evaluator and metric: the mean over the samples both
+    scored of (model - baseline), with its paired bootstrap 95% interval and the side of zero it lies on."""
+    out: list[dict[str, Any]] = []
+    if baseline not in labels:
+        return out
+    for e, etype in evaluators:
+        if etype in UNPAIRED:
+            continue
+        base = _per_sample(store, baseline, e)
+        for label in labels:
+            if label == baseline:
+                continue
+            mine = _per_sample(store, label, e)
+            names: list[str] = []
+            for sc in mine.values():
+                names.extend(k for k in sc if k not in names)
+            for metric in names:
+                pairs = [(mine[i][metric], base[i][metric]) for i in sorted(mine.keys() & base.keys())
+                         if mine[i].get(metric) is not None and base[i].get(metric) is not None]
+                if not pairs:
+                    continue
+                value, ci = paired_difference([a for a, _ in pairs], [b for _, b in pairs], resamples, seed)
+                out.append({"model": label, "baseline": baseline, "evaluator": e, "metric": metric, "value": value,
+                            "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None, "n": len(pairs),
+                            "model_mean": sum(a for a, _ in pairs) / len(pairs),
+                            "baseline_mean": sum(b for _, b in pairs) / len(pairs),
+                            "excludes_zero": direction(ci) is not None, "direction": direction(ci)})
+    return out
+
+
+def style_verdicts(store: ScoreStore, labels: list[str], baseline: str, style_evaluators: list[str],
+                   degeneration: str, resamples: int, seed: int) -> list[dict[str, Any]]:
+    """For each style evaluator and model other than the baseline: is it more human-like than the baseline
+    (`core.evaluate.style_compare.verdict` on the samples both models have style and degeneration scores for)."""
+    out: list[dict[str, Any]] = []
+    if baseline not in labels:
+        return out
+    base_deg = _per_sample(store, baseline, degeneration)
+    for e in style_evaluators:
+        base = _per_sample(store, baseline, e)
+        for label in labels:
+            if label == baseline:
+                continue
+            mine, deg = _per_sample(store, label, e), _per_sample(store, label, degeneration)
+            ids = sorted(mine.keys() & base.keys() & deg.keys() & base_deg.keys())
+            if not ids:
+                continue
+            cmp = compare_scores([{**base[i], **base_deg[i]} for i in ids], [{**mine[i], **deg[i]} for i in ids],
+                                 bootstrap=resamples, seed=seed)
+            out.append({"evaluator": e, "model": label, "baseline": baseline, "n": len(ids), **verdict(cmp)})
+    return out
+
+
 _BAD = re.compile(r"[^A-Za-z0-9_\-. :/]")
 
 
@@ -114,7 +179,9 @@ def mlflow_name(*parts: str) -> str:
 def build_results(*, job_id: str, state: str, labels: list[str], model_refs: dict[str, str], dataset: str,
                   samples: list[EvalSample], store: ScoreStore, evaluators: list[tuple[str, str]],
                   answers: dict[str, dict[int, str]], errors: list[dict[str, Any]], metrics: list[dict[str, Any]],
-                  pairwise: list[dict[str, Any]], extra: dict[str, Any], partial: bool) -> dict[str, Any]:
+                  pairwise: list[dict[str, Any]], extra: dict[str, Any], partial: bool, baseline: str | None = None,
+                  differences: list[dict[str, Any]] | None = None,
+                  style_verdicts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The `results.json` dict (schema in `core.evaluate.submit.results`)."""
     metric_owner: dict[str, set[str]] = {}
     for (m, e, _), rec in store.records.items():
@@ -153,7 +220,8 @@ def build_results(*, job_id: str, state: str, labels: list[str], model_refs: dic
                      "scores": scores, "reasons": reasons, "verdicts": verdicts})
     return {"job_id": job_id, "state": state, "partial": partial, "models": labels, "model_refs": model_refs,
             "dataset": dataset, "num_samples": len(samples), "errors": errors, "metrics": metrics,
-            "pairwise": pairwise, "samples": rows, **extra}
+            "pairwise": pairwise, "baseline": baseline, "differences": differences or [],
+            "style_verdicts": style_verdicts or [], "samples": rows, **extra}
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.datasets import catalog
 from jupyter_ft.core.datasets.errors import DatasetNotFound
 from jupyter_ft.core.evaluate.rows import EvalSample
-from jupyter_ft.core.spec.eval import GENERATIVE, EvalSpec, evaluator_name
+from jupyter_ft.core.spec.eval import DEGENERATION, GENERATIVE, EvalSpec, evaluator_name
 from jupyter_ft.core.evaluate.mc_rows import MCShapeError, layout, parse_rows
 from jupyter_ft.core.registry.model_refs import ModelEntryError, ModelRef, resolve_models
 from jupyter_ft.core.jobs.daemon import ensure_scheduler
@@ -32,7 +32,7 @@ from jupyter_ft.core.workspace import Workspace
 from jupyter_ft.training.errors import JobCancelled, JobInputError
 
 from jupyter_ft.evaluation import results as res
-from jupyter_ft.evaluation.evaluators import EvaluatorError, build as build_evaluator
+from jupyter_ft.evaluation.evaluators import EvaluatorError, GenerationEvaluator, build as build_evaluator, degeneration
 from jupyter_ft.evaluation.generate import AnswerCache, generate_batched, has_chat_template, render
 from jupyter_ft.evaluation.models import Endpoint, LocalGroup, ModelLoadError, fingerprint, group_models, torch_device
 from jupyter_ft.evaluation.multiple_choice import (build_context, chat_context, draw_shots, loglikelihoods, nll_to_loss, requests_for, score_question)
@@ -80,13 +80,27 @@ class EvalRun:
             self._last_watchdog = now
             ensure_scheduler(self.ws, wake=False)
 
+    @property
+    def scored(self) -> list[tuple[str, str]]:
+        """(name, type) of what writes per-sample scores: the spec's evaluators, and the degeneration metrics of
+        every evaluation of generated answers."""
+        out = [(evaluator_name(e), e.type) for e in self.spec.evaluators]
+        return out + [(DEGENERATION, DEGENERATION)] if self.spec.generative else out
+
+    def differences(self) -> list[dict[str, Any]]:
+        return res.differences(self.store, self.labels, self.baseline, self.scored, self.spec.bootstrap, self.spec.seed)
+
     def write_results(self, state: str, partial: bool) -> dict[str, Any]:
         metrics = [m for label in self.labels for m in self.metrics.get(label, [])]
+        styles = [evaluator_name(e) for e in self.spec.evaluators if e.type == "style"]
         data = res.build_results(
             job_id=self.job.id, state=state, labels=self.labels, model_refs=self.model_refs,
             dataset=self.spec.dataset, samples=self.samples, store=self.store,
-            evaluators=[(evaluator_name(e), e.type) for e in self.spec.evaluators], answers=self.answers,
-            errors=self.errors, metrics=metrics, pairwise=self.pairwise, extra=self.extra, partial=partial)
+            evaluators=self.scored, answers=self.answers,
+            errors=self.errors, metrics=metrics, pairwise=self.pairwise, extra=self.extra, partial=partial,
+            baseline=self.baseline, differences=self.differences(),
+            style_verdicts=res.style_verdicts(self.store, self.labels, self.baseline, styles, DEGENERATION,
+                                              self.spec.bootstrap, self.spec.seed))
         res.write_json(self.dir / evaluation.RESULTS_FILE, data)
         return data
 
@@ -111,6 +125,7 @@ class EvalRun:
                 except ModelEntryError as exc:
                     self.failed_entries[entry] = str(exc)
         self.labels = [r.label for r in self.refs] + list(self.failed_entries)
+        self.baseline = {r.entry: r.label for r in self.refs}.get(spec.baseline_entry, spec.baseline_entry)
         self.model_refs = {r.label: (r.adapter or r.model or r.entry) if r.kind != "endpoint" else r.entry
                            for r in self.refs}
         self.store = res.ScoreStore(self.dir / "scores.jsonl")
@@ -135,7 +150,7 @@ class EvalRun:
                     "chat_template": e.chat_template, "num_fewshot": e.num_fewshot, "fewshot_split": e.fewshot_split,
                     "prompt": "Question: {question}\nAnswer:", "continuation": "{choice}" if e.chat_template
                     else " {choice}", "scoring": "lm-evaluation-harness log-likelihood (acc, acc_norm by characters)"}
-        counted = [e for e in spec.evaluators if e.type != "lm_eval"]
+        counted = [t for _, t in self.scored if t != "lm_eval"]
         total = len(self.labels) * len(self.samples) * len(counted)
         jobstore.set_fields(self.ws, self.job.id, total_steps=total, step=len(self.store.records), progress_at=time.time())
         tags = {}
@@ -189,17 +204,30 @@ class EvalRun:
                     self._lm_eval(ev, name, ref, use, tokenizer)
                 elif ev.type in GENERATIVE:
                     answers = self._answers(ref, use, tokenizer, endpoint, bool(chat))
-                    self._generative(ev, name, label, todo, answers)
+                    self._generative(build_evaluator(ev), name, label, todo, answers)
             except EvaluatorError as exc:
                 self.error(label, name, exc.sample, str(exc))
             self.progress(force=True)
+        if self.spec.generative:
+            self._degeneration(ref, use, tokenizer, endpoint, bool(chat))
         self.aggregate(label)
+
+    def _degeneration(self, ref: ModelRef, use, tokenizer, endpoint, chat: bool) -> None:
+        """Repetition and loops of the model's answers (every evaluation of generated answers reports them)."""
+        todo = [s for s in self.samples if not self.store.has(ref.label, DEGENERATION, s.id)]
+        if not todo:
+            return
+        try:
+            answers = self._answers(ref, use, tokenizer, endpoint, chat)
+        except ModelLoadError:
+            return  # recorded against the evaluator that asked for the answers first
+        self._generative(degeneration(), DEGENERATION, ref.label, [s for s in todo if s.id in answers], answers)
 
     def aggregate(self, label: str) -> None:
         """The model's metric rows: from its stored scores, plus those lm_eval and the judges computed."""
-        self.metrics[label] = [m for ev in self.spec.evaluators if ev.type not in OWN_METRICS
-                               for m in res.aggregate(self.store, label, evaluator_name(ev), ev.type,
-                                                      self.spec.bootstrap, self.spec.seed)]
+        self.metrics[label] = [m for name, etype in self.scored if etype not in OWN_METRICS
+                               for m in res.aggregate(self.store, label, name, etype, self.spec.bootstrap,
+                                                      self.spec.seed)]
         self.metrics[label] += self.own_metrics.get(label, [])
 
     def _multiple_choice(self, ev, name, label, todo, use, tokenizer, endpoint, chat) -> None:
@@ -312,8 +340,7 @@ class EvalRun:
         self.answers[label] = have
         return have
 
-    def _generative(self, ev, name, label, todo, answers) -> None:
-        scorer = build_evaluator(ev)
+    def _generative(self, scorer: GenerationEvaluator, name, label, todo, answers) -> None:
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
             preds = [answers[s.id] for s in chunk]
@@ -372,6 +399,8 @@ class EvalRun:
                 res.log_metrics(self.ws, self.job.id, [m for m in self.metrics.get(label, [])
                                                        if m["evaluator"] in {evaluator_name(e) for e in self.spec.evaluators
                                                                              if e.type in JUDGES}])
+        res.log_metrics(self.ws, self.job.id, [{**d, "metric": f"{d['metric']}_diff_vs_{d['baseline']}"}
+                                               for d in self.differences()])
         self.progress(force=True)
         state = "failed" if self.errors else "succeeded"
         data = self.write_results(state, bool(self.errors))
@@ -434,12 +463,16 @@ class EvalRun:
 
 
 def _pairwise_metrics(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """Win / tie / loss shares (with intervals) and the consistency rate as metric rows, for MLflow and the bars."""
+    """Win / tie / loss shares and the win rate (a tie counting half), with intervals, and the consistency rate as
+    metric rows, for MLflow and the bars."""
     out = []
     for k in ("win", "tie", "loss"):
         ci = row.get(f"{k}_ci") or [None, None]
         out.append({"model": row["model"], "evaluator": row["evaluator"], "metric": f"{k}_vs_{row['baseline']}",
                     "value": row[k], "ci_low": ci[0], "ci_high": ci[1], "n": row["n"]})
+    ci = row.get("win_rate_ci") or [None, None]
+    out.append({"model": row["model"], "evaluator": row["evaluator"], "metric": f"win_rate_vs_{row['baseline']}",
+                "value": row.get("win_rate"), "ci_low": ci[0], "ci_high": ci[1], "n": row["n"]})
     out.append({"model": row["model"], "evaluator": row["evaluator"], "metric": "consistency",
                 "value": row["consistency"], "ci_low": None, "ci_high": None, "n": row["n"]})
     return [m for m in out if m["value"] is not None]

@@ -1,4 +1,5 @@
-"""Evaluations from the SDK: submit one, list them, read results, try an evaluator before launching.
+"""Evaluations from the SDK: submit one, list them, read results, try an evaluator before launching, compare two
+models' answers for style.
 
     import jupyter_ft as ft
     job = ft.evaluate(models=["base", train_job.id], dataset="qa", evaluators=["exact_match", "rouge", my_eval])
@@ -59,6 +60,17 @@ def dry_run_evaluator(evaluator: Any, rows: Any, predictions: list[str] | None =
     else:
         sample_list = [to_sample(i, dict(r)) for i, r in enumerate(list(rows)[:n])]
     return dry_run(evaluator, sample_list, predictions)
+
+
+def compare_style(base: list[str], tuned: list[str], *, bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Style and degeneration of two models' answers to the same prompts (`base[i]`, `tuned[i]` answer prompt i),
+    in this process: per metric both means with 95% bootstrap intervals and the tuned - base difference with its
+    paired interval, plus `verdict` ("more human-like" only over >= 50 prompts, with a warm marker up, formal markers
+    not up, no more loops, length within 0.5x-2x; its `reasons` say why either way). A plain dict; the evaluation
+    job's `style` evaluator computes the same (`style_verdicts` in its results)."""
+    from jupyter_ft.core.evaluate.style_compare import compare_answers
+
+    return compare_answers(base, tuned, bootstrap=bootstrap, seed=seed)
 
 
 def eval_results(job_id: str, ws: Workspace | str | Path | None = None) -> dict[str, Any]:

@@ -87,12 +87,24 @@ _PANEL = obj(["key", "title", "evaluator", "metrics", "has_intervals", "bars"], 
              bars=array(obj(["model", "values", "err_plus", "err_minus", "n"], model=STRING,
                             values=array(NULLABLE_NUMBER), err_plus=array(NULLABLE_NUMBER),
                             err_minus=array(NULLABLE_NUMBER), n=array(_NULLABLE_INT))))
-_PAIRWISE_ROW = obj(["evaluator", "model", "baseline", "n", "win", "tie", "loss", "consistency", "human_agreement",
-                     "win_ci", "tie_ci", "loss_ci", "length_model", "length_baseline"],
+_PAIRWISE_ROW = obj(["evaluator", "model", "baseline", "n", "win", "tie", "loss", "win_rate", "consistency",
+                     "human_agreement", "win_ci", "tie_ci", "loss_ci", "win_rate_ci", "length_model",
+                     "length_baseline"],
                     evaluator=STRING, model=STRING, baseline=STRING, n=_NULLABLE_INT, win=NULLABLE_NUMBER,
-                    tie=NULLABLE_NUMBER, loss=NULLABLE_NUMBER, consistency=NULLABLE_NUMBER,
-                    human_agreement=NULLABLE_NUMBER, win_ci=_CI, tie_ci=_CI, loss_ci=_CI,
+                    tie=NULLABLE_NUMBER, loss=NULLABLE_NUMBER, win_rate=NULLABLE_NUMBER, consistency=NULLABLE_NUMBER,
+                    human_agreement=NULLABLE_NUMBER, win_ci=_CI, tie_ci=_CI, loss_ci=_CI, win_rate_ci=_CI,
                     length_model=NULLABLE_NUMBER, length_baseline=NULLABLE_NUMBER)
+_DIRECTION = {"type": ["string", "null"], "enum": ["up", "down", None]}
+# core.evaluate.view.difference_rows: a model's mean difference from the baseline with its paired 95% interval
+_DIFFERENCE_ROW = obj(["model", "baseline", "evaluator", "metric", "value", "ci", "n", "model_mean", "baseline_mean",
+                       "direction"],
+                      model=STRING, baseline=STRING, evaluator=STRING, metric=STRING, value=NULLABLE_NUMBER, ci=_CI,
+                      n=_NULLABLE_INT, model_mean=NULLABLE_NUMBER, baseline_mean=NULLABLE_NUMBER,
+                      direction=_DIRECTION)
+# core.evaluate.style_compare.verdict for one style evaluator and one model against the baseline
+_STYLE_VERDICT = obj(["evaluator", "model", "baseline", "n", "human_like", "verdict", "reasons"],
+                     evaluator=STRING, model=STRING, baseline=STRING, n=INTEGER, human_like=BOOLEAN, verdict=STRING,
+                     reasons=array(STRING), checks={"type": "object", "additionalProperties": BOOLEAN})
 _SAMPLE = obj([], index=INTEGER, prompt=STRING, reference=NULLABLE_STRING,
               answers={"type": "object", "additionalProperties": STRING},
               scores={"type": "object", "additionalProperties": {"type": "object",
@@ -101,10 +113,12 @@ _SAMPLE = obj([], index=INTEGER, prompt=STRING, reference=NULLABLE_STRING,
               disagree=BOOLEAN)
 _ERROR = obj([], model=NULLABLE_STRING, evaluator=NULLABLE_STRING, sample=_NULLABLE_INT, message=STRING)
 _RESULTS = obj(["job_id", "state", "partial", "models", "dataset", "num_samples", "metrics", "pairwise", "samples",
-                "errors", "panels", "pairwise_rows"],
+                "errors", "panels", "pairwise_rows", "baseline", "differences", "difference_rows", "style_verdicts"],
                job_id=STRING, state=STRING, partial=BOOLEAN, models=array(STRING), dataset=NULLABLE_STRING,
                num_samples=INTEGER, metrics=array(_METRIC_ROW), pairwise=array(ANY_OBJECT), samples=array(_SAMPLE),
-               errors=array(_ERROR), job_error=STRING, panels=array(_PANEL), pairwise_rows=array(_PAIRWISE_ROW))
+               errors=array(_ERROR), job_error=STRING, panels=array(_PANEL), pairwise_rows=array(_PAIRWISE_ROW),
+               baseline=NULLABLE_STRING, differences=array(ANY_OBJECT), difference_rows=array(_DIFFERENCE_ROW),
+               style_verdicts=array(_STYLE_VERDICT))
 
 DOCS = [
     doc("GET", "evaluations", "Evaluation jobs, oldest first", query={"state": params.Choice(jobstore.STATES, multi=True)},
@@ -119,7 +133,8 @@ DOCS = [
         examples=[example(path=_EVAL), example(path={"job_id": "@job"}, status=404)]),
     doc("GET", "evaluations/{job_id}/results", "Its results so far: metrics with intervals, pairwise verdicts, "
         "per-sample rows (`partial` until it finished), and what every face draws of them: the bar `panels` (one "
-        "per evaluator, split by order of magnitude, per-subject breakdowns apart) and the `pairwise_rows`",
+        "per evaluator, split by order of magnitude, per-subject breakdowns apart), the `pairwise_rows`, each "
+        "model's `difference_rows` from the baseline (paired 95% intervals) and the `style_verdicts`",
         response=_RESULTS, errors=(404,),
         examples=[example(path=_EVAL), example(path={"job_id": "no-such-job"}, status=404)]),
 ]

@@ -1,6 +1,7 @@
 """The evaluation results panel (`ft.ui.eval_results(job_id)`): grouped bars per metric across models with
-confidence-interval error bars, the pairwise judge's win/tie/loss with intervals, position consistency and mean
-answer lengths, and a per-sample side-by-side table that can be narrowed to the samples where the models disagree.
+confidence-interval error bars, the pairwise judge's win/tie/loss and win rate with intervals, position consistency
+and mean answer lengths, each model's differences from the baseline with paired intervals and the style verdicts,
+and a per-sample side-by-side table that can be narrowed to the samples where the models disagree.
 
 It reads only the results dict (`jupyter_ft.core.evaluate.submit.results`); the grouping and the disagreement rule come
 from `core.evaluate.view`. Given a job id it follows the job live on a background thread (like the training chart) and
@@ -89,6 +90,7 @@ class EvalResults(widgets.VBox):
         self.plot = widgets.Output()
         self.figure_box = widgets.VBox()
         self.pairwise = widgets.HTML()
+        self.differences = widgets.HTML()
         self.disagree = widgets.Checkbox(value=False, description="only samples where the models disagree",
                                          indent=False, layout=widgets.Layout(width="300px"))
         self.criterion = widgets.Dropdown(options=[ANY_SCORE], value=ANY_SCORE, description="on",
@@ -105,7 +107,7 @@ class EvalResults(widgets.VBox):
         self.next_button.on_click(lambda _: self._turn(+1))
         controls = widgets.HBox([self.disagree, self.criterion, self.search, self.prev_button, self.next_button,
                                  self.count], layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
-        super().__init__([self.header, self.status, self.errors, self.figure_box, self.pairwise,
+        super().__init__([self.header, self.status, self.errors, self.figure_box, self.pairwise, self.differences,
                           widgets.HTML("<b>Samples</b>"), controls, self.table])
         self.add_class("jft-eval-results")
         self.refresh()
@@ -136,6 +138,7 @@ class EvalResults(widgets.VBox):
             self._draw_header()
             self._draw_bars()
             self._draw_pairwise()
+            self._draw_differences()
             options = eval_view.criteria(results)
             if list(self.criterion.options) != options:
                 keep = self.criterion.value if self.criterion.value in options else ANY_SCORE
@@ -288,6 +291,7 @@ class EvalResults(widgets.VBox):
                 f"<tr class='jft-pair'><td>{_esc(r['evaluator'])}</td><td><b>{_esc(r['model'])}</b> vs "
                 f"{_esc(r['baseline'])}</td><td><div class='jft-wtl'>{bar}</div></td>"
                 + cell(r["win"], r["win_ci"]) + cell(r["tie"], r["tie_ci"]) + cell(r["loss"], r["loss_ci"])
+                + cell(r["win_rate"], r["win_rate_ci"])
                 + f"<td class='jft-score'>{fmt(r['consistency'])}</td>"
                 f"<td class='jft-score'>{fmt(r['length_model'], 4)} / {fmt(r['length_baseline'], 4)}</td>"
                 f"<td class='jft-score'>{human}</td><td>{_esc(r['n'])}</td></tr>")
@@ -296,9 +300,47 @@ class EvalResults(widgets.VBox):
             "disagree count as a tie; 95% bootstrap intervals)</span>"
             "<table class='jft-eval-table jft-pairwise'><tr><th>judge</th><th>model vs baseline</th><th></th>"
             f"<th style='color:{WIN}'>win</th><th>tie</th><th style='color:{LOSS}'>loss</th>"
+            "<th title='win share plus half the ties'>win rate</th>"
             "<th title='share of pairs whose two orders agree'>position consistency</th>"
             "<th title='mean answer length: model / baseline'>mean length</th><th>human agreement</th><th>n</th></tr>"
             + "".join(body) + "</table>")
+
+    # --- differences from the baseline and the style verdicts ----------------------------------------------------
+    def _draw_differences(self) -> None:
+        rows = eval_view.difference_rows(self.results)
+        verdicts = self.results.get("style_verdicts") or []
+        if not rows and not verdicts:
+            self.differences.value = ""
+            return
+        parts = [TABLE_CSS]
+        for v in verdicts:
+            color = WIN if v.get("human_like") else "#e65100"
+            reasons = "".join(f"<li>{_esc(r)}</li>" for r in v.get("reasons") or [])
+            parts.append(f"<div class='jft-style-verdict' style='border-left:3px solid {color};padding-left:6px;"
+                         f"margin:4px 0'>{_esc(v.get('evaluator'))}: <b>{_esc(v.get('model'))}</b> vs "
+                         f"{_esc(v.get('baseline'))}: <b class='jft-verdict' style='color:{color}'>"
+                         f"{_esc(v.get('verdict'))}</b> (n {_esc(v.get('n'))})<ul style='margin:2px 0'>{reasons}</ul>"
+                         "</div>")
+        if rows:
+            body = []
+            for d in rows:
+                color = {"up": WIN, "down": LOSS}.get(d["direction"] or "", "#333")
+                ci = f"[{fmt(d['ci'][0])}, {fmt(d['ci'][1])}]" if d["ci"] else "–"
+                side = {"up": "above zero", "down": "below zero"}.get(d["direction"] or "", "holds zero")
+                body.append(
+                    f"<tr class='jft-diff' data-metric='{_esc(d['metric'])}' "
+                    f"data-direction='{_esc(d['direction'] or '')}'>"
+                    f"<td>{_esc(d['evaluator'])}</td><td><b>{_esc(d['model'])}</b> − {_esc(d['baseline'])}</td>"
+                    f"<td>{_esc(d['metric'])}</td><td class='jft-score' style='color:{color}'>{d['value']:+.3g}</td>"
+                    f"<td class='jft-score'>{ci} <span style='color:#777'>{side if d['ci'] else ''}</span></td>"
+                    f"<td class='jft-score'>{fmt(d['model_mean'])} vs {fmt(d['baseline_mean'])}</td>"
+                    f"<td>{_esc(d['n'])}</td></tr>")
+            parts.append("<b>Differences from the baseline</b> <span style='color:#666'>(mean of model − baseline "
+                         "over the samples both answered; paired bootstrap 95% intervals)</span>"
+                         "<table class='jft-eval-table jft-differences'><tr><th>evaluator</th><th>model − baseline"
+                         "</th><th>metric</th><th>difference</th><th>95% interval</th><th>means</th><th>n</th></tr>"
+                         + "".join(body) + "</table>")
+        self.differences.value = "".join(parts)
 
     # --- samples -----------------------------------------------------------------------------------------------
     def show(self, *, disagree_only: bool | None = None, criterion: str | None = None, search: str | None = None,

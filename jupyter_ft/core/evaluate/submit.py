@@ -98,7 +98,9 @@ def _pin_models(ws: Workspace, spec: EvalSpec) -> EvalSpec:
     renamed = dict(zip(spec.models, models))
     evs = [e.model_copy(update={"baseline": renamed.get(e.baseline, e.baseline)}) if hasattr(e, "baseline") else e
            for e in spec.evaluators]
-    return spec.model_copy(update={"models": models, "evaluators": evs, "auto": {**spec.auto, **notes}})
+    baseline = renamed.get(spec.baseline, spec.baseline) if spec.baseline is not None else None
+    return spec.model_copy(update={"models": models, "evaluators": evs, "baseline": baseline,
+                                   "auto": {**spec.auto, **notes}})
 
 
 def _local_task_paths(spec: EvalSpec) -> EvalSpec:
@@ -239,7 +241,7 @@ def results(ws: Workspace | None, job_id: str) -> dict[str, Any]:
     spec = rec.spec
     base = {"job_id": job_id, "models": list(spec.get("models", [])), "model_refs": {},
             "dataset": spec.get("dataset"), "num_samples": 0, "errors": [], "metrics": [], "pairwise": [],
-            "samples": []}
+            "baseline": None, "differences": [], "style_verdicts": [], "samples": []}
     out = {**base, **data, "job_id": job_id, "state": rec.state}
     out["partial"] = rec.state != "succeeded" or bool(out.get("errors")) or bool(data.get("partial", True))
     if rec.error and not any(e.get("message") == rec.error for e in out["errors"]):

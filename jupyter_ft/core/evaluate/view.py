@@ -1,5 +1,6 @@
 """What an evaluation's results look like side by side, computed from the results dict (`evaluation.results`):
-bar panels per evaluator, pairwise rows, and which samples the models disagree on.
+bar panels per evaluator, pairwise rows, each model's differences from the baseline, and which samples the models
+disagree on.
 
 Pure Python over plain dicts, so every face (the results widget, the magic's text summary, the Studio through
 `GET evaluations/{id}/results`, which carries `with_view(results)`) shows the same grouping and the same "models
@@ -118,17 +119,37 @@ def _ci(x: Any) -> tuple[float, float] | None:
 
 
 def pairwise_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (judge, model vs baseline): win/tie/loss with their intervals, the position-consistency rate,
-    both models' mean answer lengths and the agreement with human labels (None where the data has none)."""
+    """One row per (judge, model vs baseline): win/tie/loss with their intervals, the win rate (a tie counting half)
+    with its interval, the position-consistency rate, both models' mean answer lengths and the agreement with human
+    labels (None where the data has none)."""
     out = []
     for p in results.get("pairwise") or []:
         lengths = p.get("mean_length") or {}
         out.append({
             "evaluator": p.get("evaluator"), "model": p.get("model"), "baseline": p.get("baseline"), "n": p.get("n"),
-            **{k: _num(p.get(k)) for k in ("win", "tie", "loss", "consistency", "human_agreement")},
-            **{f"{k}_ci": _ci(p.get(f"{k}_ci")) for k in ("win", "tie", "loss")},
+            **{k: _num(p.get(k)) for k in ("win", "tie", "loss", "win_rate", "consistency", "human_agreement")},
+            **{f"{k}_ci": _ci(p.get(f"{k}_ci")) for k in ("win", "tie", "loss", "win_rate")},
             "length_model": _num(lengths.get(p.get("model"))), "length_baseline": _num(lengths.get(p.get("baseline"))),
         })
+    return out
+
+
+# --- differences from the baseline ------------------------------------------------------------------------------
+
+def difference_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """`results["differences"]`: per model, evaluator and metric, the mean of (model - baseline) over the samples
+    both scored, its paired bootstrap 95% interval (`ci`) and `direction` ('up' / 'down' when the interval excludes
+    zero, else None); rows without a value left out."""
+    out = []
+    for d in results.get("differences") or []:
+        value = _num(d.get("value"))
+        if value is None:
+            continue
+        ci = _ci([d.get("ci_low"), d.get("ci_high")])
+        out.append({"model": d.get("model"), "baseline": d.get("baseline"), "evaluator": d.get("evaluator"),
+                    "metric": d.get("metric"), "value": value, "ci": ci, "n": d.get("n"),
+                    "model_mean": _num(d.get("model_mean")), "baseline_mean": _num(d.get("baseline_mean")),
+                    "direction": d.get("direction") if ci else None})
     return out
 
 
@@ -136,7 +157,8 @@ def with_view(results: dict[str, Any]) -> dict[str, Any]:
     """The results with what a face draws from them: `panels` (bar panels), `pairwise_rows`, and on each sample
     `disagree` (`disagrees_anyhow`: the one rule a face without a criterion chooser shows)."""
     samples = [{**s, "disagree": disagrees_anyhow(s)} for s in results.get("samples") or []]
-    return {**results, "samples": samples, "panels": panel_dicts(results), "pairwise_rows": pairwise_rows(results)}
+    return {**results, "samples": samples, "panels": panel_dicts(results), "pairwise_rows": pairwise_rows(results),
+            "difference_rows": difference_rows(results)}
 
 
 # --- samples -----------------------------------------------------------------------------------------------------
@@ -216,8 +238,8 @@ def fmt(v: float | None, digits: int = 3) -> str:
 
 
 def summary(results: dict[str, Any]) -> str:
-    """The results as plain text: metrics per model with intervals, pairwise rows, errors (what a terminal or a
-    headless notebook run shows)."""
+    """The results as plain text: metrics per model with intervals, pairwise rows, differences from the baseline,
+    style verdicts, errors (what a terminal or a headless notebook run shows)."""
     state = results.get("state", "?") + (" (partial)" if results.get("partial") else "")
     lines = [f"evaluation {results.get('job_id', '?')}: {state} · {results.get('num_samples', '?')} samples of "
              f"{results.get('dataset', '?')} · models {', '.join(results.get('models') or [])}"]
@@ -233,8 +255,19 @@ def summary(results: dict[str, Any]) -> str:
     for r in pairwise_rows(results):
         lengths = f"; mean length {fmt(r['length_model'], 4)} vs {fmt(r['length_baseline'], 4)}"
         human = f"; human agreement {fmt(r['human_agreement'])}" if r["human_agreement"] is not None else ""
+        rate = ""
+        if r["win_rate"] is not None:
+            ci = r["win_rate_ci"]
+            rate = f"; win rate {fmt(r['win_rate'])}" + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
         lines.append(f"  {r['evaluator']}: {r['model']} vs {r['baseline']}: win {fmt(r['win'])} tie {fmt(r['tie'])} "
-                     f"loss {fmt(r['loss'])} (n {r['n']}); consistency {fmt(r['consistency'])}{lengths}{human}")
+                     f"loss {fmt(r['loss'])} (n {r['n']}){rate}; consistency {fmt(r['consistency'])}{lengths}{human}")
+    for d in difference_rows(results):
+        ci = f" [{fmt(d['ci'][0])}, {fmt(d['ci'][1])}]" if d["ci"] else ""
+        mark = {"up": " (above zero)", "down": " (below zero)"}.get(d["direction"] or "", "")
+        lines.append(f"  {d['evaluator']} · {d['model']} - {d['baseline']}: {d['metric']} {d['value']:+.3g}{ci}{mark}")
+    for v in results.get("style_verdicts") or []:
+        lines.append(f"  {v.get('evaluator')}: {v.get('model')} vs {v.get('baseline')}: {v.get('verdict')} "
+                     f"(n {v.get('n')}): {'; '.join(v.get('reasons') or [])}")
     for e in results.get("errors") or []:
         lines.append(f"  error: {e.get('model')} · {e.get('evaluator')} · sample {e.get('sample')}: {e.get('message')}")
     return "\n".join(lines)

@@ -21,9 +21,11 @@ from jupyter_ft.core.spec.train import (MAX_LABEL, MAX_PATH, MAX_SEED, FieldErro
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 EVALUATOR_TYPES = ("multiple_choice", "lm_eval", "eval_loss", "exact_match", "numeric_answer", "rouge", "reward",
-                   "python", "pairwise_judge", "rubric_judge")
+                   "python", "style", "pairwise_judge", "rubric_judge")
 # evaluators that score generated answers (they share the answer cache); the others score log-likelihoods
-GENERATIVE = ("exact_match", "numeric_answer", "rouge", "reward", "python", "pairwise_judge", "rubric_judge")
+GENERATIVE = ("exact_match", "numeric_answer", "rouge", "reward", "python", "style", "pairwise_judge", "rubric_judge")
+# the name the degeneration metrics of every evaluation of generated answers go under (no evaluator may take it)
+DEGENERATION = "degeneration"
 
 
 class _Evaluator(_Strict):
@@ -135,6 +137,14 @@ class PythonEval(_Evaluator):
         return self
 
 
+class StyleEval(_Evaluator):
+    """Style markers of each answer, counted without a model (`core/evaluate/style.py`): exclamation marks,
+    contractions and second-person words per 100 words, formal connectives, mean sentence length, length in words.
+    Beside a baseline model it adds a verdict on whether the answers became more human-like (`style_verdicts`)."""
+
+    type: Literal["style"]
+
+
 class PairwiseJudgeEval(_Evaluator):
     """A judge compares each model's answer with the baseline's on the same prompt, in both orders; when the two
     orders disagree the verdict is a tie. Reports win/tie/loss with bootstrap intervals, the position-consistency
@@ -184,7 +194,7 @@ class RubricJudgeEval(_Evaluator):
 
 EvaluatorSpec = Annotated[
     Union[MultipleChoiceEval, LmEvalEval, EvalLossEval, ExactMatchEval, NumericAnswerEval, RougeEval, RewardEval,
-          PythonEval, PairwiseJudgeEval, RubricJudgeEval],
+          PythonEval, StyleEval, PairwiseJudgeEval, RubricJudgeEval],
     Field(discriminator="type"),
 ]
 
@@ -241,6 +251,9 @@ class EvalSpec(_Strict):
         description="each 'base', a job id, an adapter or model folder, a hub id, or http://host:port/v1#model")
     base: str | None = Field(None, max_length=MAX_PATH, description="the base model for 'base' and for adapters; "
                                                                     "default: the one the adapters name")
+    baseline: str | None = Field(None, max_length=MAX_PATH,
+                                 description="the model the others are compared with (each metric's difference with "
+                                             "a paired 95% interval); default: 'base' when listed, else the first")
     dataset: str = Field(..., min_length=1, max_length=MAX_PATH,
                          description="catalog name[@version], local file (jsonl/json/csv/parquet) or hub id")
     split: Literal["eval", "train", "all"] = Field("eval", description="which split of the catalog version is scored")
@@ -287,13 +300,25 @@ class EvalSpec(_Strict):
             n = evaluator_name(e)
             if n in names:
                 raise FieldError(f"evaluators.{i}", f"two evaluators are named {n!r}; give one a `name`")
+            if n == DEGENERATION:
+                raise FieldError(f"evaluators.{i}.name", f"{DEGENERATION!r} is where every evaluation of generated "
+                                                         "answers reports repetition and loops; choose another name")
             names.add(n)
             if isinstance(e, PairwiseJudgeEval):
                 if e.baseline not in self.models:
                     raise FieldError(f"evaluators.{i}.baseline", f"{e.baseline!r} is not one of models {self.models}")
                 if len(self.models) < 2:
                     raise FieldError(f"evaluators.{i}", "a pairwise judge needs at least two models")
+        if self.baseline is not None and self.baseline not in self.models:
+            raise FieldError("baseline", f"{self.baseline!r} is not one of models {self.models}")
         return self
+
+    @property
+    def baseline_entry(self) -> str:
+        """The model entry the others are compared with: `baseline`, else 'base' when listed, else the first."""
+        if self.baseline is not None:
+            return self.baseline
+        return "base" if "base" in self.models else self.models[0]
 
     @property
     def generative(self) -> bool:

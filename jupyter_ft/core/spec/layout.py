@@ -33,7 +33,7 @@ EVAL_GROUPS: list[Group] = [
     ("main", "Evaluation", ["models", "base", "dataset", "evaluators", "name"]),
     ("data", "Data", ["split", "limit"]),
     ("generation", "Generation", ["generation"]),
-    ("statistics", "Statistics", ["seed", "bootstrap"]),
+    ("statistics", "Statistics", ["baseline", "seed", "bootstrap"]),
     ("compute", "Compute and retries", ["device", "max_attempts"]),
     ("tracking", "MLflow", ["tracking"]),
 ]

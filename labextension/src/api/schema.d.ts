@@ -219,7 +219,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Its results so far: metrics with intervals, pairwise verdicts, per-sample rows (`partial` until it finished), and what every face draws of them: the bar `panels` (one per evaluator, split by order of magnitude, per-subject breakdowns apart) and the `pairwise_rows` */
+        /** Its results so far: metrics with intervals, pairwise verdicts, per-sample rows (`partial` until it finished), and what every face draws of them: the bar `panels` (one per evaluator, split by order of magnitude, per-subject breakdowns apart), the `pairwise_rows`, each model's `difference_rows` from the baseline (paired 95% intervals) and the `style_verdicts` */
         get: operations["get_jupyter_ft_api_evaluations_job_id_results"];
         put?: never;
         post?: never;
@@ -887,6 +887,12 @@ export interface components {
              */
             base: string | null;
             /**
+             * Baseline
+             * @description the model the others are compared with (each metric's difference with a paired 95% interval); default: 'base' when listed, else the first
+             * @default null
+             */
+            baseline: string | null;
+            /**
              * Dataset
              * @description catalog name[@version], local file (jsonl/json/csv/parquet) or hub id
              */
@@ -905,7 +911,7 @@ export interface components {
              */
             limit: number | null;
             /** Evaluators */
-            evaluators: (components["schemas"]["MultipleChoiceEval"] | components["schemas"]["LmEvalEval"] | components["schemas"]["EvalLossEval"] | components["schemas"]["ExactMatchEval"] | components["schemas"]["NumericAnswerEval"] | components["schemas"]["RougeEval"] | components["schemas"]["RewardEval"] | components["schemas"]["PythonEval"] | components["schemas"]["PairwiseJudgeEval"] | components["schemas"]["RubricJudgeEval"])[];
+            evaluators: (components["schemas"]["MultipleChoiceEval"] | components["schemas"]["LmEvalEval"] | components["schemas"]["EvalLossEval"] | components["schemas"]["ExactMatchEval"] | components["schemas"]["NumericAnswerEval"] | components["schemas"]["RougeEval"] | components["schemas"]["RewardEval"] | components["schemas"]["PythonEval"] | components["schemas"]["StyleEval"] | components["schemas"]["PairwiseJudgeEval"] | components["schemas"]["RubricJudgeEval"])[];
             generation?: components["schemas"]["GenerationSpec"];
             /**
              * Seed
@@ -1906,6 +1912,27 @@ export interface components {
              * @default null
              */
             token_metrics: boolean | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * StyleEval
+         * @description Style markers of each answer, counted without a model (`core/evaluate/style.py`): exclamation marks,
+         *     contractions and second-person words per 100 words, formal connectives, mean sentence length, length in words.
+         *     Beside a baseline model it adds a verdict on whether the answers became more human-like (`style_verdicts`).
+         */
+        StyleEval: {
+            /**
+             * Name
+             * @description the evaluator's name in results and MLflow (<model>/<name>/<metric>); default: its type (or the function's name)
+             * @default null
+             */
+            name: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "style";
         } & {
             [key: string]: unknown;
         };
@@ -3533,13 +3560,46 @@ export interface operations {
                             win: number | null;
                             tie: number | null;
                             loss: number | null;
+                            win_rate: number | null;
                             consistency: number | null;
                             human_agreement: number | null;
                             win_ci: number[] | null;
                             tie_ci: number[] | null;
                             loss_ci: number[] | null;
+                            win_rate_ci: number[] | null;
                             length_model: number | null;
                             length_baseline: number | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        baseline: string | null;
+                        differences: Record<string, unknown>[];
+                        difference_rows: ({
+                            model: string;
+                            baseline: string;
+                            evaluator: string;
+                            metric: string;
+                            value: number | null;
+                            ci: number[] | null;
+                            n: number | null;
+                            model_mean: number | null;
+                            baseline_mean: number | null;
+                            /** @enum {string|null} */
+                            direction: "up" | "down" | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        style_verdicts: ({
+                            evaluator: string;
+                            model: string;
+                            baseline: string;
+                            n: number;
+                            human_like: boolean;
+                            verdict: string;
+                            reasons: string[];
+                            checks?: {
+                                [key: string]: boolean;
+                            };
                         } & {
                             [key: string]: unknown;
                         })[];

@@ -113,8 +113,12 @@ export type IEvalSample = EvalResultsReply['samples'][number];
 export type EvalPanel = EvalResultsReply['panels'][number];
 /** One model's bars in a panel: values and 95% interval half-widths, lined up with the panel's `metrics`. */
 export type EvalBars = EvalPanel['bars'][number];
-/** One pairwise judge's row: win/tie/loss with intervals, consistency, mean answer lengths. */
+/** One pairwise judge's row: win/tie/loss and the win rate with intervals, consistency, mean answer lengths. */
 export type PairwiseRow = EvalResultsReply['pairwise_rows'][number];
+/** A model's mean difference from the baseline on one metric, with its paired 95% interval and its side of zero. */
+export type DifferenceRow = EvalResultsReply['difference_rows'][number];
+/** Whether a model's answers became more human-like than the baseline's, with the reasons. */
+export type StyleVerdict = EvalResultsReply['style_verdicts'][number];
 
 // --- endpoints and the playground -----------------------------------------------------------------------------------
 

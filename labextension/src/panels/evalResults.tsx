@@ -1,13 +1,14 @@
 /**
  * The main-area results of an evaluation (`GET evaluations/{id}/results`, the schema of results.json): one bar
- * panel per evaluator with 95% intervals, the pairwise judge's win/tie/loss rows, and a per-sample table that can
- * show only the samples the models disagree on. The panels and pairwise rows come computed by the server
- * (`panels`, `pairwise_rows`: `jupyter_ft/core/evaluate/view.py`, which the notebook widget draws too); this view
- * only draws them (`barLayout`, pure and unit-tested, places the bars and whiskers).
+ * panel per evaluator with 95% intervals, the pairwise judge's win/tie/loss rows, each model's differences from the
+ * baseline with paired intervals, the style verdicts, and a per-sample table that can show only the samples the
+ * models disagree on. The panels and rows come computed by the server (`panels`, `pairwise_rows`,
+ * `difference_rows`, `style_verdicts`: `jupyter_ft/core/evaluate/view.py`, which the notebook widget draws too);
+ * this view only draws them (`barLayout`, pure and unit-tested, places the bars and whiskers).
  */
 import React, { useCallback, useState } from 'react';
 
-import { describeError, EvalPanel, FineTuningAPI, IEvalResults, PairwiseRow } from '../api';
+import { DifferenceRow, describeError, EvalPanel, FineTuningAPI, IEvalResults, PairwiseRow, StyleVerdict } from '../api';
 import { barLayout, fmt } from '../charts/evalBars';
 import type { OpenMain } from '../shell/mainArea';
 import { usePoll } from '../shell/usePoll';
@@ -96,6 +97,8 @@ export function ResultsBody({ results }: { results: IEvalResults }): JSX.Element
         ))}
       </div>
       {(results.pairwise_rows ?? []).length > 0 && <PairwiseTable rows={results.pairwise_rows} />}
+      {(results.style_verdicts ?? []).length > 0 && <StyleVerdicts verdicts={results.style_verdicts} />}
+      {(results.difference_rows ?? []).length > 0 && <DifferencesTable rows={results.difference_rows} />}
       <h3>Samples</h3>
       <div className="jp-ft-toolbar">
         <label>
@@ -215,6 +218,7 @@ function PairwiseTable({ rows }: { rows: PairwiseRow[] }): JSX.Element {
             <th>win</th>
             <th>tie</th>
             <th>loss</th>
+            <th title="win share plus half the ties">win rate</th>
             <th>consistency</th>
             <th>mean length</th>
             <th>n</th>
@@ -239,11 +243,83 @@ function PairwiseTable({ rows }: { rows: PairwiseRow[] }): JSX.Element {
                 {fmt(p.loss)}
                 {ci(p.loss_ci)}
               </td>
+              <td className="jp-ft-win-rate">
+                {fmt(p.win_rate)}
+                {ci(p.win_rate_ci)}
+              </td>
               <td>{fmt(p.consistency)}</td>
               <td>
                 {fmt(p.length_model, 4)} vs {fmt(p.length_baseline, 4)}
               </td>
               <td>{p.n}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function StyleVerdicts({ verdicts }: { verdicts: StyleVerdict[] }): JSX.Element {
+  return (
+    <div className="jp-ft-style-verdicts">
+      <h3>Style verdict</h3>
+      {verdicts.map((v, i) => (
+        <div key={i} className={`jp-ft-style-verdict ${v.human_like ? 'jp-ft-verdict-yes' : 'jp-ft-verdict-no'}`}>
+          <div>
+            {v.evaluator}: <b>{v.model}</b> vs {v.baseline}: <b className="jp-ft-verdict">{v.verdict}</b> (n {v.n})
+          </div>
+          <ul>
+            {v.reasons.map((r, j) => (
+              <li key={j}>{r}</li>
+            ))}
+          </ul>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function DifferencesTable({ rows }: { rows: DifferenceRow[] }): JSX.Element {
+  const side = (d: DifferenceRow) => (d.direction === 'up' ? 'above zero' : d.direction === 'down' ? 'below zero' : 'holds zero');
+  return (
+    <div>
+      <h3>Differences from the baseline</h3>
+      <div className="jp-ft-muted">
+        mean of (model − baseline) over the samples both answered, with a paired bootstrap 95% interval
+      </div>
+      <table className="jp-ft-table jp-ft-differences">
+        <thead>
+          <tr>
+            <th>evaluator</th>
+            <th>model − baseline</th>
+            <th>metric</th>
+            <th>difference</th>
+            <th>95% interval</th>
+            <th>means</th>
+            <th>n</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((d, i) => (
+            <tr key={i} className={d.direction ? `jp-ft-diff-${d.direction}` : ''} data-metric={d.metric} data-direction={d.direction ?? ''}>
+              <td>{d.evaluator}</td>
+              <td>
+                {d.model} − {d.baseline}
+              </td>
+              <td>{d.metric}</td>
+              <td>
+                {(d.value ?? 0) >= 0 ? '+' : ''}
+                {fmt(d.value)}
+              </td>
+              <td>
+                {d.ci ? `[${fmt(d.ci[0])}, ${fmt(d.ci[1])}] ` : '– '}
+                <span className="jp-ft-muted">{d.ci ? side(d) : ''}</span>
+              </td>
+              <td>
+                {fmt(d.model_mean)} vs {fmt(d.baseline_mean)}
+              </td>
+              <td>{d.n}</td>
             </tr>
           ))}
         </tbody>

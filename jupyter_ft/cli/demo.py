@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_ft.core.datasets import demo_data, human_like
+from jupyter_ft.core.evaluate.degeneration import DEGENERATION_METRICS
+from jupyter_ft.core.evaluate.style import STYLE_METRICS
 from jupyter_ft.sdk import jobs as api
 
 PROMPT = "What is the capital of France?"
@@ -173,8 +175,6 @@ def run_demo(folder: Path, budget: str = DEFAULT_BUDGET, root: str | None = None
 
 def _evaluate(ft: Any, ws: Any, job: Any, prompts: Any, judge: dict[str, str] | None) -> int:
     """An evaluation job: style metrics, degeneration and a pairwise judge, base vs tuned; prints the verdict."""
-    from jupyter_ft.core.evaluate import style
-
     stand_in = None
     if judge is None:
         from jupyter_ft.serve.stand_in_judge import StandInJudge
@@ -185,7 +185,7 @@ def _evaluate(ft: Any, ws: Any, job: Any, prompts: Any, judge: dict[str, str] | 
               "for a real judge model)")
     try:
         ev = ft.evaluate(models=["base", job.id], dataset=prompts.ref, split="all", ws=ws, name="demo-style",
-                         evaluators=[{"type": "style"},
+                         evaluators=["style",
                                      {"type": "pairwise_judge", "name": "judge", "baseline": "base", "judge": judge}],
                          generation={"max_new_tokens": ANSWER_TOKENS}, tracking={"experiment": "jupyter_ft-demo"})
         rec = _watch(ev)
@@ -196,12 +196,42 @@ def _evaluate(ft: Any, ws: Any, job: Any, prompts: Any, judge: dict[str, str] | 
         print(f"evaluation {ev.id} {rec.state}: {rec.error}\n--- log tail ---\n{ev.logs(tail=30)}")
         return 1
     results = ft.eval_results(ev.id, ws=ws)
-    print(style.report(results, baseline="base"))
+    print(_style_table(results))
     for p in results.get("pairwise", []):
         print(f"pairwise judge (both orders): tuned wins {p['win']:.0%} (95% CI {p['win_ci'][0]:.0%}-"
               f"{p['win_ci'][1]:.0%}), ties {p['tie']:.0%}, loses {p['loss']:.0%}; the orders agreed on "
               f"{p['consistency']:.0%} of pairs")
+    for v in results.get("style_verdicts", []):
+        print(f"\nverdict: {v['verdict'].upper()}")
+        for reason in v["reasons"]:
+            print(_wrap(reason, "  - "))
+    print(f"MLflow: run {rec.mlflow_run_id} (evaluation {ev.id}); per-answer table: ft.ui.eval_results({ev.id!r})")
     return 0
+
+
+STYLE_ROWS = STYLE_METRICS + DEGENERATION_METRICS
+
+
+def _style_table(results: dict[str, Any]) -> str:
+    """Per metric: base and tuned means with their 95% intervals, and the tuned - base difference with its own."""
+    def ci(lo: Any, hi: Any) -> str:
+        return f"[{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
+
+    means = {(m["model"], m["metric"]): m for m in results.get("metrics", [])
+             if m.get("evaluator") in ("style", "degeneration")}
+    diffs = {d["metric"]: d for d in results.get("differences", []) if d.get("evaluator") in ("style", "degeneration")}
+    tuned = next((m for m in results.get("models", []) if m != "base"), None)
+    lines = [f"{'metric (per answer)':<24} {'base':>20} {'tuned':>20} {'difference':>24}"]
+    for name in STYLE_ROWS:
+        b, t, d = means.get(("base", name)), means.get((tuned, name)), diffs.get(name)
+        if not (b and t):
+            continue
+        mark = {"up": " ▲", "down": " ▼"}.get(d.get("direction") if d else None, "  ")
+        lines.append(f"{name:<24} {b['value']:>6.2f} {ci(b['ci_low'], b['ci_high']):>13} "
+                     f"{t['value']:>6.2f} {ci(t['ci_low'], t['ci_high']):>13} "
+                     + (f"{d['value']:>+8.2f} {ci(d['ci_low'], d['ci_high']):>13}{mark}" if d else ""))
+    n = next((m["n"] for m in means.values()), 0)
+    return "\n".join(lines) + f"\n(means over {n} answers; [95% bootstrap intervals]; ▲/▼: the interval excludes zero)"
 
 
 def _side_by_side(ep: Any) -> None:

@@ -324,6 +324,11 @@ def test_a_workspace_table_entry_fetched_from_a_wheel_file_works_everywhere(ws, 
     (ref,) = resolve_models(ev.models, ws)
     assert ref.label == TINY  # a converted folder is shown by its name, not its hash
     assert resolve_base(ws, TINY, []) == (str(folder), None)
+    from jupyter_ft.core.datasets import demo_data
+    from jupyter_ft.sdk import datasets
+
+    chat = datasets.add(demo_data.sft_rows(8), name="chat", technique="sft", progress=False, ws=ws)
+    assert datasets.token_stats(chat.ref, TINY, ws=ws).measured == chat.num_train  # the tokenizer of its folder
 
     t0 = time.monotonic()
     assert fetching.fetch(TINY, ws) == folder and time.monotonic() - t0 < 1

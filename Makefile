@@ -21,7 +21,7 @@ $(VENV)/.setup-done: pyproject.toml install.json $(LAB_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_SPEC)
-	$(PIP) install -q -e ".[test,lmeval,ray,docs]"
+	$(PIP) install -q -e ".[test,lmeval,ray,docs,gguf]"
 	$(BIN)/jupyter labextension list 2>&1 | grep -E "jupyter_ft .*enabled" \
 	  || { echo "the jupyter_ft JupyterLab extension was not installed"; exit 1; }
 	touch $@

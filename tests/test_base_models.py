@@ -79,8 +79,11 @@ async def test_catalog_lists_workspace_and_server_root_models_with_their_facts(w
     (jp_root_dir / "notes").mkdir()  # a folder without config.json is not a model
 
     body = await get_json(jp_fetch, "base-models")
-    by_path = {m["path"]: m for m in body["models"]}
+    by_path = {m["path"]: m for m in body["models"] if m["source"] == "local"}
     assert set(by_path) == {str(in_ws.resolve()), str(in_root.resolve())}
+    # the fetchable models are listed too, not fetched into this workspace yet
+    assert [(m["id"], m["fetched"], m["path"]) for m in body["models"] if m["source"] == "fetched"] == [
+        ("smollm2-135m-instruct", False, None)]
     tiny = by_path[str(in_ws.resolve())]
     assert tiny["source"] == "local" and tiny["id"] == tiny["path"]
     assert tiny["architecture"] == "LlamaForCausalLM" and tiny["license"] == "apache-2.0"

@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     from jupyter_ft.cli.deploy import add_commands as add_endpoint_commands  # deploy, endpoints, endpoint stop
 
     add_endpoint_commands(sub)
+    from jupyter_ft.cli.models import add_commands as add_model_commands  # models fetch, models list
+
+    add_model_commands(sub)
     return p
 
 

@@ -83,12 +83,17 @@ def create_run(ws: Workspace, job_id: str, spec: dict[str, Any]) -> tuple[str, s
     uri = tracking_uri_for(ws, spec)
     tracking = spec.get("tracking") or {}
     exp_id = _experiment_id(ws, uri, tracking.get("experiment") or "jupyter_ft")
-    tags = {TAG_JOB: job_id, TAG_TECHNIQUE: spec.get("technique") or spec.get("kind", "train"), **code_version()}
+    from jupyter_ft.core.train.model_source import lineage_params
+
+    source = lineage_params(spec.get("auto"))  # a model converted from a GGUF: the file and its sha256
+    tags = {TAG_JOB: job_id, TAG_TECHNIQUE: spec.get("technique") or spec.get("kind", "train"), **code_version(),
+            **{f"jupyter_ft.source.{k}": v[:5000] for k, v in source.items()}}
     c = client(uri)
     run = c.create_run(exp_id, run_name=tracking.get("run_name") or spec.get("name") or job_id, tags=tags)
     # Values still unknown (None) are left out: the job logs them once resolved, and MLflow params never change.
     params = [Param(k, str(v)[:6000]) for k, v in flatten(spec).items()
               if v is not None and k != "auto" and not k.startswith("auto.")]
+    params += [Param(k, v[:6000]) for k, v in source.items()]
     for i in range(0, len(params), 100):
         c.log_batch(run.info.run_id, params=params[i : i + 100])
     c.log_dict(run.info.run_id, spec, "spec.json")

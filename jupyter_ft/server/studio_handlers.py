@@ -19,6 +19,7 @@ from pathlib import Path
 import tornado.web
 
 from jupyter_ft.core.datasets import catalog
+from jupyter_ft.core.train import model_source
 
 from jupyter_ft.server import params
 from jupyter_ft.server.errors import ClientError
@@ -82,6 +83,11 @@ class DatasetTokensHandler(BaseHandler):
             model = str(Path(root) / model)  # a relative folder, as the file browser shows it
         if Path(model).expanduser().is_absolute() and not Path(model).expanduser().exists():
             raise ClientError("model", f"no such model folder: {q['model'].strip()}")
+        try:  # a fetched model's name, or a GGUF: its converted folder
+            src = await asyncio.to_thread(model_source.resolve, model, self.ws, root)
+        except model_source.ModelSourceError as exc:
+            raise ClientError("model", str(exc)) from None
+        model = src.folder if src is not None else model
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "jupyter_ft.training.token_stats_main", "--workspace", str(self.ws.root),
             "--ref", v.ref, "--model", model, "--max-length", str(q["max_length"]), "--split", q["split"],

@@ -298,6 +298,15 @@ def _refs(rec: EndpointRecord) -> list[str]:
     return refs
 
 
+def _base_source(base: str) -> dict[str, Any]:
+    """A base converted from a GGUF (or fetched): the file and its sha256, kept with the endpoint's record."""
+    from jupyter_ft.core.train.gguf_models import source_of
+    from jupyter_ft.core.train.model_source import LINEAGE_KEYS
+
+    src = source_of(base) if Path(base).is_dir() else None
+    return {"_base_source": {k: src[k] for k in LINEAGE_KEYS if src.get(k)}} if src else {}
+
+
 # --- the public operations -------------------------------------------------------------------------------------
 
 def deploy(spec: DeploySpec | dict | str, ws: Workspace, *, wait: bool = True, timeout: float | None = None,
@@ -347,7 +356,7 @@ def deploy(spec: DeploySpec | dict | str, ws: Workspace, *, wait: bool = True, t
     os.chmod(folder, 0o700)
     key_path = folder / "api_key"
     _write_private(key_path, secrets.token_urlsafe(32))
-    stored = {**spec.model_dump(mode="json"), "_base_ref": base_ref}
+    stored = {**spec.model_dump(mode="json"), "_base_ref": base_ref, **_base_source(base)}
     rec = store.put(ws, name=spec.name, spec=stored, engine=spec.engine, base_model=base,
                     models={a.served: a.to_dict() for a in adapters}, host=spec.host, port=port or None,
                     api_key_path=str(key_path), notes=notes)

@@ -82,7 +82,8 @@ def resolve_adapter(ws: Workspace, entry: str, field: str = "adapters",
 
 def resolve_base(ws: Workspace, base: str | None, adapters: list[AdapterSource],
                  base_dir: str | Path | None = None) -> tuple[str, str | None]:
-    """(base model folder or hub id, its registry ref or None). Without `base`: the adapters' common base."""
+    """(base model folder or hub id, its registry ref or None). Without `base`: the adapters' common base. A fetched
+    model's name or a GGUF is served from its converted folder."""
     if base is not None:
         base = _from(base_dir, base)
     if base is None:
@@ -99,6 +100,14 @@ def resolve_base(ws: Workspace, base: str | None, adapters: list[AdapterSource],
             raise DeployError("base", f"{base!r} is a LoRA adapter; list it in adapters= (its base is "
                                       f"{mv.base_model})")
         return str(Path(mv.path).resolve()), f"{mv.name}@{mv.version}"
+    from jupyter_ft.core.train import model_source
+
+    try:  # a fetched model's name, or a GGUF: its converted folder
+        src = model_source.resolve(base, ws, base_dir)
+    except model_source.ModelSourceError as exc:
+        raise DeployError("base", str(exc)) from None
+    if src is not None:
+        return src.folder, None
     path = Path(base).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

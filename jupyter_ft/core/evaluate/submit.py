@@ -103,6 +103,46 @@ def _pin_models(ws: Workspace, spec: EvalSpec) -> EvalSpec:
                                    "auto": {**spec.auto, **notes}})
 
 
+def _model_sources(ws: Workspace, spec: EvalSpec, base_dir: str | Path | None) -> EvalSpec:
+    """A fetched model's name or a GGUF (in `models`, `base` or a local judge) is stored as its converted folder,
+    with where it came from in `auto` (`models.0`, `models.0.gguf_sha256`, ...). Errors name the entry."""
+    from jupyter_ft.core.train import model_source
+
+    auto = dict(spec.auto)
+    errors: list[tuple[str, str]] = []
+
+    def one(value: str | None, key: str) -> str | None:
+        if value is None or value == "base" or value.startswith(("http://", "https://")):
+            return value
+        try:
+            src = model_source.resolve(value, ws, base_dir)
+        except model_source.ModelSourceError as exc:
+            errors.append((key, str(exc)))
+            return value
+        if src is None:
+            return value
+        auto.update(src.auto(key))
+        return src.folder
+
+    models = [one(m, f"models.{i}") for i, m in enumerate(spec.models)]
+    renamed = {a: b for a, b in zip(spec.models, models) if a != b}
+    evs = []
+    for i, e in enumerate(spec.evaluators):
+        if hasattr(e, "baseline") and e.baseline in renamed:
+            e = e.model_copy(update={"baseline": renamed[e.baseline]})
+        judge = getattr(e, "judge", None)
+        if judge is not None and getattr(judge, "kind", None) == "local":
+            e = e.model_copy(update={"judge": judge.model_copy(update={"model": one(judge.model,
+                                                                                     f"evaluators.{i}.judge.model")})})
+        evs.append(e)
+    base = one(spec.base, "base")
+    if errors:
+        raise SpecError(errors)
+    if auto == spec.auto:
+        return spec
+    return spec.model_copy(update={"models": models, "base": base, "evaluators": evs, "auto": auto})
+
+
 def _local_task_paths(spec: EvalSpec) -> EvalSpec:
     """An lm-eval task given as a local YAML path is stored absolute: the job runs in its own folder."""
     evs = []
@@ -171,6 +211,7 @@ def preview_eval(spec: EvalSpec | dict[str, Any] | str | Path, ws: Workspace | N
     if parsed.device == "auto":  # the queue runs one job per device: an evaluation waits for its device too
         parsed = parsed.model_copy(update={"device": dev.name, "auto": {**parsed.auto, "device": f"{dev.name}: {dev.label}"}})
     parsed = _pin_models(ws, parsed)
+    parsed = _model_sources(ws, parsed, base_dir)
     parsed, version = _pin_dataset(ws, parsed, explicit, base_dir)
     parsed = _local_task_paths(parsed)
     _check_models(ws, parsed)

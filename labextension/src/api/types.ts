@@ -82,9 +82,14 @@ export type NotebookTemplate = Reply<'templates/{name}', 'get'>;
 
 // --- models ---------------------------------------------------------------------------------------------------------
 
-/** `GET base-models`: local folders, the Hugging Face cache and (with `q`) a hub search, with the hub's state. */
+/**
+ * `GET base-models`: local folders and GGUF files, the fetchable models, the Hugging Face cache and (with `q`) a hub
+ * search, with the hub's state.
+ */
 export type BaseModelsReply = Reply<'base-models', 'get'>;
 export type BaseModel = BaseModelsReply['models'][number];
+/** `GET base-models/fetch/{name}` (and the answer of `POST base-models/fetch`): where a model's fetch stands. */
+export type FetchStatus = Reply<'base-models/fetch/{name}', 'get'>;
 /** A registered model of `GET models`, with its versions and aliases. */
 export type RegisteredModel = Reply<'models', 'get'>['models'][number];
 export type ModelVersion = RegisteredModel['versions'][number];

@@ -1,13 +1,21 @@
 /**
- * The "Models" tab: base models (local folders, the Hugging Face cache and, online, a hub search: `GET
- * base-models?q=`) and tuned models (the registry: `GET models`, versions, aliases, the alias history and the
- * lineage graph). From a base model or a version: "Customize…" (the job form, pre-filled), "Evaluate…" (the
- * evaluation form) and "Deploy…" (the deploy form), each a main-area panel.
+ * The "Models" tab: base models (local folders and GGUF files, the fetchable models with a "Fetch" button, the
+ * Hugging Face cache and, online, a hub search: `GET base-models?q=`) and tuned models (the registry: `GET models`,
+ * versions, aliases, the alias history and the lineage graph). From a base model or a version: "Customize…" (the job
+ * form, pre-filled), "Evaluate…" (the evaluation form) and "Deploy…" (the deploy form), each a main-area panel.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
-import { AliasMove, BaseModelsReply, describeError, FineTuningAPI, RegisteredModel } from '../api';
+import {
+  AliasMove,
+  BaseModel,
+  BaseModelsReply,
+  describeError,
+  FetchStatus,
+  FineTuningAPI,
+  RegisteredModel
+} from '../api';
 import { DeployForm } from '../panels/deployForm';
 import { EvalForm } from '../panels/evalForm';
 import { LineageView } from '../panels/lineage';
@@ -129,31 +137,134 @@ function BaseModels(props: IStudioPanelProps): JSX.Element {
       )}
       {reply && reply.models.length > 0 && (
         <ul className="jp-ft-list">
-          {reply.models.map(m => (
-            <li key={`${m.source}:${m.id}`} className="jp-ft-base-model" data-model-id={m.id} data-source={m.source}>
-              <div className="jp-ft-row-head">
-                <span className="jp-ft-model-id" title={m.path ?? m.id}>
-                  {shortId(m.id)}
-                </span>
-                <span className="jp-ft-pill">{m.source === 'hf_cache' ? 'HF cache' : m.source}</span>
-              </div>
-              <div className="jp-ft-meta">
-                <span title="architecture">{m.architecture ?? 'architecture unknown'}</span>
-                <span title="parameters">{humanCount(m.params)} params</span>
-                <span title="size on disk">{m.size_bytes === null ? 'not on disk' : humanBytes(m.size_bytes)}</span>
-                <span title="licence">{m.license ? `licence ${m.license}` : 'licence unknown'}</span>
-              </div>
-              <ModelActions
-                props={props}
-                customize={{ model: m.path ?? m.id }}
-                evaluate={[m.path ?? m.id]}
-                deploy={{ base: m.path ?? m.id }}
-              />
-            </li>
-          ))}
+          {reply.models.map(m => {
+            // a fetched model is named by its name in specs (the server resolves it to its folder)
+            const ref = m.source === 'fetched' ? m.id : m.path ?? m.id;
+            return (
+              <li
+                key={`${m.source}:${m.id}`}
+                className="jp-ft-base-model"
+                data-model-id={m.id}
+                data-source={m.source}
+                data-fetched={m.fetched === null || m.fetched === undefined ? undefined : String(m.fetched)}
+              >
+                <div className="jp-ft-row-head">
+                  <span className="jp-ft-model-id" title={m.path ?? m.id}>
+                    {shortId(m.id)}
+                  </span>
+                  <span className="jp-ft-pill">{sourceLabel(m)}</span>
+                </div>
+                <div className="jp-ft-meta">
+                  <span title="architecture">{m.architecture ?? 'architecture unknown'}</span>
+                  <span title="parameters">{humanCount(m.params)} params</span>
+                  <span title="size on disk">{m.size_bytes === null ? 'not on disk' : humanBytes(m.size_bytes)}</span>
+                  <span title="licence">{m.license ? `licence ${m.license}` : 'licence unknown'}</span>
+                </div>
+                {m.description && <div className="jp-ft-muted jp-ft-model-note">{m.description}</div>}
+                {m.fetched === false ? (
+                  <FetchAction api={api} name={m.id} onFetched={() => void load(query.trim())} />
+                ) : (
+                  <ModelActions props={props} customize={{ model: ref }} evaluate={[ref]} deploy={{ base: ref }} />
+                )}
+              </li>
+            );
+          })}
         </ul>
       )}
     </section>
+  );
+}
+
+function sourceLabel(m: BaseModel): string {
+  if (m.source === 'hf_cache') {
+    return 'HF cache';
+  }
+  if (m.source === 'fetched') {
+    return m.fetched ? 'fetched' : 'fetchable';
+  }
+  return m.source;
+}
+
+const FETCH_POLL_MS = 1000;
+
+/**
+ * "Fetch" for a fetchable model not in the workspace yet: starts the fetch on the server (`POST base-models/fetch`),
+ * then shows its step and progress (`GET base-models/fetch/{name}`, polled) until it is fetched (the catalog is
+ * reloaded, the entry then has its folder and the usual actions) or failed (the server's message). A fetch started
+ * elsewhere (the CLI, a notebook) is picked up the same way.
+ */
+function FetchAction({
+  api,
+  name,
+  onFetched
+}: {
+  api: FineTuningAPI;
+  name: string;
+  onFetched: () => void;
+}): JSX.Element {
+  const [status, setStatus] = useState<FetchStatus | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [polling, setPolling] = useState(true); // once at first: a fetch may already be running
+  const poll = useCallback(async () => {
+    try {
+      const s = await api.fetchStatus(name);
+      setStatus(s);
+      setError(null);
+      if (s.state === 'fetched') {
+        onFetched();
+      }
+      if (s.state !== 'running') {
+        setPolling(false);
+        return false;
+      }
+    } catch (err) {
+      setError(describeError(err));
+      setPolling(false);
+      return false;
+    }
+  }, [api, name, onFetched]);
+  usePoll(poll, FETCH_POLL_MS, polling);
+  const start = async () => {
+    setError(null);
+    try {
+      setStatus(await api.fetchBaseModel(name));
+      setPolling(true);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  const running = status?.state === 'running';
+  const fraction = typeof status?.fraction === 'number' ? status.fraction : null;
+  return (
+    <div className="jp-ft-fetch" data-fetch-state={status?.state ?? 'unknown'}>
+      {running ? (
+        <div className="jp-ft-progress jp-ft-fetch-progress" title={status?.message ?? ''}>
+          {fraction !== null && (
+            <div className="jp-ft-progress-bar">
+              <div
+                className="jp-ft-progress-fill jp-ft-state-running"
+                style={{ width: `${Math.round(fraction * 100)}%` }}
+              />
+            </div>
+          )}
+          <span className="jp-ft-progress-label">
+            {status?.message ?? 'fetching'}
+            {fraction !== null ? ` ${Math.round(fraction * 100)}%` : '…'}
+          </span>
+        </div>
+      ) : (
+        <div className="jp-ft-actions">
+          <button className="jp-ft-button jp-ft-act-fetch" onClick={() => void start()}>
+            {status?.state === 'failed' ? 'Fetch again' : 'Fetch'}
+          </button>
+        </div>
+      )}
+      {(error || status?.state === 'failed') && (
+        <div className="jp-ft-error" role="alert">
+          {error ?? status?.error}
+        </div>
+      )}
+    </div>
   );
 }
 

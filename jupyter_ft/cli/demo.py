@@ -106,19 +106,19 @@ def _wrap(text: str, indent: str) -> str:
 def run_demo(folder: Path, budget: str = DEFAULT_BUDGET, root: str | None = None, keep: bool = False,
              judge: dict[str, str] | None = None) -> int:
     """The real-model story; returns the exit code (1 when a step failed, with its log tail printed)."""
-    import jupyter_ft as ft
+    from jupyter_ft.sdk import datasets, endpoints, models
 
     t0 = time.time()
     ws = api.workspace(root)
     print(f"workspace: {ws.root}")
 
     _section("1. the model: SmolLM2-135M-Instruct")
-    model = ft.models.fetch(MODEL, ws=ws)
+    model = models.fetch(MODEL, ws=ws)
     print(f"{MODEL}: {model}")
 
     _section("2. the data: the same helpful answer, warm (chosen) vs formal (rejected)")
-    data = ft.datasets.add_demo("human-like", n=600, eval_fraction=0.05, ws=ws)
-    prompts = ft.datasets.add_demo("human-like-prompts", ws=ws)
+    data = datasets.add_demo("human-like", n=600, eval_fraction=0.05, ws=ws)
+    prompts = datasets.add_demo("human-like-prompts", ws=ws)
     r = data.rows(0, 1)[0]
     print(f"{data.ref}: {data.num_train} training pairs, {data.num_eval} held out; e.g.")
     print(_wrap(r["prompt"][-1]["content"], "  prompt  : "))
@@ -127,9 +127,9 @@ def run_demo(folder: Path, budget: str = DEFAULT_BUDGET, root: str | None = None
     print(f"{prompts.ref}: {prompts.num_train} everyday questions on topics no training pair touches")
 
     _section(f"3. LoRA DPO, auto-sized for a {budget} budget")
-    job = ft.submit({"name": "demo-dpo-human-like", "model": MODEL, "dataset": data.ref, "technique": "dpo",
+    job = api.submit({"name": "demo-dpo-human-like", "model": MODEL, "dataset": data.ref, "technique": "dpo",
                      "time_budget": budget, "register_as": "smollm2-human-like",
-                     "tracking": {"experiment": "jupyter_ft-demo"}}, ws=ws)
+                     "tracking": {"experiment": "jupyter_ft-demo"}}, ws)
     spec = job.spec
     for key in ("max_steps", "learning_rate", "max_length", "batch_size", "dpo.rpo_alpha"):
         if key in spec.auto:
@@ -155,10 +155,10 @@ def run_demo(folder: Path, budget: str = DEFAULT_BUDGET, root: str | None = None
     print(f"adapter: {job.output_dir} (registered as {adapter})")
 
     _section(f"4. evaluation on {prompts.num_train} prompts it never saw")
-    code = _evaluate(ft, ws, job, prompts, judge)
+    code = _evaluate(ws, job, prompts, judge)
 
     _section("5. base and tuned side by side, one endpoint")
-    ep = ft.deploy(base=model, adapters=[adapter], name="demo-human-like", ws=ws)
+    ep = endpoints.deploy(base=str(model), adapters=[adapter], name="demo-human-like", ws=ws)
     try:
         _side_by_side(ep)
     finally:
@@ -173,8 +173,10 @@ def run_demo(folder: Path, budget: str = DEFAULT_BUDGET, root: str | None = None
     return code
 
 
-def _evaluate(ft: Any, ws: Any, job: Any, prompts: Any, judge: dict[str, str] | None) -> int:
+def _evaluate(ws: Any, job: Any, prompts: Any, judge: dict[str, str] | None) -> int:
     """An evaluation job: style metrics, degeneration and a pairwise judge, base vs tuned; prints the verdict."""
+    from jupyter_ft.sdk import evaluations
+
     stand_in = None
     if judge is None:
         from jupyter_ft.serve.stand_in_judge import StandInJudge
@@ -184,7 +186,7 @@ def _evaluate(ft: Any, ws: Any, job: Any, prompts: Any, judge: dict[str, str] | 
         print("judge: the stand-in judge (a heuristic warmth scorer served over HTTP; pass --judge-url/--judge-model "
               "for a real judge model)")
     try:
-        ev = ft.evaluate(models=["base", job.id], dataset=prompts.ref, split="all", ws=ws, name="demo-style",
+        ev = evaluations.evaluate(models=["base", job.id], dataset=prompts.ref, split="all", ws=ws, name="demo-style",
                          evaluators=["style",
                                      {"type": "pairwise_judge", "name": "judge", "baseline": "base", "judge": judge}],
                          generation={"max_new_tokens": ANSWER_TOKENS}, tracking={"experiment": "jupyter_ft-demo"})
@@ -195,7 +197,7 @@ def _evaluate(ft: Any, ws: Any, job: Any, prompts: Any, judge: dict[str, str] | 
     if rec.state != "succeeded":
         print(f"evaluation {ev.id} {rec.state}: {rec.error}\n--- log tail ---\n{ev.logs(tail=30)}")
         return 1
-    results = ft.eval_results(ev.id, ws=ws)
+    results = evaluations.eval_results(ev.id, ws=ws)
     print(_style_table(results))
     for p in results.get("pairwise", []):
         print(f"pairwise judge (both orders): tuned wins {p['win']:.0%} (95% CI {p['win_ci'][0]:.0%}-"

@@ -742,10 +742,16 @@ export interface components {
         DPOOptions: {
             /**
              * Beta
-             * @description how far the policy may move from the reference (IPO: tau)
-             * @default 0.1
+             * @description how far the policy may move from the reference (IPO: tau); auto: 0.1, larger for short runs at a high learning rate
+             * @default null
              */
-            beta: number;
+            beta: number | null;
+            /**
+             * Rpo Alpha
+             * @description weight of a negative log-likelihood term on the chosen answers (RPO: TRL's `sft` loss added to the preference loss), which keeps the chosen answers likely while the rejected ones are pushed down; auto: on for short runs, 0 otherwise
+             * @default null
+             */
+            rpo_alpha: number | null;
             /**
              * Loss Type
              * @description one or more of sigmoid, hinge, ipo, exo_pair, nca_pair, robust, bco_pair, sppo_hard, aot, aot_unpaired, apo_zero, apo_down, discopop, sft, sigmoid_norm
@@ -2091,10 +2097,16 @@ export interface components {
             grad_accum: number | null;
             /**
              * Max Length
-             * @description tokens per sequence (longer rows are truncated)
-             * @default 1024
+             * @description tokens per sequence (longer rows are truncated); auto: the data's p99 length with the model's tokenizer
+             * @default null
              */
-            max_length: number;
+            max_length: number | null;
+            /**
+             * Time Budget
+             * @description wall time to fit the run in, e.g. '15m' or '1h30m' (seconds as a number); auto-sizing turns it into steps, batch and learning rate
+             * @default null
+             */
+            time_budget: number | null;
             /**
              * Lr Scheduler
              * @default linear

@@ -141,3 +141,11 @@ def test_rpo_alpha_reaches_trl_as_its_sft_loss(ws, tiny_model):
                      "eval_fraction": 0.0, "dpo": {"rpo_alpha": 0.5}}, ws=ws)
     job.wait(raise_on_failure=True)
     assert "dpo.loss: 1×sigmoid + 0.5×sft, beta 0.1" in job.logs()
+
+
+def test_a_budgeted_spec_round_trips_after_sizing():
+    prof = data_profile.DataProfile(600, 2, 100.0, 140, 142, "measured")
+    s = sizing.resolve(parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "time_budget": "10m"}),
+                       SMOL, CPU, profile=prof, peak={"flops": 200e9}, train_rows=1000)
+    again = parse_spec(s.model_dump(mode="json"))  # what the job process reads back
+    assert again.max_steps == s.max_steps and again.time_budget == 600

@@ -142,7 +142,8 @@ class TrainSpecFields(_Strict):
 
     @model_validator(mode="after")
     def _one_length_of_run(self) -> TrainSpecFields:
-        if self.time_budget is not None and self.max_steps is not None:
+        if self.time_budget is not None and self.max_steps is not None and "max_steps" not in self.auto:
+            # (a resolved spec holds both: the steps its budget became, explained in `auto`)
             raise FieldError("time_budget", "give max_steps or time_budget, not both (the budget is turned into steps)")
         return self
 

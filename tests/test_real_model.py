@@ -22,12 +22,14 @@ def _series(job, key):
 def test_sft_loss_falls_on_the_warm_answers(ws, smollm2_dir, tmp_path):
     rows = [{"messages": r["prompt"] + r["chosen"]} for r in demo_data.preference_rows(120, seed=5)]
     data = write_jsonl(tmp_path / "warm.jsonl", rows)
-    job = ft.submit({"model": str(smollm2_dir), "dataset": str(data), "technique": "sft", "max_steps": 12,
-                     "batch_size": 4, "grad_accum": 1, "logging_steps": 3, "eval_fraction": 0.0}, ws=ws)
+    job = ft.submit({"model": str(smollm2_dir), "dataset": str(data), "technique": "sft", "max_steps": 16,
+                     "batch_size": 4, "grad_accum": 1, "learning_rate": 1e-3, "logging_steps": 2,
+                     "eval_fraction": 0.0}, ws=ws)
     job.wait(raise_on_failure=True)
     assert job.spec.max_length < 256 and "chat template" in job.spec.auto["max_length"]  # sized from the data
     losses = _series(job, "loss")
-    assert len(losses) >= 3 and losses[-1] < 0.8 * losses[0], losses
+    first, last = statistics.mean(losses[:2]), statistics.mean(losses[-2:])
+    assert len(losses) >= 6 and last < 0.8 * first, losses
 
 
 def test_dpo_margin_rises_and_the_chosen_answers_stay_likely(ws, smollm2_dir):

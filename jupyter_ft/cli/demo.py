@@ -128,7 +128,7 @@ def run_demo(folder: Path, budget: str = DEFAULT_BUDGET, root: str | None = None
 
     _section(f"3. LoRA DPO, auto-sized for a {budget} budget")
     job = api.submit({"name": "demo-dpo-human-like", "model": MODEL, "dataset": data.ref, "technique": "dpo",
-                     "time_budget": budget, "register_as": "smollm2-human-like",
+                     "time_budget": budget, "logging_steps": 2, "register_as": "smollm2-human-like",
                      "tracking": {"experiment": "jupyter_ft-demo"}}, ws)
     spec = job.spec
     for key in ("max_steps", "learning_rate", "max_length", "batch_size", "dpo.rpo_alpha"):

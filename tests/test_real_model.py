@@ -12,7 +12,7 @@ import jupyter_ft as ft
 from jupyter_ft.core.datasets import demo_data, human_like
 from tests.conftest import write_jsonl
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # the first one also fetches the model
 
 
 def _series(job, key):

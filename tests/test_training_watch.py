@@ -192,7 +192,7 @@ def test_thread_rule_shares_cores_and_leaves_busy_ones():
     assert busy.threads == 1 and "9.4 of it from other programs" in busy.reason
     assert threads.choose(2, {"job a": 1}, load=1.0).threads == 1
     assert threads.choose(8, {}, load=None, processes=2).threads == 4
-    assert threads.choose(2, {}, load=9.0, override=2, override_from="$X") == threads.Choice(2, "set by $X")
+    assert threads.choose(2, {}, load=9.0, override=2, override_from="$X") == threads.Choice(2, "set by $X", False)
 
 
 def test_retune_needs_two_checks_in_a_row():
@@ -202,6 +202,20 @@ def test_retune_needs_two_checks_in_a_row():
     assert r.check(current=2, cores=2, ours={}, load=2.0) is None  # gone again: the pending change is dropped
     r.check(current=2, cores=2, ours={"endpoint e": 1}, load=3.0)
     assert r.check(current=2, cores=2, ours={"endpoint e": 1}, load=3.0).threads == 1
+
+
+def test_resizer_follows_the_rule_through_the_launch_environment(ws, monkeypatch):
+    state = {"threads": 2}
+    folder = ws.root / "endpoints" / "e"
+    monkeypatch.setenv(threads.RESIZE_ENV, threads.resize_env(ws, "endpoint e", folder)[threads.RESIZE_ENV])
+    resizer = threads.Resizer.from_env(lambda: state["threads"], lambda n: state.update(threads=n), every_s=0.0)
+    resizer.load = lambda: 3.2  # its own 2 threads and about one busy core elsewhere
+    assert resizer.tick() is None  # the first check only notes it
+    line = resizer.tick()
+    assert state["threads"] == 1 and threads.recorded(folder) == 1
+    assert line.startswith("torch threads: 2 -> 1 (2 cores; load 1.2, 1.2 of it from other programs")
+    monkeypatch.delenv(threads.RESIZE_ENV)
+    assert threads.Resizer.from_env(lambda: 1, lambda n: None) is None  # a count set by hand stays
 
 
 @pytest.mark.slow

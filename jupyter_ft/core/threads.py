@@ -30,6 +30,7 @@ RECORD = "threads.json"
 class Choice:
     threads: int
     reason: str
+    by_rule: bool = True  # False: set by the spec or the environment (then nothing re-sizes it)
 
     def env(self) -> dict[str, str]:
         """The variables a process reads before torch starts its thread pools."""
@@ -62,7 +63,7 @@ def choose(cores: int, ours: dict[str, int], load: float | None, override: int |
     `load`: the 1-minute load average (None where unknown); `processes`: processes this workload starts (each
     gets its share of the result)."""
     if override:
-        return Choice(override, f"set by {override_from}")
+        return Choice(override, f"set by {override_from}", by_rule=False)
     share = cores // (1 + len(ours))
     elsewhere = max(0.0, (load or 0.0) - sum(ours.values()))
     free = cores - round(elsewhere)
@@ -97,6 +98,58 @@ class Retune:
             return None
         self.pending = None
         return choice
+
+
+RESIZE_ENV = "JUPYTER_FT_THREADS_RESIZE"  # "<workspace root>|<label>|<record folder>": set by whoever chose the count
+
+
+class Resizer:
+    """Keeps a running workload at the rule's count: every `every_s`, `tick()` checks (`Retune`) and, on a change,
+    applies it through `set_threads` (torch's, in the thread that computes), records it and returns a log line.
+    Core holds no torch: the workload passes its `get_threads`/`set_threads`."""
+
+    def __init__(self, ws: Any, label: str, folder: Path, get_threads, set_threads, every_s: float = 30.0,
+                 load=load_average):
+        import time
+
+        self.ws, self.label, self.folder = ws, label, folder
+        self.get_threads, self.set_threads = get_threads, set_threads
+        self.every_s = every_s
+        self.load = load
+        self.last = time.monotonic()
+        self.retune = Retune()
+
+    @classmethod
+    def from_env(cls, get_threads, set_threads, every_s: float = 30.0) -> Resizer | None:
+        """The resizer a launched process was asked for (`RESIZE_ENV`), or None when its count was set by hand."""
+        value = os.environ.get(RESIZE_ENV, "")
+        root, _, rest = value.partition("|")
+        label, _, folder = rest.partition("|")
+        if not (root and label and folder):
+            return None
+        from jupyter_ft.core.workspace import Workspace
+
+        return cls(Workspace(Path(root)), label, Path(folder), get_threads, set_threads, every_s)
+
+    def tick(self) -> str | None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last < self.every_s:
+            return None
+        self.last = now
+        current = self.get_threads()
+        choice = self.retune.check(current, cpu_cores(), running(self.ws, exclude=self.label), self.load())
+        if choice is None:
+            return None
+        self.set_threads(choice.threads)
+        record(self.folder, choice)
+        return f"torch threads: {current} -> {choice.threads} ({choice.reason})"
+
+
+def resize_env(ws: Any, label: str, folder: Path) -> dict[str, str]:
+    """What a launcher adds to a process whose count it chose by the rule, so the process keeps following it."""
+    return {RESIZE_ENV: f"{ws.root}|{label}|{folder}"}
 
 
 def override_of(spec: dict[str, Any] | None) -> tuple[int | None, str]:

@@ -123,40 +123,23 @@ class ThroughputMeter(TrainerCallback):
 
 
 class ThreadTuner(TrainerCallback):
-    """Re-sizes torch's threads while the job trains, by the rule of `jupyter_ft.core.threads`, when what shares the
-    machine changes (another job or endpoint of the workspace starts or ends, other programs load the cores). Checked
-    every `every_s` between steps; a new count is taken when two checks in a row agree, since the load average lags.
-    The job's own threads are taken off the load first. Training runs in this (the main) thread, so a new count
+    """Re-sizes torch's threads while the job trains (`jupyter_ft.core.threads.Resizer`: the thread rule again every
+    30 s, with the job's own threads taken off the load), when another job or endpoint of the workspace starts or
+    ends or other programs load the cores. Training runs in the main thread, where this is called: a new count
     applies from the next step on."""
 
-    def __init__(self, ws: Workspace, job_id: str, every_s: float = 30.0):
-        from jupyter_ft.core.threads import Retune
-
+    def __init__(self, resizer, ws: Workspace, job_id: str):
+        self.resizer = resizer
         self.ws = ws
         self.job_id = job_id
-        self.every_s = every_s
-        self.last = time.time()
-        self.retune = Retune()
 
     def on_step_end(self, args, state, control, **kw):
-        now = time.time()
-        if now - self.last < self.every_s:
-            return
-        self.last = now
-        import torch
-
-        from jupyter_ft.core import threads
-
-        current = torch.get_num_threads()
-        choice = self.retune.check(current, threads.cpu_cores(), threads.running(self.ws, exclude=f"job {self.job_id}"),
-                                   threads.load_average())
-        if choice is None:
-            return
-        torch.set_num_threads(choice.threads)
-        threads.record(self.ws.job_dir(self.job_id), choice)
-        line = f"torch threads: {current} -> {choice.threads} at step {state.global_step} ({choice.reason})"
-        jobstore.append_event(self.ws, self.job_id, "tag", {"jupyter_ft.torch_threads": line}, step=state.global_step)
-        print(f"[jupyter_ft] {line}", flush=True)
+        line = self.resizer.tick()
+        if line:
+            line = f"{line} at step {state.global_step}"
+            jobstore.append_event(self.ws, self.job_id, "tag", {"jupyter_ft.torch_threads": line},
+                                  step=state.global_step)
+            print(f"[jupyter_ft] {line}", flush=True)
 
 
 class CheckpointTimer(TrainerCallback):

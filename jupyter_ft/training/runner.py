@@ -102,15 +102,6 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
     return trainer, tokenizer, spec, Path(ctx.args["output_dir"])
 
 
-def tunes_threads(ws: Workspace, job: jobstore.JobRecord) -> bool:
-    """Whether the job re-sizes its torch threads as the machine's load changes: one local process on the CPU, sized
-    at its start by the rule (not by the spec or the environment; see `jupyter_ft.core.threads`)."""
-    from jupyter_ft.core import threads
-
-    return ("LOCAL_RANK" not in os.environ and job.device == "cpu" and threads.override_of(job.spec)[0] is None
-            and threads.recorded(ws.job_dir(job.id)) is not None)
-
-
 def check_finite(trainer) -> None:
     """Diverged after the last logged step: never a finished model."""
     from jupyter_ft.training.callbacks import first_non_finite
@@ -142,10 +133,14 @@ def run(ws: Workspace, job: jobstore.JobRecord, rank: int = 0) -> None:
     trainer, tokenizer, spec, ckpt_dir = build(ws, job, events, main_process=main_process)
     if main_process:  # only rank 0 reports progress and metrics
         trainer.add_callback(JobReporter(ws, job.id))
-    if tunes_threads(ws, job):
+    if "LOCAL_RANK" not in os.environ:  # one process whose thread count the scheduler chose by the rule
+        import torch
+
+        from jupyter_ft.core.threads import Resizer
         from jupyter_ft.training.callbacks import ThreadTuner
 
-        trainer.add_callback(ThreadTuner(ws, job.id))
+        if (resizer := Resizer.from_env(torch.get_num_threads, torch.set_num_threads)) is not None:
+            trainer.add_callback(ThreadTuner(resizer, ws, job.id))
     resume = last_complete_checkpoint(ckpt_dir, clean=main_process)
     if resume and main_process:
         print(f"[jupyter_ft] resuming from {resume.name}", flush=True)

@@ -177,6 +177,8 @@ def _launch(ws: Workspace, rec: EndpointRecord, why: str) -> EndpointRecord:
         choice = threads.for_workload(ws, f"endpoint {rec.name}", rec.spec, rec.spec.get("device", "auto"))
         if choice is not None:
             env.update(choice.env())
+            if choice.by_rule:
+                env.update(threads.resize_env(ws, f"endpoint {rec.name}", rec.dir))
             threads.record(rec.dir, choice)
             _note_log(rec, choice.line())
     pid = procs.spawn_detached(argv, rec.dir / "server.log", env=env)

@@ -40,6 +40,8 @@ class LocalProcessExecutor:
         choice = threads.for_workload(ws, f"job {job.id}", job.spec, job.device, _processes(job))
         if choice is not None:  # before torch starts in the job process: it sizes its pools from these
             env.update(choice.env())
+            if choice.by_rule and _processes(job) == 1:  # one process follows the rule as the machine changes
+                env.update(threads.resize_env(ws, f"job {job.id}", job_dir))
             threads.record(job_dir, choice)
             jobstore.append_event(ws, job.id, "tag", {"jupyter_ft.torch_threads": choice.line()})
         with open(job_dir / "job.log", "ab") as log:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import jupyter_ft as ft
+from jupyter_ft.core.jobs import store as jobstore
 from jupyter_ft.core.procs import free_port
 from jupyter_ft.core.jobs.daemon import stop_scheduler
 
@@ -175,6 +176,21 @@ def check_sidebar(page, server: LabServer, ws, failed: ft.Job, queued: ft.Job, t
     assert "fails-fast" in failed_row.inner_text() and "attempt 1/" in failed_row.inner_text()
     assert "cannot load a tokenizer" in failed_row.locator(".jp-ft-job-error").inner_text()
     assert failed_row.locator(".jp-ft-cancel").count() == 0  # only queued/running jobs can be cancelled
+
+    # A warning the job raises reaches its row while the list is shown (the row's change cursor moves), and its
+    # job view shows the whole message.
+    jobstore.add_warning(ws, failed.id, "chosen_falling", "over-optimising: the chosen answers' log-prob is falling",
+                         "the chosen answers' log-prob has been more than 10% below the reference model's", step=8)
+    marker = failed_row.locator('.jp-ft-job-warning[data-code="chosen_falling"]')
+    marker.wait_for()
+    assert "⚠ over-optimising" in marker.inner_text()
+    assert "10% below the reference" in marker.get_attribute("title")
+    failed_row.locator(".jp-ft-open-job").click()
+    shown = page.locator(f'.jp-ft-jobview[data-job-id="{failed.id}"] .jp-ft-warning[data-code="chosen_falling"]')
+    shown.wait_for()
+    assert "(step 8)" in shown.inner_text() and "10% below the reference model's" in shown.inner_text()
+    page.screenshot(path=str(tmp_path / "job-view-warning.png"))
+    phase("a warning shown in the list and the job view")
 
     # The log tail of the failed job.
     failed_row.locator(".jp-ft-logs-toggle").click()

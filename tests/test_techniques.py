@@ -46,6 +46,7 @@ def test_dpo_reward_margin_rises_and_metrics_reach_mlflow(ws, tiny_model, prefer
     assert len(margins) == 4 and margins[-1] > margins[0] > -1, margins
     assert accuracies[-1] >= accuracies[0] and accuracies[-1] > 0.5, accuracies
     assert series(job, "eval_rewards/margins")[-1] > 0
+    assert job.record.warnings == [] and job.record.step == 20  # a sound run: the over-optimisation guard stays quiet
     assert job.spec.learning_rate == 5e-3 and job.spec.dpo.loss_type == ["sigmoid"]
     wait_forwarded(ws, job)
     names = metric_names(job)

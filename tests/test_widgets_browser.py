@@ -19,7 +19,7 @@ from .browser import Notebook, Phases, lab, notebook, page, wait_until  # noqa: 
 
 pytestmark = pytest.mark.slow
 
-PANELS_SFT = ["loss", "learning rate", "grad norm", "tokens seen"]  # what an SFT job logs on CPU, in panel order
+PANELS_SFT = ["loss", "learning rate", "grad norm", "tokens seen", "throughput"]  # an SFT job on CPU, panel order
 
 # The figure as plotly.js drew it: traces with their axes and point counts, subplots, panel titles, axis titles.
 DRAWN_JS = r"""g => ({
@@ -55,7 +55,9 @@ def two_jobs(ws, tiny_model, sft_file):
     """Submitted before JupyterLab starts, so they train while it boots (one job at a time on the CPU)."""
     short = ft.train(model=str(tiny_model), dataset=str(sft_file), name="short run", max_steps=16, logging_steps=2,
                      learning_rate=5e-3, eval_fraction=0.25, device="cpu")
-    long = ft.train(model=str(tiny_model), dataset=str(sft_file), name="long run", max_steps=5000, logging_steps=2,
+    # logs every 8 steps: on one torch thread the tiny model takes a few steps a second, and a whole new figure two
+    # times a second keeps a loaded browser re-drawing without pause
+    long = ft.train(model=str(tiny_model), dataset=str(sft_file), name="long run", max_steps=5000, logging_steps=8,
                     learning_rate=5e-3, device="cpu")
     return short, long
 
@@ -113,18 +115,19 @@ def test_every_panel_in_jupyterlab(ws, tiny_model, sft_file, tmp_path, two_jobs,
     py = notebook.run("print(live.panels, sorted(t.name for t in live.figure.data))").text
     assert py.startswith(str(PANELS_SFT)), py
     names = sorted(t["name"] for t in state["traces"])
-    assert names == ["grad_norm", "learning_rate", "loss", "num_tokens"], names
+    assert names == ["grad_norm", "learning_rate", "loss", "num_tokens", "tokens_per_s"], names
     assert not any(n.startswith("trace ") for n in state["legend"]) and sorted(state["legend"]) == names
     assert state["titles"] == PANELS_SFT
     assert "step" in state["xtitles"]
     by_name = {t["name"]: t for t in state["traces"]}
-    assert len({axis_of(t) for t in state["traces"]}) == 4  # tokens and loss never share a y-axis
+    assert len({axis_of(t) for t in state["traces"]}) == 5  # tokens and loss never share a y-axis
     loss_axis = by_name["loss"]["yaxis"].replace("y", "yaxis")
     tokens_axis = by_name["num_tokens"]["yaxis"].replace("y", "yaxis")
     assert state["yranges"][loss_axis][1] < 50 < 1000 < state["yranges"][tokens_axis][1]
     first = by_name["loss"]["n"]
     wait_until(lambda: next(t["n"] for t in drawn(live)["traces"] if t["name"] == "loss"), timeout=60,
                until=lambda n: n > first, what="new points drawn while the job runs")
+    notebook.run("live.stop()")  # the picture needs a figure that is not being re-drawn while it is taken
     notebook.screenshot(live, "chart-live")
     phase("live chart checked")
 
@@ -142,6 +145,7 @@ def test_every_panel_in_jupyterlab(ws, tiny_model, sft_file, tmp_path, two_jobs,
         by_name["short run · eval_loss"]["yaxis"]
     assert by_name["short run · num_tokens"]["yaxis"] != by_name["short run · loss"]["yaxis"]
     assert state["titles"] == PANELS_SFT
+    notebook.run("both.stop()")
     notebook.screenshot(overlay, "chart-overlay")
     phase("overlay checked")
 
@@ -150,14 +154,21 @@ def test_every_panel_in_jupyterlab(ws, tiny_model, sft_file, tmp_path, two_jobs,
     jobs = notebook.run("panel = ft.ui.jobs(interval=0.5); panel")
     table = jobs.output.locator(".jft-jobs-table")
     table.locator(f".jft-row-{long.id}.jft-job-status", has_text="running").wait_for()
+    jobstore.add_warning(ws, short.id, "eval_margin_saturated", "over-optimising: the held-out margin stopped "
+                         "improving", "the held-out reward margin has not beaten 2.00 (step 3) in 3 evaluations")
+    warned = table.locator(f".jft-row-{short.id}.jft-job-status .jft-job-warning")
+    warned.wait_for()  # the next refresh shows it, with the whole message as tooltip
+    assert warned.inner_text() == "⚠ 1 warning"
+    tip = warned.locator("span").get_attribute("title")
+    assert tip.startswith("over-optimising: the held-out margin") and "has not beaten 2.00" in tip
     cut = table.evaluate(CUT_JS)
     assert [c["text"] for c in cut] == ["Chart", "Cancel", "Clone", "MLflow ↗"] * 2, cut
     assert not [c for c in cut if c["cut"] or c["outside"]], cut
     assert table.evaluate("t => t.scrollWidth <= t.clientWidth + 1"), "the jobs table scrolls sideways at 1500 px"
-    notebook.screenshot(jobs, "jobs-panel-1500px")
     table.locator(f".jft-row-{long.id} .jft-cancel").click()
     table.locator(f".jft-row-{long.id}.jft-job-status", has_text="cancelled").wait_for(timeout=60_000)
     assert jobstore.get(ws, long.id).state == "cancelled"
+    notebook.screenshot(jobs, "jobs-panel-1500px")  # once no row changes at every refresh: a stable picture
     phase("jobs panel checked, long job cancelled from the page")
 
     # --- compare: base and the short job's adapter side by side -------------------------------------------------

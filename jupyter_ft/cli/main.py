@@ -102,7 +102,8 @@ def cmd_status(a) -> int:
         return 2
     r = job.record
     print(json.dumps({**r.to_dict(), "progress": job.progress}, indent=1, default=str) if a.json else
-          summary_line(r) + (f"\nmlflow run: {r.mlflow_run_id}" if r.mlflow_run_id else ""))
+          summary_line(r) + "".join(f"\n⚠ {w.get('message')}" for w in r.warnings)
+          + (f"\nmlflow run: {r.mlflow_run_id}" if r.mlflow_run_id else ""))
     return 0
 
 

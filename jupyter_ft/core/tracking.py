@@ -154,6 +154,8 @@ def apply_event(uri: str, run_id: str, kind: str, step: int | None, payload: dic
         c.log_table(run_id, data=data, artifact_file=payload["artifact_file"])
     elif kind == "tag":
         c.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in payload.items()])
+    elif kind == "warning":  # also on the job row (jobstore.append_event); in MLflow a tag per check
+        c.set_tag(run_id, f"jupyter_ft.warning.{payload.get('code', 'other')}", str(payload.get("message", ""))[:5000])
     elif kind == "param":
         from mlflow.entities import Param
 

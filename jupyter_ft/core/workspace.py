@@ -96,6 +96,11 @@ MIGRATIONS: list[str] = [
         UPDATE jobs SET change_seq = (SELECT n FROM job_change_counter) WHERE id = NEW.id;
     END;
     """,
+    # what a job warns about while it runs (JSON list of {code, title, message, step}): every face shows it with
+    # the job's summary; an update bumps the row's change_seq like any other
+    """
+    ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 

@@ -138,6 +138,7 @@ class FineTuningMagics(Magics):
     def _status(job: api.Job) -> str:
         r = job.record
         lines = [summary_line(r)]
+        lines += [f"  ⚠ {w.get('message')}" for w in r.warnings]
         lines.append(f"  model {r.spec.get('model')} · dataset {r.spec.get('dataset')}")
         if r.mlflow_run_id:
             from jupyter_ft.core.tracking import job_run_url

@@ -53,6 +53,12 @@ class Job:
         return self.record.error
 
     @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """What the job warned about while it ran: [{code, title, message, step}] (e.g. the over-optimisation guard
+        of preference training)."""
+        return self.record.warnings
+
+    @property
     def progress(self) -> dict[str, Any]:
         r = self.record
         return progress.job_progress(r, pace=recent_pace(self.ws, self.id) if r.state == "running" else None)

@@ -159,7 +159,10 @@ class Batcher:
 
     # ---- the loop ----
     def _loop(self) -> None:
+        resizer = _thread_resizer()
         while True:
+            if resizer is not None and (line := resizer.tick()):  # in this thread: the one torch computes in
+                print(f"[jupyter_ft.serve] {line}", flush=True)
             with self._cv:
                 while not self._waiting and not self._rows and not self._stopping:
                     self._cv.wait()
@@ -459,3 +462,13 @@ class Batcher:
             self.failed += 1
         self._emit(req, {"kind": "error", "message": message})
         req.done.set()
+
+
+def _thread_resizer():
+    """The endpoint process keeps its torch threads at the rule of `jupyter_ft.core.threads` as jobs and endpoints
+    come and go (only where its launcher chose the count by that rule; an engine in a notebook is left alone)."""
+    import torch
+
+    from jupyter_ft.core.threads import Resizer
+
+    return Resizer.from_env(torch.get_num_threads, torch.set_num_threads)

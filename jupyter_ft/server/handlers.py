@@ -282,7 +282,9 @@ JOB_SUMMARY = obj(
     attempt=INTEGER, max_attempts=INTEGER, error=NULLABLE_STRING, step=INTEGER, total_steps=_NULLABLE_INT,
     progress=NULLABLE_NUMBER, duration_s=NULLABLE_NUMBER, eta_s=NULLABLE_NUMBER, model=NULLABLE_STRING,
     dataset=NULLABLE_STRING, mlflow_run_id=NULLABLE_STRING, mlflow_experiment_id=NULLABLE_STRING,
-    run_url=NULLABLE_STRING, describe=STRING)
+    run_url=NULLABLE_STRING, describe=STRING,
+    warnings={**array(obj(["code", "title", "message"], code=STRING, title=STRING, message=STRING, step=_NULLABLE_INT)),
+              "description": "what the job warned about while it ran (e.g. over-optimisation of preference training)"})
 JOB_LIST = obj(["jobs", "cursor", "full"], jobs=array(JOB_SUMMARY),
                cursor={**INTEGER, "description": "pass as `since` to get only the jobs written after this answer"},
                full={**BOOLEAN, "description": "true: this is every job (replace the list); false: only changes"})

@@ -1,4 +1,5 @@
-"""Trainer callbacks of a job: progress and metrics to the workspace, clock-based checkpoints, divergence guard."""
+"""Trainer callbacks of a job: progress and metrics to the workspace, training speed, clock-based checkpoints,
+divergence guard."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ class JobReporter(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         jobstore.set_fields(self.ws, self.job_id, total_steps=state.max_steps, step=state.global_step, progress_at=time.time())
-        print(f"[jupyter_ft] training: {state.max_steps} steps, starting at step {state.global_step}", flush=True)
+        import torch
+
+        n = torch.get_num_threads()
+        print(f"[jupyter_ft] training: {state.max_steps} steps, starting at step {state.global_step}, "
+              f"{n} torch thread{'s' if n != 1 else ''}", flush=True)
 
     def on_step_end(self, args, state, control, **kw):
         now = time.time()
@@ -58,6 +63,83 @@ class JobReporter(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kw):
         jobstore.set_fields(self.ws, self.job_id, step=state.global_step, progress_at=time.time())
+
+
+class ThroughputMeter(TrainerCallback):
+    """Adds `tokens_per_s` to every training log: the tokens that went through the model with gradients on (the
+    non-pad tokens of each training forward: prompt and completion, chosen and rejected; not the reference model,
+    generation or evaluation, which run without gradients) divided by the seconds spent inside optimizer steps
+    since the previous log (step begin to step end: evaluation, checkpoints and the logging itself are left out).
+    The count is taken by a forward pre-hook on the model rather than read from the trainer's `num_tokens`, which
+    not every trainer logs and which some restart at 0 on resume while others restore it. Add it before the
+    callbacks that read the log (the reporter): they see the same dict."""
+
+    def __init__(self, model):
+        self.tokens = None  # a running tensor sum (no device sync per step), read at log time
+        self.logged_tokens = 0.0
+        self.busy_s = 0.0
+        self.step_began: float | None = None
+        self.handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs):
+        import torch
+
+        if not (module.training and torch.is_grad_enabled()):
+            return None
+        mask = kwargs.get("attention_mask")
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if isinstance(mask, torch.Tensor) and mask.dim() == 2:
+            n = mask.sum()
+        elif isinstance(ids, torch.Tensor):  # padding-free batches carry no mask and no padding
+            n = torch.tensor(ids.numel(), device=ids.device)
+        else:
+            return None
+        n = n.detach().to(torch.float64)
+        self.tokens = n if self.tokens is None else self.tokens + n.to(self.tokens.device)
+        return None
+
+    def counted(self) -> float:
+        """Tokens counted so far in this process."""
+        return float(self.tokens.item()) if self.tokens is not None else 0.0
+
+    def on_step_begin(self, args, state, control, **kw):
+        self.step_began = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.step_began is not None:
+            self.busy_s += time.perf_counter() - self.step_began
+            self.step_began = None
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs is None or "loss" not in logs or self.busy_s <= 0:
+            return  # evaluation logs and the end-of-run totals have no step time of their own
+        total = self.counted()
+        if total > self.logged_tokens:
+            logs["tokens_per_s"] = (total - self.logged_tokens) / self.busy_s
+        self.logged_tokens, self.busy_s = total, 0.0
+
+    def on_train_end(self, args, state, control, **kw):
+        self.handle.remove()
+
+
+class ThreadTuner(TrainerCallback):
+    """Re-sizes torch's threads while the job trains (`jupyter_ft.core.threads.Resizer`: the thread rule again every
+    30 s, with the job's own threads taken off the load), when another job or endpoint of the workspace starts or
+    ends or other programs load the cores. Training runs in the main thread, where this is called: a new count
+    applies from the next step on."""
+
+    def __init__(self, resizer, ws: Workspace, job_id: str):
+        self.resizer = resizer
+        self.ws = ws
+        self.job_id = job_id
+
+    def on_step_end(self, args, state, control, **kw):
+        line = self.resizer.tick()
+        if line:
+            line = f"{line} at step {state.global_step}"
+            jobstore.append_event(self.ws, self.job_id, "tag", {"jupyter_ft.torch_threads": line},
+                                  step=state.global_step)
+            print(f"[jupyter_ft] {line}", flush=True)
 
 
 class CheckpointTimer(TrainerCallback):

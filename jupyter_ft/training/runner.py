@@ -63,7 +63,7 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
     loading.preflight(spec)
     data_mod.preflight(spec, ws)
 
-    from jupyter_ft.training.callbacks import NonFiniteGuard
+    from jupyter_ft.training.callbacks import NonFiniteGuard, ThroughputMeter
     from jupyter_ft.training.context import TrainContext, common_args, estimate_total_steps
 
     data = data_mod.load(spec, ws)
@@ -81,6 +81,11 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
     # A NaN/inf step loss must reach the log (and `NonFiniteGuard`), not be averaged away by the trainer.
     ctx.args["logging_nan_inf_filter"] = False
     trainer = trainer_of(technique)(ctx)
+    from jupyter_ft.training.distributed import world_size
+    from jupyter_ft.training.preference_guard import preference_guard
+
+    guard = preference_guard(ctx, trainer, (output_dir or job_dir) / "guard",
+                             events if main_process else (lambda kind, payload: None), world_size())
     if ctx.notes and main_process:
         events("tag", {f"jupyter_ft.{k}": v for k, v in ctx.notes.items()})
     from transformers.trainer_callback import PrinterCallback
@@ -91,6 +96,9 @@ def build(ws: Workspace, job: jobstore.JobRecord, events, *, main_process: bool 
 
         trainer.add_callback(checkpoint_timer(spec.checkpoint_minutes * 60))
     trainer.add_callback(NonFiniteGuard(trainer.model))  # after the timer: it sees whether this step will checkpoint
+    trainer.add_callback(ThroughputMeter(trainer.model))  # before the reporters: they log its `tokens_per_s`
+    if guard is not None:
+        trainer.add_callback(guard)
     return trainer, tokenizer, spec, Path(ctx.args["output_dir"])
 
 
@@ -125,6 +133,14 @@ def run(ws: Workspace, job: jobstore.JobRecord, rank: int = 0) -> None:
     trainer, tokenizer, spec, ckpt_dir = build(ws, job, events, main_process=main_process)
     if main_process:  # only rank 0 reports progress and metrics
         trainer.add_callback(JobReporter(ws, job.id))
+    if "LOCAL_RANK" not in os.environ:  # one process whose thread count the scheduler chose by the rule
+        import torch
+
+        from jupyter_ft.core.threads import Resizer
+        from jupyter_ft.training.callbacks import ThreadTuner
+
+        if (resizer := Resizer.from_env(torch.get_num_threads, torch.set_num_threads)) is not None:
+            trainer.add_callback(ThreadTuner(resizer, ws, job.id))
     resume = last_complete_checkpoint(ckpt_dir, clean=main_process)
     if resume and main_process:
         print(f"[jupyter_ft] resuming from {resume.name}", flush=True)

@@ -39,6 +39,27 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 BAR_STYLE = {"queued": "", "running": "info", "succeeded": "success", "failed": "danger", "cancelled": "warning"}
 STATE_COLOR = {"queued": "#777", "running": "#1565c0", "succeeded": "#2e7d32", "failed": "#c62828",
                "cancelled": "#ef6c00"}
+WARNING_COLOR = "#b26b00"
+
+
+def warnings_html(warnings: list[dict[str, Any]], full: bool = True) -> str:
+    """A job's warnings (`JobRecord.warnings`): with `full`, a line per warning with its title and whole message;
+    else one short mark for a table cell ('⚠ 1 warning', titles and messages as its tooltip), so the jobs table
+    does not grow sideways."""
+    if not warnings:
+        return ""
+    if not full:
+        tip = html.escape("\n".join(f"{w.get('title') or w.get('code')}: {w.get('message') or ''}" for w in warnings),
+                          quote=True)
+        n = len(warnings)
+        return (f"<div class='jft-job-warning' style='color:{WARNING_COLOR}'><span title='{tip}'>⚠ {n} "
+                f"warning{'s' if n != 1 else ''}</span></div>")
+    lines = []
+    for w in warnings:
+        title = html.escape(str(w.get("title") or w.get("code")))
+        message = html.escape(str(w.get("message") or ""))
+        lines.append(f"<div class='jft-job-warning' style='color:{WARNING_COLOR}'><b>⚠ {title}</b>: {message}</div>")
+    return "".join(lines)
 
 
 @dataclass(eq=False)
@@ -288,7 +309,8 @@ class LiveChart(widgets.VBox):
             run.bar.bar_style = BAR_STYLE.get(rec.state, "")
             color = STATE_COLOR.get(rec.state, "#555")
             run.info.value = (f"<b>{html.escape(run.label)}</b> <span style='color:{color}'>"
-                              f"{html.escape(progress.describe(rec, now, run.history.pace()))}</span>")
+                              f"{html.escape(progress.describe(rec, now, run.history.pace()))}</span>"
+                              + warnings_html(rec.warnings))
         if not any(r.history.series for r in self.runs):
             waiting = any(not r.record.done for r in self.runs)
             self.status.value = "<i>waiting for the first metrics…</i>" if waiting else "<i>no metrics were logged</i>"

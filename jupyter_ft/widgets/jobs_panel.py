@@ -17,7 +17,7 @@ from jupyter_ft.core.jobs.metrics import recent_pace
 from jupyter_ft.core.jobs.summary import job_summary
 
 from jupyter_ft.widgets._ticker import Ticker
-from jupyter_ft.widgets.chart import BAR_STYLE, STATE_COLOR
+from jupyter_ft.widgets.chart import BAR_STYLE, STATE_COLOR, warnings_html
 
 COLUMNS = ("job", "technique", "status", "progress", "duration", "dataset", "")
 # Text columns share what is left; the actions column is as wide as its buttons and link, never cut: at 1,500 px
@@ -82,7 +82,7 @@ class _Row:
         self.technique.value = html.escape(row["technique"])
         tip = html.escape(row["error"] or "", quote=True)
         self.state.value = (f"<span title='{tip}' style='color:{STATE_COLOR.get(row['state'], '#555')}'>"
-                            f"{html.escape(row['state'])}</span>")
+                            f"{html.escape(row['state'])}</span>" + warnings_html(row["warnings"], full=False))
         total = row["total_steps"]
         self.bar.max, self.bar.value = (total, min(row["step"], total)) if total else (1, 1 if row["state"] == "succeeded" else 0)
         self.bar.bar_style = BAR_STYLE.get(row["state"], "")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from jupyter_ft.core.deploy import store
-from jupyter_ft.core import procs
+from jupyter_ft.core import procs, threads
 from jupyter_ft.core.spec.deploy import BASE_ALIAS, DeploySpec, ServeConfig, parse_deploy_spec
 from jupyter_ft.core.deploy.refs import (AdapterSource, DeployError, adapter_rank, check_bases, check_served_names, resolve_adapter, resolve_base)
 from jupyter_ft.core.deploy.store import EndpointNotFound, EndpointRecord
@@ -173,6 +173,14 @@ def _launch(ws: Workspace, rec: EndpointRecord, why: str) -> EndpointRecord:
         port = new
     argv, env = _argv_and_env(rec, port)
     _note_log(rec, f"{why}: {' '.join(a if not a.startswith('--api-key') else '--api-key ***' for a in argv)}")
+    if rec.engine == "local":  # the engine's torch threads, sized before it starts (see core.threads)
+        choice = threads.for_workload(ws, f"endpoint {rec.name}", rec.spec, rec.spec.get("device", "auto"))
+        if choice is not None:
+            env.update(choice.env())
+            if choice.by_rule:
+                env.update(threads.resize_env(ws, f"endpoint {rec.name}", rec.dir))
+            threads.record(rec.dir, choice)
+            _note_log(rec, choice.line())
     pid = procs.spawn_detached(argv, rec.dir / "server.log", env=env)
     store.update(ws, rec.name, pid=pid, pid_started=procs.create_time(pid), port=port, started_at=time.time(),
                  next_restart_at=None)

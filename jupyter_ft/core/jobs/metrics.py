@@ -23,7 +23,8 @@ SUMMARY_METRICS = frozenset({
 
 # (regex on the metric name without its `eval_` prefix, panel). First match wins; the order is the panel order.
 # Names follow TRL 1.x: SFT (loss, mean_token_accuracy, entropy, num_tokens), DPO (rewards/chosen|rejected|margins|
-# accuracies, logps/*, logits/*), GRPO (reward, reward_std, rewards/<function>/mean|std, kl, completions/*, clip_ratio/*).
+# accuracies, logps/*, logits/*), GRPO (reward, reward_std, rewards/<function>/mean|std, kl, completions/*, clip_ratio/*);
+# `tokens_per_s` is ours (training.callbacks.ThroughputMeter).
 GROUP_RULES: list[tuple[str, str]] = [
     (r"accurac", "accuracy"),
     (r"(^|_)loss$", "loss"),
@@ -36,12 +37,13 @@ GROUP_RULES: list[tuple[str, str]] = [
     (r"^(logps|logits)/", "log-probs"),
     (r"^completions/", "completion length"),
     (r"^num_(input_)?tokens", "tokens seen"),
+    (r"^tokens_per_s$", "throughput"),
 ]
 # Counters that only count up over a run (TRL's `num_tokens`, transformers' `num_input_tokens_seen`). Some trainers
 # restore them from a checkpoint, others restart them at zero in a resumed attempt; `Series` continues them either way.
 COUNTER_RULE = r"^num_(input_)?tokens(_seen)?$"
 GROUP_ORDER: tuple[str, ...] = ("loss", "rewards", "accuracy", "kl", "reward spread", "learning rate", "grad norm",
-                                "entropy", "log-probs", "completion length", "tokens seen")
+                                "entropy", "log-probs", "completion length", "tokens seen", "throughput")
 
 
 def metric_group(name: str) -> str | None:

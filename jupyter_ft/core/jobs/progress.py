@@ -46,7 +46,8 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def describe(rec: JobRecord, now: float | None = None, pace: float | None = None) -> str:
-    """One line: 'running · step 40/100 · 12s elapsed · ETA 18s' (with the error when it failed)."""
+    """One line: 'running · step 40/100 · 12s elapsed · ETA 18s' (with the newest warning's title, and the error
+    when it failed)."""
     parts = [rec.state]
     if rec.total_steps:
         parts.append(f"step {rec.step}/{rec.total_steps}")
@@ -57,5 +58,8 @@ def describe(rec: JobRecord, now: float | None = None, pace: float | None = None
         parts.append(f"ETA {fmt_duration(left)}")
     if rec.attempt > 1:
         parts.append(f"attempt {rec.attempt}/{rec.max_attempts}")
+    if rec.warnings:
+        more = f" (+{len(rec.warnings) - 1} more)" if len(rec.warnings) > 1 else ""
+        parts.append(f"⚠ {rec.warnings[-1].get('title') or rec.warnings[-1].get('code')}{more}")
     line = " · ".join(parts)
     return f"{line} · {rec.error}" if rec.error and rec.state != "succeeded" else line

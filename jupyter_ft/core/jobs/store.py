@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from jupyter_ft.core.workspace import Workspace
@@ -49,6 +49,7 @@ class JobRecord:
     mlflow_experiment_id: str | None
     tracking_uri: str | None
     change_seq: int = 0  # the workspace's job-change counter at this row's last write (see `changes`)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # [{code, title, message, step}] (see add_warning)
 
     @classmethod
     def from_row(cls, row) -> JobRecord:
@@ -56,6 +57,7 @@ class JobRecord:
         d["spec"] = json.loads(d["spec"])
         d["submitted"] = json.loads(d["submitted"])
         d["cancel_requested"] = bool(d["cancel_requested"])
+        d["warnings"] = parse_warnings(d.get("warnings"))
         return cls(**d)
 
     @property
@@ -210,8 +212,34 @@ def _append_event(c, job_id: str, kind: str, step: int | None, payload: dict) ->
 
 
 def append_event(ws: Workspace, job_id: str, kind: str, payload: dict, step: int | None = None) -> None:
+    """Record a job event. A `warning` ({code, title, message, step}) also lands in the job row's `warnings`, in the
+    same transaction, replacing an earlier one of the same code: the job process and the Ray driver (which relays
+    its workers' events) both warn through here."""
     with ws.write() as c:
         _append_event(c, job_id, kind, step, payload)
+        if kind == "warning":
+            row = c.execute("SELECT warnings FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is not None:
+                kept = [w for w in parse_warnings(row["warnings"]) if w.get("code") != payload.get("code")]
+                c.execute("UPDATE jobs SET warnings = ? WHERE id = ?", (json.dumps(kept + [payload]), job_id))
+
+
+def add_warning(ws: Workspace, job_id: str, code: str, title: str, message: str, step: int | None = None) -> None:
+    """Warn about a job where its summary is shown (every face) and as an MLflow tag `jupyter_ft.warning.<code>`."""
+    append_event(ws, job_id, "warning", warning(code, title, message, step), step=step)
+
+
+def warning(code: str, title: str, message: str, step: int | None = None) -> dict[str, Any]:
+    """The payload of a `warning` event: `code` names the check, `title` is the short line, `message` the whole."""
+    return {"code": code, "title": title, "message": message, "step": step}
+
+
+def parse_warnings(text: str | None) -> list[dict[str, Any]]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 def events(ws: Workspace, job_id: str, kind: str | None = None, after_seq: int = 0) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import time
 from dataclasses import fields
 from typing import Any, Iterable
 
-from jupyter_ft.core.jobs.store import JobRecord
+from jupyter_ft.core.jobs.store import JobRecord, parse_warnings
 from jupyter_ft.core.workspace import Workspace
 from jupyter_ft.core.jobs.progress import describe, elapsed, eta
 from jupyter_ft.core.tracking import job_run_url
@@ -27,6 +27,7 @@ def job_summary(rec: JobRecord, now: float | None = None, pace: float | None = N
         "model": rec.spec.get("model"), "dataset": rec.spec.get("dataset"),
         "mlflow_run_id": rec.mlflow_run_id, "mlflow_experiment_id": rec.mlflow_experiment_id,
         "run_url": job_run_url(rec), "describe": describe(rec, now, pace),
+        "warnings": [{k: w.get(k) for k in ("code", "title", "message", "step")} for w in rec.warnings],
     }
 
 
@@ -56,6 +57,7 @@ def list_summaries(ws: Workspace, states: Iterable[str] | None = None) -> list[d
         d = dict(zip(names, row))
         spec = {"model": d.pop("model"), "dataset": d.pop("dataset")}
         d["cancel_requested"] = bool(d["cancel_requested"])
+        d["warnings"] = parse_warnings(d["warnings"])
         out.append(job_summary(JobRecord(spec=spec, submitted={}, **d), now))
     return out
 

@@ -117,6 +117,9 @@ class DeploySpec(Strict):
     max_batch_size: int = Field(8, gt=0, le=1024, description="requests generated together per step")
     max_queue: int = Field(256, gt=0, le=1_000_000, description="waiting requests beyond which a 429 is answered")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    torch_threads: int | None = Field(None, gt=0, le=1024, description="the engine's torch threads on the CPU; auto: "
+                                      "the cores shared among this workspace's running CPU jobs and endpoints, less "
+                                      "what other programs keep busy")
     max_loras: int | None = Field(None, gt=0, le=1024, description="vLLM: adapters in one batch; auto: all of them")
     max_lora_rank: int | None = Field(None, gt=0, le=512, description="vLLM: largest adapter rank; auto: from the "
                                                                       "adapters' adapter_config.json")

@@ -25,9 +25,10 @@ TRAIN_GROUPS: list[Group] = [
                                         "dataset_mapping"]),
     ("checkpoints", "Checkpoints and retries", ["checkpoint_every", "checkpoint_minutes", "max_attempts",
                                                 "output_dir"]),
+    ("guards", "Guards", ["preference_guard"]),
     ("tracking", "MLflow", ["tracking"]),
     ("compute", "Compute", ["device", "precision", "gradient_checkpointing", "attention", "liger_kernel", "compute",
-                            "executor"]),
+                            "executor", "torch_threads"]),
 ]
 EVAL_GROUPS: list[Group] = [
     ("main", "Evaluation", ["models", "base", "dataset", "evaluators", "name"]),
@@ -40,7 +41,7 @@ EVAL_GROUPS: list[Group] = [
 DEPLOY_GROUPS: list[Group] = [
     ("main", "Endpoint", ["name", "base", "adapters", "engine"]),
     ("network", "Network", ["host", "port"]),
-    ("capacity", "Capacity", ["max_batch_size", "max_queue", "device", "max_loras", "max_lora_rank"]),
+    ("capacity", "Capacity", ["max_batch_size", "max_queue", "device", "torch_threads", "max_loras", "max_lora_rank"]),
 ]
 LAYOUTS: dict[str, list[Group]] = {"train": TRAIN_GROUPS, "eval": EVAL_GROUPS, "deploy": DEPLOY_GROUPS}
 

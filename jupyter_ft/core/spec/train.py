@@ -22,6 +22,7 @@ from jupyter_ft.core.spec.base import Strict as _Strict  # the name other spec m
 from jupyter_ft.core.spec.base import normalise_device
 
 from jupyter_ft.core.spec.compute import ComputeSpec, ExecutorSpec  # noqa: E402
+from jupyter_ft.core.spec.guard import PreferenceGuardSpec  # noqa: E402
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"]
@@ -88,6 +89,9 @@ class TrainSpecFields(_Strict):
     liger_kernel: bool | None = Field(None, description="Liger's fused Triton kernels (RMSNorm, RoPE, SwiGLU); auto: "
                                                         "on CUDA when liger-kernel is installed")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    torch_threads: int | None = Field(None, gt=0, le=1024, description="torch threads per process on the CPU; auto: "
+                                      "the cores shared among this workspace's running CPU jobs and endpoints, less "
+                                      "what other programs keep busy")
     seed: int = Field(42, ge=0, le=MAX_SEED, description="random seed (0 to 2**32 - 1)")
     logging_steps: int = Field(5, gt=0)
     checkpoint_every: int | None = Field(None, gt=0, description="save a resumable checkpoint every N steps")
@@ -95,6 +99,10 @@ class TrainSpecFields(_Strict):
         5.0, gt=0, description="without checkpoint_every: save every N minutes, stretched so saving stays under 5% of the time")
     max_attempts: int = Field(3, ge=1, le=20, description="retries after the job process dies")
     output_dir: str | None = Field(None, max_length=MAX_PATH, description="where the adapter/model is written; default in the job folder")
+
+    preference_guard: PreferenceGuardSpec = Field(
+        default_factory=PreferenceGuardSpec, description="over-optimisation guard of dpo and kto (see "
+        "core.spec.guard): stop (default), warn or off")
 
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     register_as: str | Literal[False] | None = Field(

@@ -12,6 +12,10 @@ describe('panelOf', () => {
     expect(panelOf('grad_norm').id).toBe('grad');
     expect(panelOf('something_new')).toEqual({ id: 'm:something_new', title: 'something_new' });
   });
+  it('gives the training speed a panel of its own, apart from the token count', () => {
+    expect(panelOf('tokens_per_s')).toEqual({ id: 'speed', title: 'Tokens/s' });
+    expect(panelOf('num_tokens').id).toBe('throughput');
+  });
 });
 
 describe('mergeMetrics', () => {

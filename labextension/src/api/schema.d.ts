@@ -841,6 +841,12 @@ export interface components {
              */
             device: string;
             /**
+             * Torch Threads
+             * @description the engine's torch threads on the CPU; auto: the cores shared among this workspace's running CPU jobs and endpoints, less what other programs keep busy
+             * @default null
+             */
+            torch_threads: number | null;
+            /**
              * Max Loras
              * @description vLLM: adapters in one batch; auto: all of them
              * @default null
@@ -1644,6 +1650,42 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * PreferenceGuardSpec
+         * @description Watch a preference run for over-optimisation: the chosen answers' log-prob falling below the reference while
+         *     the reward margin grows, the held-out margin no longer improving while the training margin grows, or held-out
+         *     accuracy pinned at 1 while the chosen log-prob keeps falling. `stop` (default) warns, ends training and makes the
+         *     output the best evaluated checkpoint from before the fall; `warn` only warns; `off` watches nothing.
+         */
+        PreferenceGuardSpec: {
+            /**
+             * Action
+             * @description stop: warn, end training and keep the best evaluated checkpoint; warn: only warn; off: no guard
+             * @default stop
+             * @enum {string}
+             */
+            action: "stop" | "warn" | "off";
+            /**
+             * Chosen Drop
+             * @description how far the chosen answers' log-prob may fall below the reference model's, as a share of the reference's (0.1: 10%)
+             * @default 0.1
+             */
+            chosen_drop: number;
+            /**
+             * Patience
+             * @description training logs in a row past chosen_drop, with the margin growing, before the guard acts
+             * @default 3
+             */
+            patience: number;
+            /**
+             * Eval Patience
+             * @description evaluations in a row without a better held-out margin (or at accuracy 1 with the chosen log-prob falling) before the guard acts
+             * @default 3
+             */
+            eval_patience: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * PythonEval
          * @description A custom evaluator `def f(prediction, reference, row) -> float | dict[str, float]` shipped as source code
          *     (give the function object: `evaluators=[my_eval]`). A dict gives several metrics, one per key.
@@ -2153,6 +2195,12 @@ export interface components {
              */
             device: string;
             /**
+             * Torch Threads
+             * @description torch threads per process on the CPU; auto: the cores shared among this workspace's running CPU jobs and endpoints, less what other programs keep busy
+             * @default null
+             */
+            torch_threads: number | null;
+            /**
              * Seed
              * @description random seed (0 to 2**32 - 1)
              * @default 42
@@ -2187,6 +2235,8 @@ export interface components {
              * @default null
              */
             output_dir: string | null;
+            /** @description over-optimisation guard of dpo and kto (see core.spec.guard): stop (default), warn or off */
+            preference_guard?: components["schemas"]["PreferenceGuardSpec"];
             tracking?: components["schemas"]["TrackingSpec"];
             /**
              * Register As
@@ -3483,6 +3533,15 @@ export interface operations {
                             mlflow_experiment_id?: string | null;
                             run_url?: string | null;
                             describe?: string;
+                            /** @description what the job warned about while it ran (e.g. over-optimisation of preference training) */
+                            warnings?: ({
+                                code: string;
+                                title: string;
+                                message: string;
+                                step?: number | null;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
                             models?: string[];
                         } & {
                             [key: string]: unknown;
@@ -3567,6 +3626,15 @@ export interface operations {
                             mlflow_experiment_id?: string | null;
                             run_url?: string | null;
                             describe?: string;
+                            /** @description what the job warned about while it ran (e.g. over-optimisation of preference training) */
+                            warnings?: ({
+                                code: string;
+                                title: string;
+                                message: string;
+                                step?: number | null;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
                         } & {
                             [key: string]: unknown;
                         };
@@ -3970,6 +4038,15 @@ export interface operations {
                             mlflow_experiment_id?: string | null;
                             run_url?: string | null;
                             describe?: string;
+                            /** @description what the job warned about while it ran (e.g. over-optimisation of preference training) */
+                            warnings?: ({
+                                code: string;
+                                title: string;
+                                message: string;
+                                step?: number | null;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
                         } & {
                             [key: string]: unknown;
                         })[];
@@ -4057,6 +4134,15 @@ export interface operations {
                             mlflow_experiment_id?: string | null;
                             run_url?: string | null;
                             describe?: string;
+                            /** @description what the job warned about while it ran (e.g. over-optimisation of preference training) */
+                            warnings?: ({
+                                code: string;
+                                title: string;
+                                message: string;
+                                step?: number | null;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
                         } & {
                             [key: string]: unknown;
                         };
@@ -4138,6 +4224,15 @@ export interface operations {
                             mlflow_experiment_id?: string | null;
                             run_url?: string | null;
                             describe?: string;
+                            /** @description what the job warned about while it ran (e.g. over-optimisation of preference training) */
+                            warnings?: ({
+                                code: string;
+                                title: string;
+                                message: string;
+                                step?: number | null;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
                             spec: Record<string, unknown>;
                             submitted: Record<string, unknown>;
                             /** @description the run in the MLflow UI proxied by Jupyter */

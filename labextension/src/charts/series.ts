@@ -17,6 +17,7 @@ export const PANELS: { id: string; title: string; test: (name: string) => boolea
   { id: 'grad', title: 'Gradient norm', test: n => n.includes('grad_norm') },
   { id: 'kl', title: 'KL', test: n => /(^|_|\/)kl$/.test(n) },
   { id: 'logps', title: 'Log-probs', test: n => n.includes('logps') || n.includes('logits') },
+  { id: 'speed', title: 'Tokens/s', test: n => n === 'tokens_per_s' },
   { id: 'throughput', title: 'Throughput', test: n => n.includes('per_second') || n.includes('tokens') }
 ];
 

@@ -140,6 +140,13 @@ export function JobView({ studio, jobId }: { studio: IStudio; jobId: string }): 
         <dd className="jp-ft-registration">{registrationText(job)}</dd>
       </dl>
       {job.error && <div className={job.state === 'failed' ? 'jp-ft-error' : 'jp-ft-note'}>{job.error}</div>}
+      {(job.warnings ?? []).map(w => (
+        <div key={w.code} className="jp-ft-warning" role="status" data-code={w.code}>
+          <b>⚠ {w.title}</b>
+          {w.step !== null && w.step !== undefined && <span className="jp-ft-warning-step"> (step {w.step})</span>}
+          <div>{w.message}</div>
+        </div>
+      ))}
       <div className="jp-ft-job-actions">
         {CANCELLABLE.has(job.state) && (
           <button className="jp-ft-button jp-ft-cancel" onClick={() => void cancel()}>

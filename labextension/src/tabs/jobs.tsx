@@ -164,6 +164,11 @@ function JobRow({ job, api, visible, logsOpen, onToggleLogs, onCancel, onOpen }:
         )}
       </div>
       <Progress job={job} />
+      {(job.warnings ?? []).map(w => (
+        <div key={w.code} className="jp-ft-job-warning" title={w.message} data-code={w.code}>
+          ⚠ {w.title}
+        </div>
+      ))}
       {job.error && (
         <div className="jp-ft-job-error" title={job.error}>
           {job.error}

@@ -218,16 +218,26 @@ def test_resizer_follows_the_rule_through_the_launch_environment(ws, monkeypatch
     assert threads.Resizer.from_env(lambda: 1, lambda n: None) is None  # a count set by hand stays
 
 
+def test_the_spec_or_the_environment_sets_the_count(monkeypatch):
+    monkeypatch.setenv(threads.THREADS_ENV, "3")
+    assert threads.override_of({"torch_threads": 2}) == (2, "the spec's torch_threads")
+    assert threads.override_of({}) == (3, f"${threads.THREADS_ENV}")
+    monkeypatch.delenv(threads.THREADS_ENV)
+    assert threads.override_of({"torch_threads": None}) == (None, "")
+
+
 @pytest.mark.slow
-def test_a_job_starts_with_the_threads_chosen_for_it(ws, tiny_model, sft_file, monkeypatch):
-    monkeypatch.setenv(threads.THREADS_ENV, "1")
+def test_a_job_starts_with_the_threads_the_rule_chose_for_it(ws, tiny_model, sft_file, monkeypatch):
+    monkeypatch.delenv(threads.THREADS_ENV, raising=False)  # the rule itself, as outside the tests
     job = ft.train(model=str(tiny_model), dataset=str(sft_file), technique="sft", lora={"r": 4}, max_steps=2,
                    logging_steps=1, eval_fraction=0.0, ws=ws)
     job.wait(timeout=300)
     log = job.logs()
     assert job.status == "succeeded", log
-    assert f"torch threads: 1 (set by ${threads.THREADS_ENV})" in log
-    assert "starting at step 0, 1 torch thread" in log  # what torch in the job process actually uses
-    assert threads.recorded(job.dir) == 1
+    n = threads.recorded(job.dir)
+    cores = threads.cpu_cores()
+    assert n is not None and 1 <= n <= cores
+    assert f"torch threads: {n} ({cores} core" in log  # the choice and its reason, before the job's own lines
+    assert f"starting at step 0, {n} torch thread" in log  # what torch in the job process actually uses
     rows = [r for r in job.metrics() if "loss" in r]
     assert len(rows) == 2 and all(r["tokens_per_s"] > 0 for r in rows)

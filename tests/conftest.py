@@ -13,6 +13,10 @@ os.environ.setdefault("JUPYTER_FT_SCHEDULER_IDLE", "20")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Jobs and endpoints would size their torch threads by the machine's load at the moment they start (core.threads),
+# and float sums come out differently at another thread count: pinned, a test's numbers do not depend on what else
+# the machine runs. One thread is also the fastest for the tiny model. Tests of the rule itself unset it.
+os.environ.setdefault("JUPYTER_FT_TORCH_THREADS", "1")
 
 pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.serve_fixtures"]  # + two_adapters, shared by the serve tests
 

@@ -95,8 +95,9 @@ def test_deploy_serves_base_and_adapter_with_its_key(served, tiny_model):
     assert load["served"] >= 1 and load["queue"] == 0
     (listed_ep,) = [e for e in ft.endpoints() if e.name == "main"]
     assert listed_ep.to_dict()["state"] == "running"
-    # the engine's torch threads were chosen for the machine before it started, and said so (core.threads)
-    assert re.search(r"torch threads: \d+ \(\d+ cores?", served.logs()) and (rec.dir / "threads.json").is_file()
+    # the engine's torch threads were set before it started, and said so (core.threads; the tests pin the count)
+    assert "torch threads: 1 (set by $JUPYTER_FT_TORCH_THREADS)" in served.logs()
+    assert (rec.dir / "threads.json").is_file()
 
 
 def test_deploying_a_running_name_or_bad_specs_is_refused(served, adapters, tiny_model, tmp_path):

@@ -68,14 +68,14 @@ def test_grpo_notebook_reward_rises(ws, tiny_model, prompt_file):
         fn = shell.user_ns["emits_letter"]
     finally:
         InteractiveShell.clear_instance()
-    job = ft.train(model=str(tiny_model), dataset=str(prompt_file), technique="grpo", rewards=[fn], max_steps=30,
+    job = ft.train(model=str(tiny_model), dataset=str(prompt_file), technique="grpo", rewards=[fn], max_steps=40,
                    learning_rate=1e-1, logging_steps=5, batch_size=8, grad_accum=1,
                    grpo={"num_generations": 4, "max_completion_length": 8})
     assert job.record.submitted["grpo"]["rewards"][0]["source"].startswith("LETTER = 'e'")
     job.wait(timeout=400)
     assert job.status == "succeeded", job.logs(tail=40)
     rewards = series(job, "rewards/emits_letter/mean")
-    assert len(rewards) == 6
+    assert len(rewards) == 8
     assert sum(rewards[-2:]) / 2 > sum(rewards[:2]) / 2 + 0.1, rewards
     wait_forwarded(ws, job)
     names = metric_names(job)

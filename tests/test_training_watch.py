@@ -218,16 +218,77 @@ def test_resizer_follows_the_rule_through_the_launch_environment(ws, monkeypatch
     assert threads.Resizer.from_env(lambda: 1, lambda n: None) is None  # a count set by hand stays
 
 
+def test_the_spec_or_the_environment_sets_the_count(monkeypatch):
+    monkeypatch.setenv(threads.THREADS_ENV, "3")
+    assert threads.override_of({"torch_threads": 2}) == (2, "the spec's torch_threads")
+    assert threads.override_of({}) == (3, f"${threads.THREADS_ENV}")
+    monkeypatch.delenv(threads.THREADS_ENV)
+    assert threads.override_of({"torch_threads": None}) == (None, "")
+
+
 @pytest.mark.slow
-def test_a_job_starts_with_the_threads_chosen_for_it(ws, tiny_model, sft_file, monkeypatch):
-    monkeypatch.setenv(threads.THREADS_ENV, "1")
+def test_a_job_starts_with_the_threads_the_rule_chose_for_it(ws, tiny_model, sft_file, monkeypatch):
+    monkeypatch.delenv(threads.THREADS_ENV, raising=False)  # the rule itself, as outside the tests
     job = ft.train(model=str(tiny_model), dataset=str(sft_file), technique="sft", lora={"r": 4}, max_steps=2,
                    logging_steps=1, eval_fraction=0.0, ws=ws)
     job.wait(timeout=300)
     log = job.logs()
     assert job.status == "succeeded", log
-    assert f"torch threads: 1 (set by ${threads.THREADS_ENV})" in log
-    assert "starting at step 0, 1 torch thread" in log  # what torch in the job process actually uses
-    assert threads.recorded(job.dir) == 1
+    n = threads.recorded(job.dir)
+    cores = threads.cpu_cores()
+    assert n is not None and 1 <= n <= cores
+    assert f"torch threads: {n} ({cores} core" in log  # the choice and its reason, before the job's own lines
+    assert f"starting at step 0, {n} torch thread" in log  # what torch in the job process actually uses
     rows = [r for r in job.metrics() if "loss" in r]
     assert len(rows) == 2 and all(r["tokens_per_s"] > 0 for r in rows)
+
+
+# --- the guard as a trainer callback (real TrainerState/TrainerControl, a real torch module) -------------------------
+
+def _feed(guard, logs_by_step):
+    from transformers import TrainerControl, TrainerState
+
+    state, control = TrainerState(), TrainerControl()
+    for step, logs, before in logs_by_step:
+        state.global_step = step
+        if before:
+            before()
+        guard.on_log(None, state, control, logs=dict(logs))
+    return state, control
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_guard_callback_stops_and_restores_or_only_warns(tmp_path, stop):
+    import torch
+
+    from jupyter_ft.training.preference_guard import PreferenceGuard
+
+    model = torch.nn.Linear(2, 2)
+    events = []
+    guard = PreferenceGuard(model, tmp_path / "guard", beta=BETA, chosen_drop=0.1, patience=3, eval_patience=3,
+                            stop=stop, events=lambda kind, payload: events.append((kind, payload)), has_eval=True)
+    kept = {}
+
+    def set_weights(value):
+        def apply():
+            with torch.no_grad():
+                model.weight.fill_(value)
+            kept[value] = model.weight.detach().clone()
+        return apply
+
+    state, control = _feed(guard, [
+        (3, eval_log(-1, -301, 1.0, 1.0, loss=0.30), set_weights(1.0)),
+        (6, eval_log(-2, -302, 2.0, 1.0, loss=0.20), set_weights(2.0)),   # the best evaluation
+        (9, eval_log(-5, -305, 3.0, 1.0, loss=0.10), set_weights(3.0)),   # flagged: accuracy 1, chosen falling
+    ])
+    (kind, warned), = [e for e in events if e[0] == "warning"]
+    assert warned["code"] == "eval_accuracy_saturated" and warned["step"] == 9
+    assert control.should_training_stop is stop
+    guard.on_train_end(None, state, control)
+    if stop:
+        assert "the output is the step-6 weights" in warned["message"]
+        assert torch.equal(model.weight, kept[2.0])  # put back: the best evaluation's weights
+        assert ("tag", {"jupyter_ft.preference_guard.kept_step": 6, "jupyter_ft.preference_guard.stopped_at": 9}) in events
+    else:
+        assert "stopped" not in warned["message"] and torch.equal(model.weight, kept[3.0])
+        assert not (tmp_path / "guard").exists()  # nothing kept when it may not stop

@@ -1,9 +1,9 @@
 """How many torch threads a job or endpoint process computing on the CPU gets, and why.
 
 torch starts one thread per core and its threads spin-wait for one another between operations. Beside another
-busy process that is ruinous on a small machine: on 2 cores, the serving engine made 6.7 tokens/s at 2 threads
-beside other work and 92.5 at 1 thread, and a LoRA step loop ran ~10x slower at 2 threads than at 1 while the
-machine was loaded (bench/threads.py; docs/threads.md has the table). So each CPU workload gets a share:
+busy process that is ruinous on a small machine: on 2 cores under load, SmolLM2's LoRA step took 80.5 s at 2
+threads and 10.4 s at 1, and the serving engine made 0.3 tokens/s at 2 threads and 2.2 at 1 (bench/threads.py;
+the table is in docs/training/watching.md). So each CPU workload gets a share:
 
     threads = max(1, min(cores // (1 + ours), cores - round(elsewhere)))
 
@@ -11,7 +11,8 @@ machine was loaded (bench/threads.py; docs/threads.md has the table). So each CP
 1-minute load average that they do not explain (the load minus their recorded thread counts): other programs on
 the machine. A spec's `torch_threads` or the environment variable `JUPYTER_FT_TORCH_THREADS` overrides the rule.
 GPU workloads keep torch's default. The choice is written to the workload's folder (`threads.json`), read back
-when sizing the next one, and said in its log.
+when sizing the next one, and said in its log; a workload whose count the rule chose keeps following it while it
+runs (`Resizer`).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class PreferenceGuard(TrainerCallback):
         logs = logs or {}
         if "eval_loss" in logs:
             finding = self.watch.eval_log(state.global_step, logs)
-            if finding is None and self.stopped is None:  # an evaluation the rules flag is never the one kept
+            if self.stop and finding is None and self.stopped is None:  # a flagged evaluation is never kept
                 self._keep_if_best(state.global_step, logs)
         elif "loss" in logs:
             finding = self.watch.train_log(state.global_step, logs)
@@ -63,7 +63,7 @@ class PreferenceGuard(TrainerCallback):
         if self.best:
             return (f". Training stopped at step {step}; the output is the step-{self.best['step']} weights (the best "
                     f"evaluation before the fall, eval_loss {self.best['eval_loss']:.4g})")
-        return (f". Training stopped at step {step}; no evaluation came before the fall, so the output is the "
+        return (f". Training stopped at step {step}; no evaluation before it passed the guard, so the output is the "
                 f"step-{step} weights")
 
     # --- the best evaluated weights ---------------------------------------------------------------------------------

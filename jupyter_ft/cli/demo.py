@@ -30,10 +30,11 @@ ANSWER_TOKENS = 96
 
 def _watch(job: Any, every: float = 2.0) -> Any:
     """Print step, loss, margin and throughput until the job ends (it runs detached: Ctrl-C does not stop it)."""
-    last = -1
+    last, logged = -1, None
     while not (rec := job.record).done:
         if rec.step != last and rec.total_steps:
             m = next((m for m in reversed(job.metrics()) if "loss" in m), {})
+            m, logged = ({}, logged) if m.get("step") == logged else (m, m.get("step"))  # each log shown once
             bits = [f"step {rec.step}/{rec.total_steps}"]
             for key, label in (("loss", "loss"), ("rewards/margins", "margin"), ("logps/chosen", "chosen logp"),
                                ("tokens_per_s", "tokens/s")):

@@ -187,7 +187,8 @@ def test_thread_rule_shares_cores_and_leaves_busy_ones():
     alone = threads.choose(16, {}, load=0.2)
     assert alone.threads == 16 and alone.reason == "16 cores"
     shared = threads.choose(16, {"job a": 4, "endpoint e": 4}, load=8.1)
-    assert shared.threads == 5 and "shared with 2 other workloads of this workspace (endpoint e, job a)" in shared.reason
+    assert shared.threads == 5
+    assert "shared with 2 other workloads of this workspace (endpoint e, job a)" in shared.reason
     busy = threads.choose(2, {}, load=9.4)  # other programs keep both cores busy
     assert busy.threads == 1 and "9.4 of it from other programs" in busy.reason
     assert threads.choose(2, {"job a": 1}, load=1.0).threads == 1
@@ -288,7 +289,8 @@ def test_guard_callback_stops_and_restores_or_only_warns(tmp_path, stop):
     if stop:
         assert "the output is the step-6 weights" in warned["message"]
         assert torch.equal(model.weight, kept[2.0])  # put back: the best evaluation's weights
-        assert ("tag", {"jupyter_ft.preference_guard.kept_step": 6, "jupyter_ft.preference_guard.stopped_at": 9}) in events
+        tag = {"jupyter_ft.preference_guard.kept_step": 6, "jupyter_ft.preference_guard.stopped_at": 9}
+        assert ("tag", tag) in events
     else:
         assert "stopped" not in warned["message"] and torch.equal(model.weight, kept[3.0])
         assert not (tmp_path / "guard").exists()  # nothing kept when it may not stop

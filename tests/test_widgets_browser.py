@@ -55,9 +55,9 @@ def two_jobs(ws, tiny_model, sft_file):
     """Submitted before JupyterLab starts, so they train while it boots (one job at a time on the CPU)."""
     short = ft.train(model=str(tiny_model), dataset=str(sft_file), name="short run", max_steps=16, logging_steps=2,
                      learning_rate=5e-3, eval_fraction=0.25, device="cpu")
-    # logs every 8 steps: on one torch thread the tiny model takes a few steps a second, and a whole new figure two
-    # times a second keeps a loaded browser re-drawing without pause
-    long = ft.train(model=str(tiny_model), dataset=str(sft_file), name="long run", max_steps=5000, logging_steps=8,
+    # logs every 32 steps (a few seconds): on one torch thread the tiny model runs several steps a second, and the
+    # chart sends a whole new figure at each tick with new points, which a loaded browser cannot draw twice a second
+    long = ft.train(model=str(tiny_model), dataset=str(sft_file), name="long run", max_steps=5000, logging_steps=32,
                     learning_rate=5e-3, device="cpu")
     return short, long
 

@@ -203,7 +203,8 @@ def running(ws: Any, exclude: str | None = None) -> dict[str, int]:
             out[label] = recorded(ws.job_dir(job.id)) or 1
     for ep in endpoint_store.list_records(ws, endpoint_store.WANT_RUNNING):
         label = f"endpoint {ep.name}"
-        if label != exclude and ep.engine == "local" and on_cpu(ep.spec.get("device", "auto"), ws.root / "devices.json"):
+        on_the_cpu = on_cpu(ep.spec.get("device", "auto"), ws.root / "devices.json")
+        if label != exclude and ep.engine == "local" and on_the_cpu:
             out[label] = recorded(ep.dir) or 1
     return out
 

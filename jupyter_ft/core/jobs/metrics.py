@@ -23,8 +23,8 @@ SUMMARY_METRICS = frozenset({
 
 # (regex on the metric name without its `eval_` prefix, panel). First match wins; the order is the panel order.
 # Names follow TRL 1.x: SFT (loss, mean_token_accuracy, entropy, num_tokens), DPO (rewards/chosen|rejected|margins|
-# accuracies, logps/*, logits/*), GRPO (reward, reward_std, rewards/<function>/mean|std, kl, completions/*, clip_ratio/*);
-# `tokens_per_s` is ours (training.callbacks.ThroughputMeter).
+# accuracies, logps/*, logits/*), GRPO (reward, reward_std, rewards/<function>/mean|std, kl, completions/*,
+# clip_ratio/*); `tokens_per_s` is ours (training.callbacks.ThroughputMeter).
 GROUP_RULES: list[tuple[str, str]] = [
     (r"accurac", "accuracy"),
     (r"(^|_)loss$", "loss"),

@@ -84,9 +84,9 @@ class Watch:
         return Finding(
             "chosen_falling", "over-optimising: the chosen answers' log-prob is falling",
             f"the chosen answers' log-prob has been more than {self.chosen_drop:.0%} below the reference model's for "
-            f"{self.patience} training logs (now {last.drop:.0%} lower, {-last.ratio:.1f} nats, at step {last.step}) while "
-            f"the reward margin grew from {first.margin:.2f} to {last.margin:.2f}: the margin grows by making the "
-            f"preferred answers less likely too", last.step)
+            f"{self.patience} training logs (now {last.drop:.0%} lower, {-last.ratio:.1f} nats, at step {last.step}) "
+            f"while the reward margin grew from {first.margin:.2f} to {last.margin:.2f}: the margin grows by making "
+            f"the preferred answers less likely too", last.step)
 
     def eval_log(self, step: int, logs: dict[str, float]) -> Finding | None:
         got = read(logs, self.beta, "eval_")

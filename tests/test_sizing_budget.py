@@ -122,10 +122,10 @@ def test_short_dpo_runs_add_the_nll_term_on_the_chosen_answers():
     prof = data_profile.DataProfile(600, 2, 100.0, 140, 142, "measured")
     short = sizing.resolve(parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "max_steps": 60}),
                            SMOL, CPU, profile=prof)
-    assert short.dpo.rpo_alpha == 0.5 and short.dpo.beta == 0.1 and "chosen ones fall" in short.auto["dpo.rpo_alpha"]
+    assert short.dpo.rpo_alpha == 1.0 and short.dpo.beta == 0.5 and "chosen ones fall" in short.auto["dpo.rpo_alpha"]
     long = sizing.resolve(parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "max_steps": 2000}),
                           SMOL, CPU, profile=prof)
-    assert long.dpo.rpo_alpha == 0.0
+    assert long.dpo.rpo_alpha == 0.0 and long.dpo.beta == 0.1
     given = sizing.resolve(parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "max_steps": 60,
                                        "dpo": {"loss_type": ["sigmoid", "sft"], "loss_weights": [1, 1]}}),
                            SMOL, CPU, profile=prof)
@@ -140,7 +140,7 @@ def test_rpo_alpha_reaches_trl_as_its_sft_loss(ws, tiny_model):
     job = ft.submit({"model": str(tiny_model), "dataset": rows, "technique": "dpo", "max_steps": 2, "batch_size": 4,
                      "eval_fraction": 0.0, "dpo": {"rpo_alpha": 0.5}}, ws=ws)
     job.wait(raise_on_failure=True)
-    assert "dpo.loss: 1×sigmoid + 0.5×sft, beta 0.1" in job.logs()
+    assert "dpo.loss: 1×sigmoid + 0.5×sft, beta 0.5" in job.logs()  # the short-run beta
 
 
 def test_a_budgeted_spec_round_trips_after_sizing():

@@ -143,7 +143,7 @@ def test_overoptimising_dpo_is_warned_stopped_and_keeps_the_best_evaluation(ws, 
 
     job = ft.train(model=str(tiny_model), dataset=str(extended_rejections), technique="dpo", lora=True,
                    max_steps=24, learning_rate=0.1, logging_steps=2, eval_fraction=0.1, max_length=128, batch_size=8,
-                   grad_accum=1, ws=ws)
+                   grad_accum=1, dpo={"beta": BETA, "rpo_alpha": 0.5}, ws=ws)  # looser than the short-run defaults
     job.wait(timeout=600)
     rec = job.record
     assert rec.state == "succeeded", job.logs(tail=40)

@@ -58,8 +58,8 @@ class DPOOptions(Strict):
 # A short, high-learning-rate LoRA run (a laptop's time budget): plain DPO gets its margin mostly by pushing the
 # rejected answers down, and the chosen ones fall with them (answers get shorter, stop helping, loop); an NLL term
 # on the chosen answers and a firmer tie to the reference keep the change to what the preference is about.
-SHORT_RUN_BETA = 0.1
-SHORT_RUN_RPO_ALPHA = 0.5
+SHORT_RUN_BETA = 0.5
+SHORT_RUN_RPO_ALPHA = 1.0
 
 
 def _auto(spec: Any, device: Any, upd: dict, why: dict[str, str]) -> None:

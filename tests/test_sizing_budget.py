@@ -149,3 +149,23 @@ def test_a_budgeted_spec_round_trips_after_sizing():
                        SMOL, CPU, profile=prof, peak={"flops": 200e9}, train_rows=1000)
     again = parse_spec(s.model_dump(mode="json"))  # what the job process reads back
     assert again.max_steps == s.max_steps and again.time_budget == 600
+
+
+def test_a_job_on_fewer_threads_than_the_peak_was_measured_with_gets_fewer_steps(ws, monkeypatch):
+    """The matmul peak is measured on all of torch's threads; a job that will start on one of them (beside another
+    job, on a busy machine, or pinned as here) does its share of it, and the budget buys fewer steps."""
+    from jupyter_ft.core.jobs import submit
+
+    monkeypatch.setenv("JUPYTER_FT_TORCH_THREADS", "1")
+    spec = parse_spec({"model": "m", "dataset": "d", "technique": "dpo", "time_budget": "10m"})
+    measured = {"flops": 200e9, "dtype": "float32", "threads": 4}
+    shared = submit._thread_share(ws, spec, CPU, measured)
+    assert shared["flops"] == 50e9 and shared["threads"] == 1 and shared["of_threads"] == 4
+    gpu = dataclasses.replace(CPU, name="cuda:0", kind="cuda")
+    assert submit._thread_share(ws, spec, gpu, measured) is measured  # a GPU job keeps the device's peak
+
+    prof = data_profile.DataProfile(600, 2, 100.0, 140, 142, "measured")
+    whole = sizing.resolve(spec, SMOL, CPU, profile=prof, peak=measured, train_rows=570)
+    share = sizing.resolve(spec, SMOL, CPU, profile=prof, peak=shared, train_rows=570)
+    assert share.max_steps < whole.max_steps / 2
+    assert "1 of the 4 threads it was measured with" in share.auto["max_steps"], share.auto["max_steps"]

@@ -109,7 +109,7 @@ for _ in range(8):
     for _ in range(4): a @ b
     if dev != "cpu": torch.cuda.synchronize()
     best = min(best, (time.perf_counter() - t) / 4)
-print(json.dumps({"flops": 2 * n ** 3 / best, "dtype": str(dtype).split(".")[1]}))
+print(json.dumps({"flops": 2 * n ** 3 / best, "dtype": str(dtype).split(".")[1], "threads": torch.get_num_threads()}))
 """
 _peaks: dict[str, dict] = {}
 PEAK_TTL_S = 3600.0

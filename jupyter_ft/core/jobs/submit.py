@@ -151,13 +151,27 @@ def _resolve(parsed: TrainSpec, ws: Workspace, data: Any, base_dir: str | Path |
         folder = Path(spec.model) if Path(spec.model).is_dir() else None
         profile = data_profile.profile(version, data_kind(spec.technique), folder)
     if spec.time_budget is not None and spec.max_steps is None:
-        peak = devices.matmul_peak(device, ws.root / "matmul_peak.json")
+        peak = _thread_share(ws, spec, device, devices.matmul_peak(device, ws.root / "matmul_peak.json"))
     resolved = sizing.resolve(spec, shape, device, profile=profile, peak=peak,
                               train_rows=version.num_train if version is not None else None)
     resolved = compute.resolve(resolved, shape, device, ws)  # processes, strategy, executor refusals
     if version is None:
         return resolved
     return sizing.size_eval(resolved, version.num_train, version.num_eval if resolved.eval_fraction else 0)
+
+
+def _thread_share(ws: Workspace, spec: TrainSpec, device: devices.DeviceInfo, peak: dict | None) -> dict | None:
+    """The peak a CPU job will see: the measured one (all of torch's threads) scaled to the threads the job will get
+    when it starts now (`core.threads`: fewer beside other jobs or a busy machine)."""
+    if peak is None or device.kind != "cpu" or not peak.get("threads"):
+        return peak
+    from jupyter_ft.core import threads
+
+    choice = threads.for_workload(ws, "submission", {"torch_threads": spec.torch_threads}, device.name)
+    if choice is None or choice.threads >= peak["threads"]:
+        return peak
+    return {**peak, "flops": peak["flops"] * choice.threads / peak["threads"], "of_threads": peak["threads"],
+            "threads": choice.threads}
 
 
 def _registered_model(ws: Workspace, spec: TrainSpec) -> TrainSpec:

@@ -254,6 +254,13 @@ def resolve(spec: TrainSpec, shape: ModelShape | None, device: DeviceInfo, profi
 ASSUMED_PEAK = {"cpu": 50e9, "cuda": 100e12, "mps": 5e12}   # FLOP/s when the device could not be measured
 
 
+def _threads_note(peak: dict | None) -> str:
+    """How much of the measured peak the job gets when it will run on fewer threads than the measurement used."""
+    if peak and peak.get("of_threads"):
+        return f" ({peak['threads']} of the {peak['of_threads']} threads it was measured with: the job's share now)"
+    return ""
+
+
 def _budget_steps(spec: TrainSpec, shape: ModelShape, device: DeviceInfo, profile: DataProfile | None,
                   train_rows: int | None, peak: dict | None, lora: bool, rows_per_step: int, upd: dict,
                   why: dict[str, str]) -> None:
@@ -277,7 +284,7 @@ def _budget_steps(spec: TrainSpec, shape: ModelShape, device: DeviceInfo, profil
     steps, usable = budget.steps_for(total, cost, shape.params, EVAL_SHARE if spec.eval_fraction else 0.0)
     text = (f"{budget.label(total)} budget: ~{cost.tokens:,.0f} tokens a step × {cost.flops / cost.tokens / shape.params:.0f}·N "
             f"FLOPs ({shape.label} params) at {budget.EFFICIENCY.get(device.kind, 0.3):.0%} of the {measured} "
-            f"{flops / 1e9:,.0f} GFLOP/s matmul peak of {device.name} ≈ {cost.seconds:.1f} s a step; "
+            f"{flops / 1e9:,.0f} GFLOP/s matmul peak of {device.name}{_threads_note(peak)} ≈ {cost.seconds:.1f} s a step; "
             f"{usable:.0f} s left after loading and evaluation")
     epochs_given = "epochs" in spec.model_fields_set
     cap_epochs = spec.epochs if epochs_given else 3.0

@@ -36,11 +36,10 @@ demo: setup
 	$(BIN)/jupyter-ft demo
 
 # Two workers (TEST_WORKERS): tests pin one torch thread each and mostly wait on job processes, servers and the
-# browser; tests that share a module fixture run on one worker (xdist_group + --dist loadgroup). Tests marked
-# `serial` run afterwards, alone.
+# browser. Tests marked `serial` run afterwards, alone.
 TEST_WORKERS ?= 2
 test: setup browser
-	JUPYTER_FT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 -m "not serial"
+	JUPYTER_FT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=25 -m "not serial"
 	JUPYTER_FT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m serial
 
 # The Studio's REST types: labextension/openapi.json (the live server's OpenAPI document) and src/api/schema.d.ts

@@ -127,7 +127,7 @@ def test_evaluate_human_like_runs_offline(ws, tmp_path, monkeypatch, fetched_smo
 # playground's streamed columns, a blind vote turned into a preference dataset, the official `openai` client,
 # `%%ft_chat --endpoint`, and the endpoint stopped.
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)  # 8 DPO steps of the real model (~25 s each alone) and an endpoint, on a shared machine
 def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch, fetched_smollm2):
     import nbformat
     from nbclient import NotebookClient
@@ -135,11 +135,11 @@ def test_deploy_playground_notebook_runs_offline(ws, tmp_path, monkeypatch, fetc
     import jupyter_ft as ft
     from jupyter_ft.core.deploy import playground as pg
 
-    monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "4")  # fewer: the answers may not differ to vote on
-    monkeypatch.setenv("JFT_PLAYGROUND_TOKENS", "16")
+    monkeypatch.setenv("JFT_PLAYGROUND_STEPS", "8")  # fewer: the first answer tokens may not differ to vote on
+    monkeypatch.setenv("JFT_PLAYGROUND_TOKENS", "24")
     book = nbformat.read(NOTEBOOKS / "deploy_playground.ipynb", as_version=4)
     try:
-        NotebookClient(book, timeout=300, kernel_name="python3",
+        NotebookClient(book, timeout=900, kernel_name="python3",
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
         for ep in ft.endpoints():  # never leave a server behind, whatever the notebook reached

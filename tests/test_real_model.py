@@ -32,32 +32,33 @@ def test_sft_loss_falls_on_the_warm_answers(ws, smollm2_dir, tmp_path):
     assert len(losses) >= 6 and last < 0.8 * first, losses
 
 
-@pytest.fixture(scope="module")
-def dpo_job(smollm2_dir, tmp_path_factory):
-    """One short LoRA DPO job on the human-like pairs, in its own workspace: the margin test reads its curves, the
-    endpoint test serves its adapter (one run of the real model instead of two)."""
-    from jupyter_ft.core.jobs.daemon import stop_scheduler
-    from jupyter_ft.core.workspace import workspace
+def test_dpo_margin_rises_the_chosen_answers_stay_likely_and_the_endpoint_serves_the_change(ws, smollm2_dir):
+    """One short LoRA DPO job on the human-like pairs: its curves, then its adapter served beside the base."""
+    from openai import OpenAI
 
-    w = workspace(tmp_path_factory.mktemp("dpo") / "workspace")
-    data = ft.datasets.add_demo("human-like", n=200, eval_fraction=0.1, ws=w)
+    data = ft.datasets.add_demo("human-like", n=200, eval_fraction=0.1)
     job = ft.submit({"model": str(smollm2_dir), "dataset": data.ref, "technique": "dpo", "max_steps": 10,
-                     "batch_size": 4, "logging_steps": 2, "checkpoint_every": 10, "register_as": False}, ws=w)
-    try:
-        job.wait(raise_on_failure=True)
-        yield job
-    finally:
-        stop_scheduler(w, kill_jobs=True)
-
-
-@pytest.mark.xdist_group("smollm2-dpo")
-def test_dpo_margin_rises_and_the_chosen_answers_stay_likely(dpo_job):
-    job = dpo_job
+                     "batch_size": 4, "logging_steps": 2, "checkpoint_every": 10, "register_as": False}, ws=ws)
     assert job.spec.learning_rate == 5e-4 and job.spec.dpo.rpo_alpha > 0  # a short run: the short-run defaults
+    job.wait(raise_on_failure=True)
     margins, chosen = _series(job, "rewards/margins"), _series(job, "logps/chosen")
     assert margins[-1] > margins[0] + 1.0, margins
     assert chosen[-1] > chosen[0] - 10, chosen  # the NLL term keeps the chosen answers from falling
     assert _series(job, "eval_rewards/margins")[-1] > 0
+
+    ep = ft.deploy(base=str(smollm2_dir), adapters=[str(job.output_dir)], name="real", quiet=True, ws=ws)
+    client = OpenAI(base_url=ep.url, api_key=ep.api_key)
+
+    def ask(model, prompt, n=32):
+        r = client.chat.completions.create(model=model, max_tokens=n, temperature=0,
+                                           messages=[{"role": "user", "content": prompt}])
+        return r.choices[0].message.content
+
+    assert "Paris" in ask(ep.models[0], "What is the capital of France?", 16)
+    prompts = human_like.EVAL_PROMPTS[:4]
+    changed = sum(ask(ep.models[0], p) != ask(ep.models[1], p) for p in prompts)
+    assert changed >= 3, "the adapter barely changed the answers"
+    ep.stop()
 
 
 def test_grpo_reward_rises_on_a_format_the_base_rarely_writes(ws, smollm2_dir, tmp_path):
@@ -86,22 +87,3 @@ def test_multiple_choice_knows_the_facts(ws, smollm2_dir):
     results = ft.eval_results(job.id, ws=ws)
     acc = next(m["value"] for m in results["metrics"] if m["metric"] in ("acc", "accuracy"))
     assert acc > 0.4, results["metrics"]  # chance is 0.25; 0.4 is 2+ sd above it on 40 questions (measured 0.525)
-
-
-@pytest.mark.xdist_group("smollm2-dpo")
-def test_the_endpoint_answers_and_the_adapter_changes_the_answers(ws, smollm2_dir, dpo_job):
-    from openai import OpenAI
-
-    ep = ft.deploy(base=str(smollm2_dir), adapters=[str(dpo_job.output_dir)], name="real", quiet=True, ws=ws)
-    client = OpenAI(base_url=ep.url, api_key=ep.api_key)
-
-    def ask(model, prompt, n=32):
-        r = client.chat.completions.create(model=model, max_tokens=n, temperature=0,
-                                           messages=[{"role": "user", "content": prompt}])
-        return r.choices[0].message.content
-
-    assert "Paris" in ask(ep.models[0], "What is the capital of France?", 16)
-    prompts = human_like.EVAL_PROMPTS[:4]
-    changed = sum(ask(ep.models[0], p) != ask(ep.models[1], p) for p in prompts)
-    assert changed >= 3, "the adapter barely changed the answers"
-    ep.stop()

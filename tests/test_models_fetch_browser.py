@@ -31,7 +31,7 @@ def rest(server: LabServer, path: str) -> dict:
         return json.loads(r.read())
 
 
-@pytest.mark.serial  # beside another worker the catalog once stayed "not fetched" after a 6 s fetch: run alone
+@pytest.mark.serial  # a browser racing a fetch of a few seconds: run alone, away from the other worker
 def test_fetch_button_fetches_a_model_and_the_catalog_offers_it(ws, tiny_model, tmp_path, request):
     phase = Phases()
     shots = artifacts_dir(tmp_path, request.node.name)

@@ -205,9 +205,16 @@ function FetchAction({
   const [status, setStatus] = useState<FetchStatus | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [polling, setPolling] = useState(true); // once at first: a fetch may already be running
+  // Bumped by Fetch: a status asked for before the click (the first poll, slow on a busy server) is stale and must
+  // neither overwrite the new status nor stop the polling that follows the fetch.
+  const started = useRef(0);
   const poll = useCallback(async () => {
+    const asked = started.current;
     try {
       const s = await api.fetchStatus(name);
+      if (asked !== started.current) {
+        return true;
+      }
       setStatus(s);
       setError(null);
       if (s.state === 'fetched') {
@@ -218,6 +225,9 @@ function FetchAction({
         return false;
       }
     } catch (err) {
+      if (asked !== started.current) {
+        return true;
+      }
       setError(describeError(err));
       setPolling(false);
       return false;
@@ -226,9 +236,10 @@ function FetchAction({
   usePoll(poll, FETCH_POLL_MS, polling);
   const start = async () => {
     setError(null);
+    started.current += 1;
     try {
       setStatus(await api.fetchBaseModel(name));
-      setPolling(true);
+      setPolling(true); // after the POST: a status asked for sooner could predate the fetch
     } catch (err) {
       setError(describeError(err));
     }

@@ -294,3 +294,12 @@ def test_guard_callback_stops_and_restores_or_only_warns(tmp_path, stop):
     else:
         assert "stopped" not in warned["message"] and torch.equal(model.weight, kept[3.0])
         assert not (tmp_path / "guard").exists()  # nothing kept when it may not stop
+
+
+def test_a_run_shorter_than_two_logging_intervals_still_logs_a_curve(tmp_path):
+    from jupyter_ft.training.context import common_args
+
+    spec = parse_spec({"model": "m", "dataset": "d", "logging_steps": 5, "max_steps": 4, "learning_rate": 1e-4})
+    assert common_args(spec, tmp_path, 4, False)["logging_steps"] == 2  # steps 2 and 4: two points
+    assert common_args(spec, tmp_path, 1, False)["logging_steps"] == 1
+    assert common_args(spec, tmp_path, 200, False)["logging_steps"] == 5  # long runs keep the spec's interval
